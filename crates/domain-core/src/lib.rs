@@ -1,0 +1,17 @@
+//! Shared kernel of Agora's domain crates.
+//!
+//! Everything here is free of infrastructure: identifiers, the [`Clock`] port through
+//! which every rule reads the time, opaque pagination cursors, domain events and the
+//! error contract shared by storage ports ([`StoreError`]). Other domain crates build on
+//! it; adapters implement its ports.
+
+pub mod clock;
+pub mod error;
+pub mod events;
+pub mod id;
+pub mod pagination;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{FieldError, StoreError};
+pub use events::{DomainEvent, EventPublisher, NullEventPublisher};
+pub use pagination::{Cursor, Page, PageLimit};

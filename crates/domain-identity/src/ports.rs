@@ -1,0 +1,172 @@
+//! Ports of the identity domain: what it needs from storage and caches.
+//!
+//! Each method documents its error contract; adapters translate driver errors into
+//! [`StoreError`] accordingly.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain_core::StoreError;
+
+use crate::{
+    AuthSession, Email, NewSession, NewUser, RefreshTokenHash, RoleGrant, RotateOutcome, SessionId,
+    User, UserId,
+};
+
+/// Durable store of accounts.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait UserRepository: Send + Sync {
+    /// Stores a new account.
+    ///
+    /// # Errors
+    /// [`StoreError::Duplicate`] with `"username"` when the username is taken (compared
+    /// case-insensitively) or `"email"` when the e-mail is.
+    async fn insert(&self, user: NewUser) -> Result<User, StoreError>;
+
+    /// The account with this id, if any.
+    async fn by_id(&self, id: UserId) -> Result<Option<User>, StoreError>;
+
+    /// The account with this username, compared case-insensitively.
+    async fn by_username(&self, username: &str) -> Result<Option<User>, StoreError>;
+
+    /// The account with this (normalised) e-mail.
+    async fn by_email(&self, email: &Email) -> Result<Option<User>, StoreError>;
+
+    /// Replaces the password hash.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when there is no such user.
+    async fn set_password_hash(
+        &self,
+        id: UserId,
+        phc: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Enables or disables the account.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when there is no such user.
+    async fn set_active(
+        &self,
+        id: UserId,
+        active: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+}
+
+/// Durable store of login sessions and their refresh tokens.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait SessionRepository: Send + Sync {
+    /// Opens a session together with its first refresh token.
+    async fn create(
+        &self,
+        session: NewSession,
+        first_token: RefreshTokenHash,
+    ) -> Result<AuthSession, StoreError>;
+
+    /// Presents a refresh token, atomically: a fresh token is marked used, `successor`
+    /// becomes the session's next token and `last_used_at` becomes `now`; a token used
+    /// before revokes its session. Two concurrent calls with the same token never both
+    /// see [`RotateOutcome::Rotated`].
+    async fn rotate(
+        &self,
+        presented: &RefreshTokenHash,
+        successor: &RefreshTokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<RotateOutcome, StoreError>;
+
+    /// The session with this id, active or not.
+    async fn get(&self, id: SessionId) -> Result<Option<AuthSession>, StoreError>;
+
+    /// The user's sessions that are neither revoked nor expired at `now`, newest first.
+    async fn list_active(
+        &self,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<AuthSession>, StoreError>;
+
+    /// Revokes one session. Returns whether it was active before.
+    async fn revoke(&self, id: SessionId, now: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    /// Revokes every active session of `user` except `keep`; returns the ids revoked.
+    async fn revoke_all_for_user(
+        &self,
+        user: UserId,
+        keep: Option<SessionId>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SessionId>, StoreError>;
+}
+
+/// Revoked access tokens and sessions, consulted on every authenticated request so that a
+/// logout takes effect at once on every instance, before the token expires.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait RevocationList: Send + Sync {
+    /// Refuses the access token `jti` until `until` (its expiry).
+    async fn revoke_token(&self, jti: uuid::Uuid, until: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Refuses every access token of `session` until `until` (the latest expiry of a
+    /// token that session may have been issued).
+    async fn revoke_session(
+        &self,
+        session: SessionId,
+        until: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Whether the token or its session has been revoked.
+    async fn is_revoked(
+        &self,
+        jti: uuid::Uuid,
+        session: SessionId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+}
+
+/// Counts failed attempts per key (an account, a client address) within a window, for
+/// brute-force protection. Shared by every instance in production.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait AttemptLimiter: Send + Sync {
+    /// If `key` has reached `max_failures` in its current window, the seconds until the
+    /// window ends; otherwise `None`.
+    async fn blocked_for(
+        &self,
+        key: &str,
+        max_failures: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Option<u64>, StoreError>;
+
+    /// Counts one failure for `key`; the first failure opens a window of `window_secs`.
+    /// Returns the number of failures in the window, this one included.
+    async fn record_failure(
+        &self,
+        key: &str,
+        window_secs: u64,
+        now: DateTime<Utc>,
+    ) -> Result<u32, StoreError>;
+
+    /// Forgets the failures of `key` (after a successful login).
+    async fn reset(&self, key: &str) -> Result<(), StoreError>;
+}
+
+/// Where a user's role grants come from (the RBAC tables).
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait GrantSource: Send + Sync {
+    /// The user's grants that are in force at `now`.
+    async fn grants_of(
+        &self,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<RoleGrant>, StoreError>;
+
+    /// Gives `user` the role `grant` (idempotent); used to bootstrap the first admin.
+    async fn add_grant(
+        &self,
+        user: UserId,
+        grant: RoleGrant,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+}
