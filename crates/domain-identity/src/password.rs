@@ -74,7 +74,7 @@ impl PasswordPolicy {
         if is_common(&lower) {
             return Err(err("is too common; choose a less guessable password".into()));
         }
-        if password.chars().all(|c| Some(c) == password.chars().next()) {
+        if password.chars().all(|c| password.starts_with(c)) {
             return Err(err("must not repeat a single character".into()));
         }
         Ok(())

@@ -84,7 +84,10 @@ impl TokenCodec {
         validation.set_required_spec_claims(&["exp", "nbf", "sub", "iss", "aud"]);
         validation.set_issuer(&[&settings.issuer]);
         validation.set_audience(&[&settings.audience]);
-        validation.validate_nbf = true;
+        // exp and nbf stay required (above) but are checked in `verify` against the
+        // injected clock only: jsonwebtoken would check them against the wall clock.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         validation.leeway = 5;
         Self {
             encoding: EncodingKey::from_secret(&settings.secret),
@@ -136,8 +139,8 @@ impl TokenCodec {
     /// # Errors
     /// [`IdentityError::InvalidToken`] for any defect.
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<AccessClaims, IdentityError> {
-        // jsonwebtoken checks exp/nbf against the system clock; we additionally check them
-        // against the injected clock so that tests (and rules) have one notion of "now".
+        // Time claims are checked here, against the injected clock, so that tests (and
+        // rules) have one notion of "now"; jsonwebtoken's own (wall-clock) checks are off.
         let claims = decode::<AccessClaims>(token, &self.decoding, &self.validation)
             .map_err(|_| IdentityError::InvalidToken)?
             .claims;

@@ -236,7 +236,14 @@ impl AuthService {
     ) -> Result<TokenPair, IdentityError> {
         let now = self.clock.now();
         let limits = self.config.login;
-        let account_key = format!("login:account:{}", identifier.trim().to_lowercase());
+        let user = self.find_by_identifier(identifier).await?;
+        // Count failures per account, whichever identifier (username or e-mail) was typed;
+        // for unknown accounts, per normalised identifier so they behave the same. Separate
+        // prefixes stop a login name that spells a user id from hitting that user's counter.
+        let account_key = match &user {
+            Some(u) => format!("login:user:{}", u.id),
+            None => format!("login:name:{}", identifier.trim().to_lowercase()),
+        };
         let client_key = client.ip.as_ref().map(|ip| format!("login:client:{ip}"));
 
         let mut wait = self
@@ -254,7 +261,6 @@ impl AuthService {
             return Err(IdentityError::RateLimited { retry_after_secs });
         }
 
-        let user = self.find_by_identifier(identifier).await?;
         // Always pay for one hash verification, so timing does not reveal whether the
         // account exists.
         let phc = match &user {
@@ -560,6 +566,14 @@ impl AuthService {
     /// The latest moment an access token issued up to `now` can still be valid.
     fn session_token_horizon(&self, now: DateTime<Utc>) -> DateTime<Utc> {
         now + Duration::seconds(self.codec.access_ttl_secs() + 5)
+    }
+
+    /// Computes the decoy hash now, so the first failed login is not slower than others.
+    ///
+    /// # Errors
+    /// [`IdentityError::Internal`] if hashing fails.
+    pub async fn warm_up(&self) -> Result<(), IdentityError> {
+        self.decoy_hash().await.map(|_| ())
     }
 
     async fn decoy_hash(&self) -> Result<&str, IdentityError> {
