@@ -1,1 +1,233 @@
-//! API tests helpers
+#![allow(clippy::expect_used, clippy::unwrap_used)] // a test harness: failing loudly is the point
+
+//! Test harness for black-box API tests (zero2prod's `spawn_app`): a real server on an
+//! ephemeral port, in embedded mode or on a fresh PostgreSQL database and a private Redis
+//! key prefix, plus typed request helpers.
+
+use std::collections::HashMap;
+
+use adapter_postgres::testing::TestDatabase;
+use adapter_redis::testing::TestRedis;
+use api_server::{BackgroundServer, Config};
+use serde_json::{Value, json};
+
+/// Signing key shared by every instance a test starts.
+pub const TEST_SECRET: &str = "test-only-key-q8Zr1VtYx3Lm9Pw2Ks7Df4Gh6Jn0BcXa5Ue";
+
+/// A running server and a client for it.
+pub struct App {
+    server: BackgroundServer,
+    /// HTTP client (no proxy, short timeouts).
+    pub client: reqwest::Client,
+    db: Option<TestDatabase>,
+    redis: Option<TestRedis>,
+    env: HashMap<String, String>,
+}
+
+fn base_env() -> HashMap<String, String> {
+    let mut env = HashMap::new();
+    env.insert("AGORA_BIND".into(), "127.0.0.1:0".into());
+    env.insert("AGORA_JWT_SECRET".into(), TEST_SECRET.into());
+    env.insert("AGORA_WORKERS".into(), "2".into());
+    env.insert("AGORA_SHUTDOWN_TIMEOUT".into(), "2".into());
+    env.insert("AGORA_DB_POOL_SIZE".into(), "4".into());
+    env
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(std::time::Duration::from_secs(20))
+        .build()
+        .expect("http client")
+}
+
+fn start(env: &HashMap<String, String>) -> BackgroundServer {
+    let config = Config::from_lookup(|k| env.get(k).cloned()).expect("test configuration");
+    BackgroundServer::spawn(config).expect("server starts")
+}
+
+impl App {
+    /// Embedded mode with extra settings.
+    pub async fn memory_with(extra: &[(&str, &str)]) -> Self {
+        let mut env = base_env();
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let server = start(&env);
+        Self {
+            server,
+            client: client(),
+            db: None,
+            redis: None,
+            env,
+        }
+    }
+
+    /// Embedded mode.
+    pub async fn memory() -> Self {
+        Self::memory_with(&[]).await
+    }
+
+    /// PostgreSQL + Redis mode with extra settings, on a fresh database and key prefix.
+    /// `None` (after one loud line) when the services are absent outside CI; with
+    /// `CI=true` their absence panics.
+    pub async fn postgres_redis_with(extra: &[(&str, &str)]) -> Option<Self> {
+        let db = TestDatabase::create().await?;
+        let redis = TestRedis::create().await?;
+        let mut env = base_env();
+        env.insert("DATABASE_URL".into(), db.url().to_owned());
+        env.insert("REDIS_URL".into(), redis.url().to_owned());
+        env.insert("AGORA_REDIS_PREFIX".into(), redis.prefix().to_owned());
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let server = start(&env);
+        Some(Self {
+            server,
+            client: client(),
+            db: Some(db),
+            redis: Some(redis),
+            env,
+        })
+    }
+
+    /// PostgreSQL + Redis mode.
+    pub async fn postgres_redis() -> Option<Self> {
+        Self::postgres_redis_with(&[]).await
+    }
+
+    /// A second server instance on the same database, Redis prefix and signing key.
+    pub fn another_instance(&self) -> BackgroundServer {
+        start(&self.env)
+    }
+
+    /// Base URL of the server.
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    /// Absolute URL of `path`.
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.url())
+    }
+
+    /// POST JSON.
+    pub async fn post(&self, path: &str, body: Value) -> reqwest::Response {
+        self.client
+            .post(self.at(path))
+            .json(&body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// POST JSON with a bearer token.
+    pub async fn post_auth(&self, path: &str, token: &str, body: Value) -> reqwest::Response {
+        self.client
+            .post(self.at(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// GET.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.at(path))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// GET with a bearer token.
+    pub async fn get_auth(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .get(self.at(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// DELETE with a bearer token.
+    pub async fn delete_auth(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .delete(self.at(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Registers an account, asserting success; returns the user JSON.
+    pub async fn register(&self, username: &str, email: &str, password: &str) -> Value {
+        let res = self
+            .post(
+                "/api/users/register/",
+                json!({"username": username, "email": email, "password": password}),
+            )
+            .await;
+        assert_eq!(
+            res.status(),
+            201,
+            "register {username}: {}",
+            res.text().await.unwrap_or_default()
+        );
+        res.json().await.expect("user json")
+    }
+
+    /// Logs in, asserting success; returns the token JSON.
+    pub async fn login(&self, login: &str, password: &str) -> Value {
+        let res = self
+            .post(
+                "/api/users/login/",
+                json!({"login": login, "password": password}),
+            )
+            .await;
+        assert_eq!(
+            res.status(),
+            200,
+            "login {login}: {}",
+            res.text().await.unwrap_or_default()
+        );
+        res.json().await.expect("token json")
+    }
+
+    /// Registers and logs in; returns the access token.
+    pub async fn signed_up(&self, username: &str) -> String {
+        let password = "a long passphrase for tests".to_owned();
+        self.register(username, &format!("{username}@example.org"), &password)
+            .await;
+        let tokens = self.login(username, &password).await;
+        tokens["access"].as_str().expect("access").to_owned()
+    }
+
+    /// Stops the server and removes the test database and Redis keys.
+    pub async fn stop(self) {
+        self.server.stop().await;
+        if let Some(db) = self.db {
+            db.cleanup().await;
+        }
+        if let Some(redis) = self.redis {
+            redis.cleanup().await;
+        }
+    }
+}
+
+/// Asserts `res` is an RFC 9457 problem with `status`; returns its body.
+pub async fn assert_problem(res: reqwest::Response, status: u16) -> Value {
+    assert_eq!(res.status().as_u16(), status, "unexpected status");
+    let ct = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(ct, "application/problem+json", "content type");
+    let body: Value = res.json().await.expect("problem body is JSON");
+    assert_eq!(body["status"], status, "status member: {body}");
+    assert!(
+        body["title"].is_string() && body["type"].is_string(),
+        "{body}"
+    );
+    body
+}

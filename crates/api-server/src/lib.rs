@@ -1,1 +1,12 @@
-//! placeholder
+//! Agora's server: HTTP handlers, wiring of adapters into domain services, configuration
+//! and the command line. Handlers stay thin; rules live in the domain crates.
+
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod server;
+pub mod telemetry;
+pub mod wiring;
+
+pub use config::Config;
+pub use server::{BackgroundServer, RunningServer, start};

@@ -1,1 +1,200 @@
-fn main() {}
+//! HTTP benchmarks of the account endpoints on both storage modes.
+//!
+//! Starts a real server in this process (its own actix runtime and workers), then
+//! measures, from a tokio client on loopback:
+//! - login cost: sequential `POST /api/users/login/` (dominated by one argon2id verify);
+//! - `GET /api/users/me/` with a bearer token: throughput and latency percentiles under
+//!   a fixed number of concurrent clients (each request verifies the JWT and checks the
+//!   revocation list, then reads the account and its grants).
+//!
+//! Results are printed as Markdown rows for docs/benchmarks.md.
+#![allow(clippy::expect_used, clippy::unwrap_used)] // a benchmark tool: abort loudly
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use adapter_postgres::testing::TestDatabase;
+use adapter_redis::testing::TestRedis;
+use api_server::{BackgroundServer, Config};
+use clap::{Parser, ValueEnum};
+use serde_json::json;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    Memory,
+    Postgres,
+    Both,
+}
+
+/// Benchmark login cost and authenticated GET /api/users/me/.
+#[derive(Parser, Debug)]
+struct Args {
+    /// Storage mode(s) to measure.
+    #[arg(long, value_enum, default_value = "both")]
+    mode: Mode,
+    /// Sequential logins to time.
+    #[arg(long, default_value_t = 30)]
+    logins: usize,
+    /// Total GET /api/users/me/ requests per run.
+    #[arg(long, default_value_t = 20_000)]
+    requests: usize,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Server worker threads.
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+}
+
+struct Stats {
+    median: Duration,
+    p90: Duration,
+    p99: Duration,
+    max: Duration,
+}
+
+fn stats(mut v: Vec<Duration>) -> Stats {
+    v.sort_unstable();
+    let at = |q: f64| v[((v.len() as f64 - 1.0) * q).round() as usize];
+    Stats {
+        median: at(0.5),
+        p90: at(0.9),
+        p99: at(0.99),
+        max: *v.last().unwrap(),
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+async fn run(label: &str, env: HashMap<String, String>, args: &Args) {
+    let config = Config::from_lookup(|k| env.get(k).cloned()).expect("config");
+    let server = BackgroundServer::spawn(config).expect("server");
+    let base = server.url();
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(args.concurrency)
+        .build()
+        .unwrap();
+
+    let pw = "a benchmark passphrase";
+    let res = client
+        .post(format!("{base}/api/users/register/"))
+        .json(&json!({"username": "bench", "email": "bench@example.org", "password": pw}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+
+    // login cost, sequential
+    let mut login_times = Vec::with_capacity(args.logins);
+    let mut access = String::new();
+    for _ in 0..args.logins {
+        let t = Instant::now();
+        let res = client
+            .post(format!("{base}/api/users/login/"))
+            .json(&json!({"login": "bench", "password": pw}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let body: serde_json::Value = res.json().await.unwrap();
+        login_times.push(t.elapsed());
+        access = body["access"].as_str().unwrap().to_owned();
+    }
+    let login = stats(login_times);
+
+    // GET /me: warm-up, then the timed run
+    let per_client = args.requests / args.concurrency;
+    let url = format!("{base}/api/users/me/");
+    for _ in 0..200 {
+        assert_eq!(
+            client
+                .get(&url)
+                .bearer_auth(&access)
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+    }
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..args.concurrency {
+        let (client, url, access) = (client.clone(), url.clone(), access.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut times = Vec::with_capacity(per_client);
+            for _ in 0..per_client {
+                let t = Instant::now();
+                let res = client.get(&url).bearer_auth(&access).send().await.unwrap();
+                assert_eq!(res.status(), 200);
+                let _ = res.bytes().await.unwrap();
+                times.push(t.elapsed());
+            }
+            times
+        }));
+    }
+    let mut all = Vec::with_capacity(args.requests);
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let wall = started.elapsed();
+    let n = all.len();
+    let me = stats(all);
+    println!(
+        "| {label} | login (sequential, n={}) | median {} · p90 {} · max {} |",
+        args.logins,
+        ms(login.median),
+        ms(login.p90),
+        ms(login.max)
+    );
+    println!(
+        "| {label} | GET /api/users/me/ ({} clients, n={n}) | {:.0} req/s · median {} · p90 {} · p99 {} |",
+        args.concurrency,
+        n as f64 / wall.as_secs_f64(),
+        ms(me.median),
+        ms(me.p90),
+        ms(me.p99)
+    );
+    server.stop().await;
+}
+
+fn base_env(workers: usize) -> HashMap<String, String> {
+    let mut env = HashMap::new();
+    env.insert("AGORA_BIND".into(), "127.0.0.1:0".into());
+    env.insert(
+        "AGORA_JWT_SECRET".into(),
+        "bench-only-key-q8Zr1VtYx3Lm9Pw2Ks7Df4Gh6Jn0BcXa5Ue".into(),
+    );
+    env.insert("AGORA_WORKERS".into(), workers.to_string());
+    env.insert("AGORA_LOGIN_MAX_FAILURES".into(), "1000".into());
+    env.insert("RUST_LOG".into(), "warn".into());
+    env
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    println!("| mode | measurement | result |\n|---|---|---|");
+    if matches!(args.mode, Mode::Memory | Mode::Both) {
+        run("memory", base_env(args.workers), &args).await;
+    }
+    if matches!(args.mode, Mode::Postgres | Mode::Both) {
+        let db = TestDatabase::create()
+            .await
+            .expect("PostgreSQL (TEST_DATABASE_URL) is needed for --mode postgres");
+        let redis = TestRedis::create()
+            .await
+            .expect("Redis (TEST_REDIS_URL) is needed for --mode postgres");
+        let mut env = base_env(args.workers);
+        env.insert("DATABASE_URL".into(), db.url().to_owned());
+        env.insert("REDIS_URL".into(), redis.url().to_owned());
+        env.insert("AGORA_REDIS_PREFIX".into(), redis.prefix().to_owned());
+        env.insert("AGORA_DB_POOL_SIZE".into(), "16".into());
+        run("postgres+redis", env, &args).await;
+        db.cleanup().await;
+        redis.cleanup().await;
+    }
+}

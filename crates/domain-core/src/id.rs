@@ -53,6 +53,7 @@ mod tests {
         let id = ThingId::new_random();
         let parsed: ThingId = id.to_string().parse().unwrap();
         assert_eq!(id, parsed);
+        assert_eq!(ThingId::from(id.as_uuid()), id);
         assert!("not-a-uuid".parse::<ThingId>().is_err());
     }
 }

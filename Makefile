@@ -1,0 +1,58 @@
+# Agora — developer commands. `make run` and `make test` are all a newcomer needs.
+SHELL := /bin/bash
+CARGO ?= cargo
+
+# Test suites that need PostgreSQL/Redis use these (defaults: the local services).
+export TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+export TEST_REDIS_URL ?= redis://127.0.0.1:6379
+
+.PHONY: run run-postgres test fmt fmt-check lint layers services tests docs-check bench openapi migrate
+
+## Start the server with no configuration: in-memory storage on 127.0.0.1:8080.
+run:
+	$(CARGO) run -p api-server -- serve
+
+## Start against the local PostgreSQL and Redis (database `agora`, created if missing).
+run-postgres:
+	@psql -h 127.0.0.1 -U postgres -tc "SELECT 1 FROM pg_database WHERE datname='agora'" | grep -q 1 \
+		|| psql -h 127.0.0.1 -U postgres -c "CREATE DATABASE agora"
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/agora} \
+	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379} \
+	$(CARGO) run -p api-server -- serve
+
+## Everything CI checks: formatting, lints, layering, then every test suite.
+test: fmt-check lint layers services tests docs-check
+
+fmt:
+	$(CARGO) fmt --all
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+lint:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## Domain crates must not reach infrastructure (actix, diesel, redis).
+layers:
+	@scripts/check-layers.sh
+
+## Say loudly when service-backed suites cannot run; with CI=true a missing service fails.
+services:
+	@scripts/check-services.sh
+
+tests:
+	$(CARGO) test --workspace --all-targets
+
+## Render /api/docs/ in headless Chromium with no network beyond localhost.
+docs-check:
+	@scripts/docs-render-check.sh
+
+## Benchmarks of login and GET /api/users/me/ on both storage modes (docs/benchmarks.md).
+bench:
+	$(CARGO) run --release -p agora-bench -- --mode both
+
+openapi:
+	@$(CARGO) run -q -p api-server -- openapi
+
+migrate:
+	$(CARGO) run -p api-server -- migrate

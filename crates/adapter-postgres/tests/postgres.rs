@@ -1,0 +1,308 @@
+//! The PostgreSQL plumbing itself: migrations (and their exact reversal), schema
+//! hygiene, connection errors and the test-database helper. The adapters' behaviour is
+//! checked by the port contracts in `contract-tests`.
+//!
+//! Without a reachable server these tests return early after one `SKIPPED` line on
+//! stderr; with `CI=true` they fail instead.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use adapter_postgres::testing::{TestDatabase, count_databases};
+use adapter_postgres::{MIGRATIONS, connect, ping, run_migrations, schema};
+use diesel::QueryableByName;
+use diesel::migration::MigrationSource;
+use diesel::pg::Pg;
+use diesel::sql_types::Text;
+use diesel_async::{AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl};
+use diesel_migrations::MigrationHarness;
+use domain_core::StoreError;
+
+#[derive(QueryableByName, Debug, PartialEq, Eq)]
+struct Item {
+    #[diesel(sql_type = Text)]
+    item: String,
+}
+
+/// Everything the migrations can create in `public`, one line per object, sorted; the
+/// migrations' own bookkeeping table left out.
+const SCHEMA_SNAPSHOT: &str = r"
+SELECT 'column ' || table_name || '.' || column_name || ' ' || data_type || ' '
+       || is_nullable || ' ' || coalesce(column_default, '') AS item
+  FROM information_schema.columns
+ WHERE table_schema = 'public' AND table_name <> '__diesel_schema_migrations'
+UNION ALL
+SELECT 'constraint ' || conrelid::regclass::text || ' ' || conname || ' '
+       || pg_get_constraintdef(oid)
+  FROM pg_constraint
+ WHERE connamespace = 'public'::regnamespace
+   AND conrelid::regclass::text <> '__diesel_schema_migrations'
+UNION ALL
+SELECT 'index ' || indexdef FROM pg_indexes
+ WHERE schemaname = 'public' AND tablename <> '__diesel_schema_migrations'
+UNION ALL
+SELECT 'relation ' || relkind::text || ' ' || relname FROM pg_class
+ WHERE relnamespace = 'public'::regnamespace
+   AND relname NOT LIKE '__diesel_schema_migrations%'
+UNION ALL
+SELECT 'function ' || oid::regprocedure::text FROM pg_proc
+ WHERE pronamespace = 'public'::regnamespace
+UNION ALL
+SELECT 'type ' || typname FROM pg_type
+ WHERE typnamespace = 'public'::regnamespace AND typrelid = 0 AND typelem = 0
+UNION ALL
+SELECT 'extension ' || extname FROM pg_extension
+ORDER BY 1
+";
+
+async fn snapshot(conn: &mut AsyncPgConnection) -> Vec<String> {
+    let rows: Vec<Item> = diesel::sql_query(SCHEMA_SNAPSHOT).load(conn).await.unwrap();
+    rows.into_iter().map(|r| r.item).collect()
+}
+
+/// Runs one step of the migration harness on the blocking pool (it blocks; see
+/// `run_migrations`), handing the connection back.
+async fn harness<F>(conn: AsyncPgConnection, step: F) -> AsyncPgConnection
+where
+    F: FnOnce(&mut AsyncMigrationHarness<AsyncPgConnection>) + Send + 'static,
+{
+    tokio::task::spawn_blocking(move || {
+        let mut h = AsyncMigrationHarness::new(conn);
+        step(&mut h);
+        h.into_inner()
+    })
+    .await
+    .unwrap()
+}
+
+/// Each migration, applied on top of the previous ones, is exactly undone by its
+/// `down.sql` and can be applied again (`diesel migration redo`, step by step).
+#[tokio::test]
+async fn each_down_sql_reverts_its_up_sql_exactly() {
+    let Some(db) = TestDatabase::empty().await else {
+        return;
+    };
+    let count = MigrationSource::<Pg>::migrations(&MIGRATIONS)
+        .unwrap()
+        .len();
+    assert!(count >= 3);
+    let mut conn = AsyncPgConnection::establish(db.url()).await.unwrap();
+    let empty = snapshot(&mut conn).await;
+    assert!(
+        empty.iter().all(|i| i.starts_with("extension ")),
+        "{empty:?}"
+    );
+
+    for _ in 0..count {
+        let before = snapshot(&mut conn).await;
+        conn = harness(conn, |h| {
+            h.run_next_migration(MIGRATIONS).unwrap();
+        })
+        .await;
+        let after = snapshot(&mut conn).await;
+        assert_ne!(before, after, "a migration changes the schema");
+        conn = harness(conn, |h| {
+            h.revert_last_migration(MIGRATIONS).unwrap();
+        })
+        .await;
+        assert_eq!(
+            snapshot(&mut conn).await,
+            before,
+            "down.sql reverts up.sql exactly"
+        );
+        conn = harness(conn, |h| {
+            h.run_next_migration(MIGRATIONS).unwrap();
+        })
+        .await;
+        assert_eq!(snapshot(&mut conn).await, after, "and up.sql applies again");
+    }
+    conn = harness(conn, |h| {
+        h.revert_all_migrations(MIGRATIONS).unwrap();
+    })
+    .await;
+    assert_eq!(
+        snapshot(&mut conn).await,
+        empty,
+        "all reverted: nothing left"
+    );
+    drop(conn);
+    db.cleanup().await;
+}
+
+/// `run_migrations` applies everything once, then nothing; inside a current-thread
+/// runtime (this test's), where the harness would panic if not moved off it.
+#[tokio::test]
+async fn run_migrations_applies_once() {
+    let Some(db) = TestDatabase::empty().await else {
+        return;
+    };
+    let count = MigrationSource::<Pg>::migrations(&MIGRATIONS)
+        .unwrap()
+        .len();
+    assert_eq!(run_migrations(db.url()).await.unwrap(), count);
+    assert_eq!(run_migrations(db.url()).await.unwrap(), 0);
+    ping(db.pool()).await.unwrap();
+    db.cleanup().await;
+}
+
+/// Every foreign key has an index whose leading columns are the key's columns, so
+/// cascading deletes and joins from the parent do not scan the child table.
+#[tokio::test]
+async fn every_foreign_key_has_an_index() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let mut conn = db.pool().get().await.unwrap();
+    let unindexed: Vec<Item> = diesel::sql_query(
+        r"
+SELECT c.conrelid::regclass::text || '.' || c.conname AS item
+  FROM pg_constraint c
+ WHERE c.contype = 'f' AND c.connamespace = 'public'::regnamespace
+   AND NOT EXISTS (
+     SELECT 1 FROM pg_index i
+      WHERE i.indrelid = c.conrelid
+        AND (string_to_array(i.indkey::text, ' ')::int2[])[1:array_length(c.conkey, 1)]
+            @> c.conkey
+        AND array_length(c.conkey, 1) <= i.indnkeyatts)
+ ORDER BY 1",
+    )
+    .load(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(unindexed, vec![], "foreign keys without an index");
+    let fks: Vec<Item> = diesel::sql_query(
+        "SELECT conname AS item FROM pg_constraint WHERE contype = 'f' ORDER BY 1",
+    )
+    .load(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(fks.len(), 4, "the check saw the foreign keys: {fks:?}");
+    drop(conn);
+    db.cleanup().await;
+}
+
+/// `schema.rs` names the columns the migrations create, in the same order (what
+/// `diesel print-schema` prints; the column types are exercised by the contracts).
+#[tokio::test]
+async fn schema_rs_matches_the_migrated_tables() {
+    use diesel::{QueryDsl, Table, debug_query};
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let mut conn = db.pool().get().await.unwrap();
+
+    fn columns_of(select_sql: String) -> Vec<String> {
+        // `SELECT "t"."a", "t"."b" FROM "t" -- binds: []`
+        let list = select_sql
+            .split(" FROM ")
+            .next()
+            .unwrap()
+            .trim_start_matches("SELECT ");
+        list.split(", ")
+            .map(|c| c.rsplit('.').next().unwrap().trim_matches('"').to_owned())
+            .collect()
+    }
+    let declared = [
+        (
+            "auth_sessions",
+            columns_of(
+                debug_query::<Pg, _>(
+                    &schema::auth_sessions::table
+                        .select(schema::auth_sessions::table::all_columns()),
+                )
+                .to_string(),
+            ),
+        ),
+        (
+            "refresh_tokens",
+            columns_of(
+                debug_query::<Pg, _>(
+                    &schema::refresh_tokens::table
+                        .select(schema::refresh_tokens::table::all_columns()),
+                )
+                .to_string(),
+            ),
+        ),
+        (
+            "user_roles",
+            columns_of(
+                debug_query::<Pg, _>(
+                    &schema::user_roles::table.select(schema::user_roles::table::all_columns()),
+                )
+                .to_string(),
+            ),
+        ),
+        (
+            "users",
+            columns_of(
+                debug_query::<Pg, _>(
+                    &schema::users::table.select(schema::users::table::all_columns()),
+                )
+                .to_string(),
+            ),
+        ),
+    ];
+    let tables: Vec<Item> = diesel::sql_query(
+        "SELECT table_name::text AS item FROM information_schema.tables
+          WHERE table_schema = 'public' AND table_name <> '__diesel_schema_migrations'
+          ORDER BY 1",
+    )
+    .load(&mut conn)
+    .await
+    .unwrap();
+    let names: Vec<&str> = declared.iter().map(|(t, _)| *t).collect();
+    assert_eq!(
+        tables.iter().map(|t| t.item.as_str()).collect::<Vec<_>>(),
+        names
+    );
+    for (table, columns) in declared {
+        let actual: Vec<Item> = diesel::sql_query(
+            "SELECT column_name::text AS item FROM information_schema.columns
+              WHERE table_schema = 'public' AND table_name = $1 ORDER BY ordinal_position",
+        )
+        .bind::<Text, _>(table)
+        .load(&mut conn)
+        .await
+        .unwrap();
+        let actual: Vec<String> = actual.into_iter().map(|i| i.item).collect();
+        assert_eq!(columns, actual, "columns of {table}");
+    }
+    drop(conn);
+    db.cleanup().await;
+}
+
+/// A server that is not there gives `Unavailable`, promptly, from every entry point.
+#[tokio::test]
+async fn unreachable_server_is_unavailable() {
+    let url = "postgres://postgres@127.0.0.1:1/nothing";
+    let started = Instant::now();
+    assert!(matches!(
+        connect(url, 2).await,
+        Err(StoreError::Unavailable(_))
+    ));
+    assert!(matches!(
+        run_migrations(url).await,
+        Err(StoreError::Unavailable(_))
+    ));
+    assert!(started.elapsed() < Duration::from_secs(15));
+}
+
+/// A test database exists while in use and is gone after `cleanup` or a drop.
+#[tokio::test]
+async fn test_databases_are_dropped() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let name = db.name().to_owned();
+    assert_eq!(count_databases(&name).await.unwrap(), 1);
+    db.cleanup().await;
+    assert_eq!(count_databases(&name).await.unwrap(), 0, "cleanup drops it");
+
+    let db = TestDatabase::create().await.unwrap();
+    let name = db.name().to_owned();
+    let _held = db.pool().get().await.unwrap(); // an open connection does not stop it
+    drop(_held);
+    drop(db);
+    assert_eq!(count_databases(&name).await.unwrap(), 0, "drop drops it");
+}

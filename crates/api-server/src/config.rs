@@ -1,0 +1,400 @@
+//! Configuration from the environment (and `.env`). Every variable is listed, with its
+//! meaning, in `.env.example`; a bad value stops startup with a message naming it.
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+
+/// Deployment flavour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    /// Friendly defaults: embedded storage allowed, generated signing key, readable logs.
+    Development,
+    /// Strict: PostgreSQL, Redis and a strong signing key are required; JSON logs.
+    Production,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Human-readable lines.
+    Pretty,
+}
+
+/// A configuration problem, naming the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error in {var}: {message}")]
+pub struct ConfigError {
+    /// The environment variable at fault.
+    pub var: &'static str,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+fn err(var: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var,
+        message: message.into(),
+    }
+}
+
+/// The server's configuration.
+#[derive(Clone)]
+pub struct Config {
+    /// `AGORA_ENV`.
+    pub env: Environment,
+    /// `AGORA_BIND`.
+    pub bind: SocketAddr,
+    /// `DATABASE_URL`; none selects the in-memory store.
+    pub database_url: Option<String>,
+    /// `REDIS_URL`; none selects in-process revocations and rate limits.
+    pub redis_url: Option<String>,
+    /// `AGORA_REDIS_PREFIX`: prefix of every Redis key.
+    pub redis_prefix: String,
+    /// `AGORA_JWT_SECRET`; none (development only) generates a per-process key.
+    pub jwt_secret: Option<String>,
+    /// `AGORA_JWT_ISSUER`.
+    pub jwt_issuer: String,
+    /// `AGORA_JWT_AUDIENCE`.
+    pub jwt_audience: String,
+    /// `AGORA_ACCESS_TOKEN_TTL` in seconds.
+    pub access_ttl_secs: i64,
+    /// `AGORA_REFRESH_TOKEN_TTL` in seconds.
+    pub refresh_ttl_secs: i64,
+    /// `AGORA_LOGIN_MAX_FAILURES`: per account per window.
+    pub login_max_failures: u32,
+    /// `AGORA_LOGIN_MAX_FAILURES_PER_CLIENT`: per client address per window.
+    pub login_max_failures_per_client: u32,
+    /// `AGORA_LOGIN_WINDOW_SECS`.
+    pub login_window_secs: u64,
+    /// `AGORA_DB_POOL_SIZE`.
+    pub db_pool_size: u32,
+    /// `AGORA_AUTO_MIGRATE`: apply pending migrations when serving.
+    pub auto_migrate: bool,
+    /// `AGORA_TRUST_PROXY`: take the client address from `X-Forwarded-For`.
+    pub trust_proxy: bool,
+    /// `AGORA_WORKERS`: HTTP worker threads.
+    pub workers: usize,
+    /// `AGORA_SHUTDOWN_TIMEOUT` in seconds, for in-flight requests on shutdown.
+    pub shutdown_timeout_secs: u64,
+    /// `AGORA_LOG_FORMAT`.
+    pub log_format: LogFormat,
+}
+
+impl std::fmt::Debug for Config {
+    // Secrets and URLs with passwords stay out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("env", &self.env)
+            .field("bind", &self.bind)
+            .field("database", &self.database_url.as_ref().map(|_| "<set>"))
+            .field("redis", &self.redis_url.as_ref().map(|_| "<set>"))
+            .field(
+                "jwt_secret",
+                &self.jwt_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// Smallest signing key accepted in production, in bytes (HS256 wants 256 bits).
+pub const MIN_SECRET_BYTES: usize = 32;
+
+fn parse<T: FromStr>(var: &'static str, raw: Option<String>, default: T) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match raw {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|e| err(var, format!("cannot parse {v:?}: {e}"))),
+    }
+}
+
+fn parse_bool(var: &'static str, raw: Option<String>, default: bool) -> Result<bool, ConfigError> {
+    match raw
+        .as_deref()
+        .map(str::trim)
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None => Ok(default),
+        Some("1" | "true" | "yes" | "on") => Ok(true),
+        Some("0" | "false" | "no" | "off") => Ok(false),
+        Some(other) => Err(err(var, format!("expected true or false, got {other:?}"))),
+    }
+}
+
+/// Why a signing key is too weak to use in production, if it is.
+pub fn weak_secret_reason(secret: &str) -> Option<&'static str> {
+    let lower = secret.to_ascii_lowercase();
+    if secret.len() < MIN_SECRET_BYTES {
+        return Some("must be at least 32 bytes; generate one with `openssl rand -base64 48`");
+    }
+    if ["change-me", "changeme", "example", "secret", "password"]
+        .iter()
+        .any(|w| lower.contains(w))
+    {
+        return Some("looks like a placeholder; generate one with `openssl rand -base64 48`");
+    }
+    let distinct: std::collections::HashSet<char> = secret.chars().collect();
+    if distinct.len() < 10 {
+        return Some("has too little variety to be random");
+    }
+    None
+}
+
+impl Config {
+    /// Reads the process environment.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first bad variable.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// Reads configuration through `get` (for tests and embedding).
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first bad variable.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = match get("AGORA_ENV").as_deref().map(str::trim) {
+            None | Some("development") | Some("dev") => Environment::Development,
+            Some("production") | Some("prod") => Environment::Production,
+            Some(other) => {
+                return Err(err(
+                    "AGORA_ENV",
+                    format!("expected development or production, got {other:?}"),
+                ));
+            }
+        };
+        let default_bind: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 8080));
+        let log_format = match get("AGORA_LOG_FORMAT").as_deref().map(str::trim) {
+            None => {
+                if env == Environment::Production {
+                    LogFormat::Json
+                } else {
+                    LogFormat::Pretty
+                }
+            }
+            Some("json") => LogFormat::Json,
+            Some("pretty") | Some("text") => LogFormat::Pretty,
+            Some(other) => {
+                return Err(err(
+                    "AGORA_LOG_FORMAT",
+                    format!("expected json or pretty, got {other:?}"),
+                ));
+            }
+        };
+        let database_url = get("DATABASE_URL");
+        if let Some(url) = &database_url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return Err(err(
+                "DATABASE_URL",
+                "must start with postgres:// or postgresql://",
+            ));
+        }
+        let redis_url = get("REDIS_URL");
+        if let Some(url) = &redis_url
+            && !(url.starts_with("redis://")
+                || url.starts_with("rediss://")
+                || url.starts_with("unix://"))
+        {
+            return Err(err(
+                "REDIS_URL",
+                "must start with redis://, rediss:// or unix://",
+            ));
+        }
+        let jwt_secret = get("AGORA_JWT_SECRET");
+        let cfg = Self {
+            env,
+            bind: parse("AGORA_BIND", get("AGORA_BIND"), default_bind)?,
+            database_url,
+            redis_url,
+            redis_prefix: get("AGORA_REDIS_PREFIX").unwrap_or_else(|| "agora:".into()),
+            jwt_secret,
+            jwt_issuer: get("AGORA_JWT_ISSUER").unwrap_or_else(|| "agora".into()),
+            jwt_audience: get("AGORA_JWT_AUDIENCE").unwrap_or_else(|| "agora-api".into()),
+            access_ttl_secs: parse("AGORA_ACCESS_TOKEN_TTL", get("AGORA_ACCESS_TOKEN_TTL"), 900)?,
+            refresh_ttl_secs: parse(
+                "AGORA_REFRESH_TOKEN_TTL",
+                get("AGORA_REFRESH_TOKEN_TTL"),
+                14 * 24 * 3600,
+            )?,
+            login_max_failures: parse(
+                "AGORA_LOGIN_MAX_FAILURES",
+                get("AGORA_LOGIN_MAX_FAILURES"),
+                5,
+            )?,
+            login_max_failures_per_client: parse(
+                "AGORA_LOGIN_MAX_FAILURES_PER_CLIENT",
+                get("AGORA_LOGIN_MAX_FAILURES_PER_CLIENT"),
+                30,
+            )?,
+            login_window_secs: parse(
+                "AGORA_LOGIN_WINDOW_SECS",
+                get("AGORA_LOGIN_WINDOW_SECS"),
+                900,
+            )?,
+            db_pool_size: parse("AGORA_DB_POOL_SIZE", get("AGORA_DB_POOL_SIZE"), 10)?,
+            auto_migrate: parse_bool("AGORA_AUTO_MIGRATE", get("AGORA_AUTO_MIGRATE"), true)?,
+            trust_proxy: parse_bool("AGORA_TRUST_PROXY", get("AGORA_TRUST_PROXY"), false)?,
+            workers: parse(
+                "AGORA_WORKERS",
+                get("AGORA_WORKERS"),
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(2),
+            )?,
+            shutdown_timeout_secs: parse(
+                "AGORA_SHUTDOWN_TIMEOUT",
+                get("AGORA_SHUTDOWN_TIMEOUT"),
+                30,
+            )?,
+            log_format,
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(10..=86_400).contains(&self.access_ttl_secs) {
+            return Err(err(
+                "AGORA_ACCESS_TOKEN_TTL",
+                "must be between 10 and 86400 seconds",
+            ));
+        }
+        if self.refresh_ttl_secs < self.access_ttl_secs {
+            return Err(err(
+                "AGORA_REFRESH_TOKEN_TTL",
+                "must not be shorter than AGORA_ACCESS_TOKEN_TTL",
+            ));
+        }
+        if self.login_max_failures == 0 || self.login_max_failures_per_client == 0 {
+            return Err(err("AGORA_LOGIN_MAX_FAILURES", "must be at least 1"));
+        }
+        if self.db_pool_size == 0 {
+            return Err(err("AGORA_DB_POOL_SIZE", "must be at least 1"));
+        }
+        if self.workers == 0 {
+            return Err(err("AGORA_WORKERS", "must be at least 1"));
+        }
+        if self.env == Environment::Production {
+            if self.database_url.is_none() {
+                return Err(err("DATABASE_URL", "is required when AGORA_ENV=production"));
+            }
+            if self.redis_url.is_none() {
+                return Err(err("REDIS_URL", "is required when AGORA_ENV=production"));
+            }
+            match &self.jwt_secret {
+                None => {
+                    return Err(err(
+                        "AGORA_JWT_SECRET",
+                        "is required when AGORA_ENV=production",
+                    ));
+                }
+                Some(s) => {
+                    if let Some(reason) = weak_secret_reason(s) {
+                        return Err(err("AGORA_JWT_SECRET", reason));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    const STRONG: &str = "q8Zr1VtYx3Lm9Pw2Ks7Df4Gh6Jn0BcXa5Ue";
+
+    #[test]
+    fn no_configuration_is_a_development_server_on_8080() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.env, Environment::Development);
+        assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
+        assert!(c.database_url.is_none() && c.redis_url.is_none());
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        assert_eq!(
+            cfg(&[("AGORA_BIND", "nonsense")]).unwrap_err().var,
+            "AGORA_BIND"
+        );
+        assert_eq!(
+            cfg(&[("AGORA_ENV", "staging")]).unwrap_err().var,
+            "AGORA_ENV"
+        );
+        assert_eq!(
+            cfg(&[("DATABASE_URL", "mysql://x")]).unwrap_err().var,
+            "DATABASE_URL"
+        );
+        assert_eq!(
+            cfg(&[("AGORA_TRUST_PROXY", "maybe")]).unwrap_err().var,
+            "AGORA_TRUST_PROXY"
+        );
+        assert_eq!(
+            cfg(&[("AGORA_ACCESS_TOKEN_TTL", "1")]).unwrap_err().var,
+            "AGORA_ACCESS_TOKEN_TTL"
+        );
+    }
+
+    #[test]
+    fn production_refuses_missing_or_weak_keys() {
+        let base = [
+            ("AGORA_ENV", "production"),
+            ("DATABASE_URL", "postgres://x/y"),
+            ("REDIS_URL", "redis://x"),
+        ];
+        assert_eq!(cfg(&base).unwrap_err().var, "AGORA_JWT_SECRET");
+        for weak in [
+            "short",
+            "change-me-change-me-change-me-change-me",
+            "abababababababababababababababababab",
+        ] {
+            let mut v = base.to_vec();
+            v.push(("AGORA_JWT_SECRET", weak));
+            assert_eq!(
+                cfg(&v).unwrap_err().var,
+                "AGORA_JWT_SECRET",
+                "{weak} accepted"
+            );
+        }
+        let mut v = base.to_vec();
+        v.push(("AGORA_JWT_SECRET", STRONG));
+        assert_eq!(cfg(&v).unwrap().log_format, LogFormat::Json);
+        assert_eq!(
+            cfg(&[("AGORA_ENV", "production"), ("AGORA_JWT_SECRET", STRONG)])
+                .unwrap_err()
+                .var,
+            "DATABASE_URL"
+        );
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let c = cfg(&[
+            ("AGORA_JWT_SECRET", STRONG),
+            ("DATABASE_URL", "postgres://u:pw@h/db"),
+        ])
+        .unwrap();
+        let text = format!("{c:?}");
+        assert!(!text.contains(STRONG) && !text.contains("pw@"));
+    }
+}

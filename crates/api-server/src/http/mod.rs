@@ -1,0 +1,13 @@
+//! The HTTP interface: thin handlers that parse, call a domain service and map the result.
+
+pub mod context;
+pub mod docs_ui;
+pub mod extract;
+pub mod fallback;
+pub mod health;
+pub mod metrics;
+pub mod openapi;
+pub mod problem;
+pub mod routes;
+pub mod state;
+pub mod users;

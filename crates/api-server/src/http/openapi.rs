@@ -1,0 +1,208 @@
+//! The OpenAPI 3 document, generated from the route table and the request/response
+//! types' schemas, so it describes exactly what the router serves.
+
+use actix_web::http::Method;
+use okapi::openapi3::{
+    Components, Info, MediaType, OpenApi, Operation, Parameter, ParameterValue, PathItem, RefOr,
+    RequestBody, Response, Responses, SecurityRequirement, SecurityScheme, SecuritySchemeData, Tag,
+};
+use okapi::{Map, map};
+use schemars::r#gen::SchemaSettings;
+use schemars::schema::Schema;
+
+use super::problem::{PROBLEM_JSON, Problem};
+use super::routes::{self, Access, Endpoint};
+
+const DESCRIPTION: &str = "Agora is the backend of online debate platforms for schools and \
+universities: accounts, live debate rooms, moderation, voting, notifications and a scoped \
+role system.\n\n\
+**Authentication.** `POST /api/users/login/` returns a short-lived JWT access token and a \
+single-use refresh token. Send the access token as `Authorization: Bearer <token>`. \
+Exchange the refresh token at `POST /api/users/token/refresh/`; each refresh token works \
+once, and presenting a used one again revokes its whole session.\n\n\
+**Errors.** Every 4xx/5xx answer is an RFC 9457 `application/problem+json` document; \
+validation problems list each invalid field in `errors`.\n\n\
+**Paths.** A trailing slash is optional on every route.";
+
+/// Builds the document.
+pub fn document() -> OpenApi {
+    let mut generator = SchemaSettings::openapi3().into_generator();
+    let problem_schema = generator.subschema_for::<Problem>();
+    let mut paths: Map<String, PathItem> = Map::new();
+    let mut tags: Vec<String> = Vec::new();
+
+    for e in routes::all().into_iter().filter(|e| !e.hidden) {
+        if !tags.iter().any(|t| t == e.tag) {
+            tags.push(e.tag.to_owned());
+        }
+        let op = operation(&e, &mut generator, &problem_schema);
+        let item = paths.entry(e.path.to_owned()).or_default();
+        match e.method {
+            Method::GET => item.get = Some(op),
+            Method::POST => item.post = Some(op),
+            Method::PUT => item.put = Some(op),
+            Method::PATCH => item.patch = Some(op),
+            Method::DELETE => item.delete = Some(op),
+            _ => {}
+        }
+    }
+
+    let schemas = generator
+        .take_definitions()
+        .into_iter()
+        .map(|(k, v)| (k, v.into_object()))
+        .collect();
+    OpenApi {
+        openapi: OpenApi::default_version(),
+        info: Info {
+            title: "Agora API".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            description: Some(DESCRIPTION.into()),
+            ..Default::default()
+        },
+        paths,
+        components: Some(Components {
+            schemas,
+            security_schemes: map! {
+                "bearer".to_owned() => RefOr::Object(SecurityScheme {
+                    description: Some("JWT access token from POST /api/users/login/".into()),
+                    data: SecuritySchemeData::Http { scheme: "bearer".into(), bearer_format: Some("JWT".into()) },
+                    extensions: Map::new(),
+                })
+            },
+            ..Default::default()
+        }),
+        tags: tags
+            .into_iter()
+            .map(|name| Tag {
+                name,
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+fn json(media: &str, schema: Schema) -> Map<String, MediaType> {
+    map! { media.to_owned() => MediaType { schema: Some(schema.into_object()), ..Default::default() } }
+}
+
+fn operation(
+    e: &Endpoint,
+    g: &mut schemars::r#gen::SchemaGenerator,
+    problem: &Schema,
+) -> Operation {
+    let mut responses: Map<String, RefOr<Response>> = Map::new();
+    let content = match (e.success.media_type, e.success.schema) {
+        (Some(media), Some(schema)) => json(media, schema(g)),
+        (Some(media), None) => map! { media.to_owned() => MediaType::default() },
+        _ => Map::new(),
+    };
+    responses.insert(
+        e.success.status.to_string(),
+        RefOr::Object(Response {
+            description: e.success.description.into(),
+            content,
+            ..Default::default()
+        }),
+    );
+    for status in e.all_errors() {
+        let reason = actix_web::http::StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("Error");
+        responses.insert(
+            status.to_string(),
+            RefOr::Object(Response {
+                description: reason.into(),
+                content: json(PROBLEM_JSON, problem.clone()),
+                ..Default::default()
+            }),
+        );
+    }
+    let parameters = e
+        .path_params()
+        .into_iter()
+        .map(|name| {
+            RefOr::Object(Parameter {
+                name: name.to_owned(),
+                location: "path".into(),
+                description: None,
+                required: true,
+                deprecated: false,
+                allow_empty_value: false,
+                value: ParameterValue::Schema {
+                    style: None,
+                    explode: None,
+                    allow_reserved: false,
+                    schema: g.subschema_for::<uuid::Uuid>().into_object(),
+                    example: None,
+                    examples: None,
+                },
+                extensions: Map::new(),
+            })
+        })
+        .collect();
+    let security: Vec<SecurityRequirement> = match e.access {
+        Access::Public => vec![],
+        Access::Authenticated => vec![map! { "bearer".to_owned() => vec![] }],
+    };
+    let mut extensions = Map::new();
+    extensions.insert(
+        "x-access".to_owned(),
+        serde_json::Value::from(e.access.as_str()),
+    );
+    Operation {
+        tags: vec![e.tag.to_owned()],
+        summary: Some(e.summary.to_owned()),
+        description: (!e.description.is_empty()).then(|| e.description.to_owned()),
+        operation_id: Some(e.operation_id.to_owned()),
+        parameters,
+        request_body: e.request.map(|schema| {
+            RefOr::Object(RequestBody {
+                content: json("application/json", schema(g)),
+                required: true,
+                ..Default::default()
+            })
+        }),
+        responses: Responses {
+            responses,
+            ..Default::default()
+        },
+        security: Some(security),
+        extensions,
+        ..Default::default()
+    }
+}
+
+/// The document as pretty JSON.
+pub fn document_json() -> String {
+    serde_json::to_string_pretty(&document()).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The document and the router come from one list; this checks the projection: every
+    /// visible endpoint is in the document with its method, and nothing else is.
+    #[test]
+    fn document_matches_route_table() {
+        let doc = serde_json::to_value(document()).unwrap();
+        let paths = doc["paths"].as_object().unwrap();
+        let mut documented = 0;
+        for (path, item) in paths {
+            for (method, op) in item.as_object().unwrap() {
+                documented += 1;
+                let found = routes::all().into_iter().any(|e| {
+                    !e.hidden && e.path == path && e.method.as_str().eq_ignore_ascii_case(method)
+                });
+                assert!(found, "{method} {path} documented but not served");
+                assert!(op["responses"].as_object().unwrap().contains_key("500"));
+                assert!(op["x-access"].is_string(), "{method} {path} lacks x-access");
+            }
+        }
+        let visible = routes::all().into_iter().filter(|e| !e.hidden).count();
+        assert_eq!(documented, visible, "served but undocumented endpoints");
+    }
+}

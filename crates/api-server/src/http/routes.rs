@@ -1,0 +1,301 @@
+//! The route table: every endpoint is declared once, here, with what the OpenAPI document
+//! needs (schemas, errors, access) next to the handler that serves it. The actix router and
+//! the document are both generated from this list, so they cannot drift apart.
+
+use actix_web::http::Method;
+use actix_web::{FromRequest, Handler, Responder, Route, web};
+use schemars::JsonSchema;
+use schemars::r#gen::SchemaGenerator;
+use schemars::schema::Schema;
+
+/// Produces the schema of a type, recording its definition in the generator.
+pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+
+fn schema_of<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
+    g.subschema_for::<T>()
+}
+
+/// Who may call an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, signed in or not.
+    Public,
+    /// Any caller with a valid access token.
+    Authenticated,
+}
+
+impl Access {
+    /// Text of the `x-access` extension in the OpenAPI document.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::Authenticated => "authenticated",
+        }
+    }
+}
+
+/// A successful answer of an endpoint.
+#[derive(Clone, Copy)]
+pub struct Success {
+    /// Status code.
+    pub status: u16,
+    /// What it means.
+    pub description: &'static str,
+    /// Media type of the body, if any.
+    pub media_type: Option<&'static str>,
+    /// Schema of a JSON body.
+    pub schema: Option<SchemaFn>,
+}
+
+/// One HTTP endpoint.
+pub struct Endpoint {
+    /// HTTP method.
+    pub method: Method,
+    /// Path as documented, with a trailing slash for API routes (the slash is optional
+    /// when calling).
+    pub path: &'static str,
+    /// OpenAPI `operationId`.
+    pub operation_id: &'static str,
+    /// One-line summary.
+    pub summary: &'static str,
+    /// Longer description (Markdown).
+    pub description: &'static str,
+    /// OpenAPI tag.
+    pub tag: &'static str,
+    /// Who may call it.
+    pub access: Access,
+    /// Schema of the JSON request body, if it takes one.
+    pub request: Option<SchemaFn>,
+    /// The success answer.
+    pub success: Success,
+    /// Error statuses specific to this endpoint (generic ones are added automatically).
+    pub errors: &'static [u16],
+    /// Left out of the OpenAPI document (the docs page and its assets).
+    pub hidden: bool,
+    route: Box<dyn Fn() -> Route + Send + Sync>,
+}
+
+impl Endpoint {
+    /// Starts declaring an endpoint; finish with [`Endpoint::to`].
+    pub fn new(method: Method, path: &'static str, operation_id: &'static str) -> Self {
+        Self {
+            route: Box::new(web::route),
+            method,
+            path,
+            operation_id,
+            summary: "",
+            description: "",
+            tag: "",
+            access: Access::Authenticated,
+            request: None,
+            success: Success {
+                status: 200,
+                description: "OK",
+                media_type: None,
+                schema: None,
+            },
+            errors: &[],
+            hidden: false,
+        }
+    }
+
+    /// Shorthand for a GET endpoint.
+    pub fn get(path: &'static str, operation_id: &'static str) -> Self {
+        Self::new(Method::GET, path, operation_id)
+    }
+
+    /// Shorthand for a POST endpoint.
+    pub fn post(path: &'static str, operation_id: &'static str) -> Self {
+        Self::new(Method::POST, path, operation_id)
+    }
+
+    /// Shorthand for a DELETE endpoint.
+    pub fn delete(path: &'static str, operation_id: &'static str) -> Self {
+        Self::new(Method::DELETE, path, operation_id)
+    }
+
+    /// Sets summary and tag.
+    pub fn summary(mut self, tag: &'static str, summary: &'static str) -> Self {
+        self.tag = tag;
+        self.summary = summary;
+        self
+    }
+
+    /// Sets the long description.
+    pub fn description(mut self, text: &'static str) -> Self {
+        self.description = text;
+        self
+    }
+
+    /// Open to anonymous callers.
+    pub fn public(mut self) -> Self {
+        self.access = Access::Public;
+        self
+    }
+
+    /// Takes a JSON body of type `T`.
+    pub fn body<T: JsonSchema>(mut self) -> Self {
+        self.request = Some(schema_of::<T>);
+        self
+    }
+
+    /// Answers `status` with a JSON body of type `T`.
+    pub fn returns<T: JsonSchema>(mut self, status: u16, description: &'static str) -> Self {
+        self.success = Success {
+            status,
+            description,
+            media_type: Some("application/json"),
+            schema: Some(schema_of::<T>),
+        };
+        self
+    }
+
+    /// Answers `status` with a body of `media_type` that has no JSON schema (or none).
+    pub fn returns_raw(
+        mut self,
+        status: u16,
+        description: &'static str,
+        media_type: Option<&'static str>,
+    ) -> Self {
+        self.success = Success {
+            status,
+            description,
+            media_type,
+            schema: None,
+        };
+        self
+    }
+
+    /// Error statuses this endpoint can answer besides the generic ones.
+    pub fn errors(mut self, statuses: &'static [u16]) -> Self {
+        self.errors = statuses;
+        self
+    }
+
+    /// Keeps the endpoint out of the OpenAPI document.
+    pub fn hidden(mut self) -> Self {
+        self.hidden = true;
+        self
+    }
+
+    /// The handler serving it.
+    pub fn to<F, Args>(mut self, handler: F) -> Self
+    where
+        F: Handler<Args> + Send + Sync,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        let method = self.method.clone();
+        self.route = Box::new(move || web::method(method.clone()).to(handler.clone()));
+        self
+    }
+
+    /// The path as actix matches it: requests are normalised to have no trailing slash.
+    pub fn router_path(&self) -> &str {
+        match self.path.trim_end_matches('/') {
+            "" => "/",
+            p => p,
+        }
+    }
+
+    /// Names of the `{parameters}` in the path.
+    pub fn path_params(&self) -> Vec<&'static str> {
+        self.path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .collect()
+    }
+
+    /// Every error status this endpoint can answer, generic ones included.
+    pub fn all_errors(&self) -> Vec<u16> {
+        let mut out: Vec<u16> = self.errors.to_vec();
+        if self.request.is_some() {
+            out.extend([400, 413, 415]);
+        }
+        if self.access == Access::Authenticated {
+            out.push(401);
+        }
+        if !self.path_params().is_empty() {
+            out.push(404);
+        }
+        out.push(500);
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    pub(crate) fn make_route(&self) -> Route {
+        (self.route)()
+    }
+}
+
+/// Every endpoint the server serves.
+pub fn all() -> Vec<Endpoint> {
+    let mut v = Vec::new();
+    v.extend(super::health::endpoints());
+    v.extend(super::users::endpoints());
+    v.extend(super::docs_ui::endpoints());
+    v
+}
+
+/// Registers every endpoint, grouping methods by path so that a wrong method on a known
+/// path answers 405 with an `Allow` header rather than 404.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let endpoints = all();
+    let mut paths: Vec<&str> = Vec::new();
+    for e in &endpoints {
+        if !paths.contains(&e.router_path()) {
+            paths.push(e.router_path());
+        }
+    }
+    for path in paths {
+        let here: Vec<&Endpoint> = endpoints
+            .iter()
+            .filter(|e| e.router_path() == path)
+            .collect();
+        let allow: Vec<String> = here.iter().map(|e| e.method.to_string()).collect();
+        let mut resource = web::resource(path.to_owned());
+        for e in &here {
+            resource = resource.route(e.make_route());
+        }
+        let allow = allow.join(", ");
+        resource = resource.default_service(web::to(move || {
+            let allow = allow.clone();
+            async move { super::fallback::method_not_allowed(&allow) }
+        }));
+        cfg.service(resource);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_endpoint_is_unique_and_declared_fully() {
+        let all = all();
+        let mut seen = std::collections::HashSet::new();
+        for e in &all {
+            assert!(
+                seen.insert((e.method.clone(), e.router_path().to_owned())),
+                "{} declared twice",
+                e.path
+            );
+            assert!(
+                !e.operation_id.is_empty() && (e.hidden || !e.summary.is_empty()),
+                "{} lacks docs",
+                e.path
+            );
+        }
+        let ids: std::collections::HashSet<_> = all.iter().map(|e| e.operation_id).collect();
+        assert_eq!(ids.len(), all.len(), "operation ids must be unique");
+    }
+
+    #[test]
+    fn router_path_drops_trailing_slash() {
+        let e = Endpoint::get("/api/users/me/", "x");
+        assert_eq!(e.router_path(), "/api/users/me");
+        assert_eq!(Endpoint::get("/", "y").router_path(), "/");
+        assert_eq!(Endpoint::delete("/a/{id}/", "z").path_params(), vec!["id"]);
+    }
+}

@@ -1,0 +1,32 @@
+//! What handlers share: domain services and operational hooks. Built once, outside
+//! `HttpServer::new` (whose closure runs once per worker), and cloned cheaply.
+
+use std::sync::Arc;
+
+use domain_identity::AuthService;
+pub use health_check::HealthCheck;
+
+/// Readiness probes of backing services.
+pub mod health_check {
+    use std::future::Future;
+    use std::pin::Pin;
+
+    /// A backing service that `/readyz` checks.
+    pub trait HealthCheck: Send + Sync {
+        /// Name shown in the readiness report (`database`, `redis`).
+        fn name(&self) -> &'static str;
+        /// Resolves to `Err(reason)` when the service is not reachable.
+        fn check(&self) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>>;
+    }
+}
+
+/// Shared application state.
+#[derive(Clone)]
+pub struct AppState {
+    /// Accounts and authentication.
+    pub auth: AuthService,
+    /// Probes for `/readyz`.
+    pub health: Arc<Vec<Arc<dyn HealthCheck>>>,
+    /// Whether to believe `X-Forwarded-For` for the client address (behind a proxy only).
+    pub trust_proxy: bool,
+}

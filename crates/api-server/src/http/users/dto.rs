@@ -1,0 +1,176 @@
+//! Request and response bodies of the account endpoints. They are HTTP types, separate
+//! from the domain's: the domain never serialises itself for the wire.
+
+use chrono::{DateTime, Utc};
+use domain_identity::{AuthSession, RoleGrant, TokenPair, User};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Registration form. Missing fields count as empty, so every problem is reported at once.
+#[derive(Deserialize, JsonSchema)]
+pub struct RegisterRequest {
+    /// 3–32 letters, digits, `_`, `.`, `-`; unique, case-insensitively.
+    #[serde(default)]
+    pub username: String,
+    /// Unique, case-insensitively.
+    #[serde(default)]
+    pub email: String,
+    /// At least 10 characters, not containing the username, not a common password.
+    #[serde(default)]
+    pub password: String,
+}
+
+/// Login form: `username` or `email` (or `login`, either one), and the password.
+#[derive(Deserialize, JsonSchema)]
+pub struct LoginRequest {
+    /// The username.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// The e-mail address.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// A username or an e-mail address.
+    #[serde(default)]
+    pub login: Option<String>,
+    /// The password.
+    #[serde(default)]
+    pub password: String,
+}
+
+/// Tokens after login or refresh.
+#[derive(Serialize, Deserialize, JsonSchema)]
+pub struct TokenResponse {
+    /// JWT access token for `Authorization: Bearer`.
+    pub access: String,
+    /// Single-use refresh token.
+    pub refresh: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+}
+
+impl From<TokenPair> for TokenResponse {
+    fn from(p: TokenPair) -> Self {
+        Self {
+            access: p.access,
+            refresh: p.refresh,
+            token_type: "Bearer".into(),
+            expires_in: p.expires_in,
+        }
+    }
+}
+
+/// Refresh form.
+#[derive(Deserialize, JsonSchema)]
+pub struct RefreshRequest {
+    /// The refresh token from the last login or refresh.
+    #[serde(default)]
+    pub refresh: String,
+}
+
+/// Password change form.
+#[derive(Deserialize, JsonSchema)]
+pub struct ChangePasswordRequest {
+    /// The password in use now.
+    #[serde(default)]
+    pub current_password: String,
+    /// The new password; same rules as at registration.
+    #[serde(default)]
+    pub new_password: String,
+}
+
+/// A user account as shown to its owner.
+#[derive(Serialize, Deserialize, JsonSchema)]
+pub struct UserDto {
+    /// Id.
+    pub id: Uuid,
+    /// Username.
+    pub username: String,
+    /// E-mail, lower-cased.
+    pub email: String,
+    /// False when disabled.
+    pub is_active: bool,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<User> for UserDto {
+    fn from(u: User) -> Self {
+        Self {
+            id: u.id.as_uuid(),
+            username: u.username.as_str().to_owned(),
+            email: u.email.as_str().to_owned(),
+            is_active: u.is_active,
+            created_at: u.created_at,
+        }
+    }
+}
+
+/// A role held in a scope.
+#[derive(Serialize, Deserialize, JsonSchema)]
+pub struct RoleGrantDto {
+    /// Role name.
+    pub role: String,
+    /// Scope: `global`, `institution:{id}`, `campus:{id}` or `department:{id}`.
+    pub scope: String,
+}
+
+impl From<RoleGrant> for RoleGrantDto {
+    fn from(g: RoleGrant) -> Self {
+        Self {
+            role: g.role,
+            scope: g.scope,
+        }
+    }
+}
+
+/// The caller's account and role grants.
+#[derive(Serialize, Deserialize, JsonSchema)]
+pub struct MeResponse {
+    /// The account.
+    pub user: UserDto,
+    /// Roles held, with their scopes.
+    pub roles: Vec<RoleGrantDto>,
+}
+
+/// One login session of the caller.
+#[derive(Serialize, Deserialize, JsonSchema)]
+pub struct SessionDto {
+    /// Session id.
+    pub id: Uuid,
+    /// The client's `User-Agent` at login.
+    pub user_agent: Option<String>,
+    /// The client's address at login.
+    pub ip: Option<String>,
+    /// Login time.
+    pub created_at: DateTime<Utc>,
+    /// Last token refresh.
+    pub last_used_at: DateTime<Utc>,
+    /// When the session ends at the latest.
+    pub expires_at: DateTime<Utc>,
+    /// Whether this is the session of the token used for this request.
+    pub current: bool,
+}
+
+impl SessionDto {
+    pub(crate) fn new(s: AuthSession, current: bool) -> Self {
+        Self {
+            id: s.id.as_uuid(),
+            user_agent: s.client.user_agent,
+            ip: s.client.ip,
+            created_at: s.created_at,
+            last_used_at: s.last_used_at,
+            expires_at: s.expires_at,
+            current,
+        }
+    }
+}
+
+/// The caller's active sessions.
+#[derive(Serialize, Deserialize, JsonSchema)]
+pub struct SessionList {
+    /// Newest first.
+    pub items: Vec<SessionDto>,
+}

@@ -1,0 +1,22 @@
+use actix_web::{HttpResponse, web};
+
+use crate::http::extract::Authenticated;
+use crate::http::problem::ApiError;
+use crate::http::routes::Endpoint;
+use crate::http::state::AppState;
+
+pub(super) fn endpoint() -> Endpoint {
+    Endpoint::post("/api/users/logout/", "logout")
+        .summary("users", "End the current session")
+        .description(
+            "Revokes the session's refresh tokens and the presented access token at once, \
+             on every server instance.",
+        )
+        .returns_raw(204, "Logged out", None)
+        .to(handle)
+}
+
+async fn handle(state: web::Data<AppState>, who: Authenticated) -> Result<HttpResponse, ApiError> {
+    state.auth.logout(&who.0).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

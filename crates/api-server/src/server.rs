@@ -1,0 +1,193 @@
+//! Starting and stopping the HTTP server.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use actix_web::middleware::{NormalizePath, TrailingSlash, from_fn};
+use actix_web::{App, HttpServer, web};
+
+use crate::config::Config;
+use crate::http::docs_ui::OpenApiJson;
+use crate::http::metrics::Metrics;
+use crate::http::state::AppState;
+use crate::http::{context, fallback, openapi, routes};
+use crate::wiring::{self, StartupError};
+
+/// A server that is accepting connections.
+pub struct RunningServer {
+    /// The address it listens on (useful with port 0).
+    pub addr: SocketAddr,
+    /// Stops it.
+    pub handle: ServerHandle,
+    server: actix_web::dev::Server,
+}
+
+impl RunningServer {
+    /// Serves until stopped (by [`ServerHandle::stop`] or a signal when enabled).
+    ///
+    /// # Errors
+    /// I/O errors of the server.
+    pub async fn run(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Builds the services for `config`, binds and returns the server, not yet polled.
+/// Must be called inside an actix (or tokio `LocalSet`) runtime.
+///
+/// # Errors
+/// [`StartupError`] for bad configuration, unreachable backends or a port in use.
+pub async fn start(config: &Config, handle_signals: bool) -> Result<RunningServer, StartupError> {
+    let backends = wiring::build(config).await?;
+    tracing::info!(storage = %backends.storage_description, "storage selected");
+    if config.database_url.is_none() {
+        tracing::warn!(
+            "embedded mode: data lives in this process and is lost when it stops. Set \
+             DATABASE_URL (PostgreSQL) and REDIS_URL to keep data and run several instances."
+        );
+    }
+    let state = AppState {
+        auth: backends.auth,
+        health: Arc::new(backends.health),
+        trust_proxy: config.trust_proxy,
+    };
+    let state = web::Data::new(state);
+    let metrics = web::Data::new(Metrics::default());
+    let doc = web::Data::new(OpenApiJson(Arc::new(openapi::document_json())));
+
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(metrics.clone())
+            .app_data(doc.clone())
+            .app_data(fallback::json_config())
+            .app_data(fallback::path_config())
+            .app_data(fallback::query_config())
+            .configure(routes::configure)
+            .default_service(web::to(fallback::not_found))
+            .wrap(fallback::problem_for_every_error())
+            .wrap(NormalizePath::new(TrailingSlash::Trim))
+            .wrap(from_fn(context::request_context))
+    })
+    .workers(config.workers)
+    .shutdown_timeout(config.shutdown_timeout_secs)
+    .client_request_timeout(Duration::from_secs(10))
+    .disable_signals()
+    .bind(config.bind)
+    .map_err(|e| {
+        StartupError::Other(format!(
+            "cannot listen on {} (AGORA_BIND): {e}",
+            config.bind
+        ))
+    })?;
+    let addr = server
+        .addrs()
+        .first()
+        .copied()
+        .ok_or_else(|| StartupError::Other("no listening address".into()))?;
+    let server = server.run();
+    let handle = server.handle();
+    if handle_signals {
+        actix_web::rt::spawn(stop_on_signal(handle.clone()));
+    }
+    tracing::info!(%addr, docs = %format!("http://{addr}/api/docs/"), "listening");
+    Ok(RunningServer {
+        addr,
+        handle,
+        server,
+    })
+}
+
+/// Stops gracefully on SIGTERM or SIGINT: stop accepting, let in-flight requests finish.
+async fn stop_on_signal(handle: ServerHandle) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            tracing::error!("cannot install signal handlers");
+            return;
+        };
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        tracing::info!(signal = name, "shutting down gracefully");
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    handle.stop(true).await;
+}
+
+/// A server running on its own thread with its own actix runtime, for tests and
+/// benchmarks that drive it from another runtime.
+pub struct BackgroundServer {
+    /// Listening address.
+    pub addr: SocketAddr,
+    handle: ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl BackgroundServer {
+    /// Starts a server for `config` on a new thread.
+    ///
+    /// # Errors
+    /// [`StartupError`] as for [`start`].
+    pub fn spawn(config: Config) -> Result<Self, StartupError> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let sys = actix_web::rt::System::new();
+            sys.block_on(async move {
+                match start(&config, false).await {
+                    Ok(running) => {
+                        let _ = tx.send(Ok((running.addr, running.handle.clone())));
+                        let _ = running.run().await;
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                    }
+                }
+            });
+        });
+        let (addr, handle) = rx
+            .recv()
+            .map_err(|_| StartupError::Other("server thread ended before starting".into()))??;
+        Ok(Self {
+            addr,
+            handle,
+            thread: Some(thread),
+        })
+    }
+
+    /// Base URL, e.g. `http://127.0.0.1:40123`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops the server and waits for its thread.
+    pub async fn stop(mut self) {
+        self.handle.stop(true).await;
+        if let Some(t) = self.thread.take() {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+    }
+}
+
+impl Drop for BackgroundServer {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            // Not stopped explicitly: stop without waiting so a failing test does not hang.
+            let handle = self.handle.clone();
+            std::thread::spawn(move || {
+                let sys = actix_web::rt::System::new();
+                sys.block_on(handle.stop(false));
+            });
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! Picks the adapters for each port from the configuration and builds the domain
+//! services: in-memory when nothing is configured, PostgreSQL and Redis otherwise.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use domain_core::{Clock, NullEventPublisher, SystemClock};
+use domain_identity::{
+    Argon2Hasher, AttemptLimiter, AuthConfig, AuthPorts, AuthService, GrantSource, LoginLimits,
+    PasswordPolicy, RevocationList, SessionRepository, TokenCodec, TokenSettings, UserRepository,
+};
+
+use crate::config::Config;
+use crate::http::state::HealthCheck;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// Bad configuration.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// A backing service could not be reached or prepared.
+    #[error("{service}: {message}")]
+    Backend {
+        /// `PostgreSQL` or `Redis`.
+        service: &'static str,
+        /// What failed.
+        message: String,
+    },
+    /// Anything else (binding the port, …).
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The services built for a configuration.
+pub struct Backends {
+    /// Accounts and authentication.
+    pub auth: AuthService,
+    /// Probes for `/readyz`.
+    pub health: Vec<Arc<dyn HealthCheck>>,
+    /// One line describing where data lives, logged at startup.
+    pub storage_description: String,
+}
+
+struct PgHealth(adapter_postgres::PgPool);
+impl HealthCheck for PgHealth {
+    fn name(&self) -> &'static str {
+        "database"
+    }
+    fn check(&self) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>> {
+        Box::pin(async move {
+            adapter_postgres::ping(&self.0)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
+struct RedisHealth(adapter_redis::RedisPool);
+impl HealthCheck for RedisHealth {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+    fn check(&self) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>> {
+        Box::pin(async move {
+            adapter_redis::ping(&self.0)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
+fn backend(service: &'static str) -> impl Fn(domain_core::StoreError) -> StartupError {
+    move |e| StartupError::Backend {
+        service,
+        message: e.to_string(),
+    }
+}
+
+/// Connects to PostgreSQL and applies pending migrations; used by `serve` and `migrate`.
+///
+/// # Errors
+/// [`StartupError::Backend`] when the database cannot be reached or a migration fails.
+pub async fn migrate(database_url: &str) -> Result<usize, StartupError> {
+    adapter_postgres::run_migrations(database_url)
+        .await
+        .map_err(backend("PostgreSQL"))
+}
+
+/// The JWT signing key: configured, or (development only) a random per-process one.
+fn signing_key(config: &Config) -> Result<Vec<u8>, StartupError> {
+    if let Some(secret) = &config.jwt_secret {
+        if let Some(reason) = crate::config::weak_secret_reason(secret) {
+            tracing::warn!("AGORA_JWT_SECRET {reason}; acceptable in development only");
+        }
+        return Ok(secret.as_bytes().to_vec());
+    }
+    let mut key = vec![0u8; 48];
+    getrandom::fill(&mut key).map_err(|e| StartupError::Other(format!("random source: {e}")))?;
+    tracing::warn!(
+        "AGORA_JWT_SECRET is not set: using a random key for this process. Tokens will not \
+         survive a restart and other instances will not accept them; set AGORA_JWT_SECRET."
+    );
+    Ok(key)
+}
+
+/// Builds every service for `config`.
+///
+/// # Errors
+/// [`StartupError`] when a configured backend cannot be reached or prepared.
+pub async fn build(config: &Config) -> Result<Backends, StartupError> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let mut health: Vec<Arc<dyn HealthCheck>> = Vec::new();
+    let mut description = Vec::new();
+
+    let (users, sessions, grants): (
+        Arc<dyn UserRepository>,
+        Arc<dyn SessionRepository>,
+        Arc<dyn GrantSource>,
+    ) = match &config.database_url {
+        Some(url) => {
+            if config.auto_migrate {
+                let applied = migrate(url).await?;
+                tracing::info!(applied, "database migrations applied");
+            }
+            let pool = adapter_postgres::connect(url, config.db_pool_size)
+                .await
+                .map_err(backend("PostgreSQL"))?;
+            health.push(Arc::new(PgHealth(pool.clone())));
+            description.push("accounts in PostgreSQL");
+            (
+                Arc::new(adapter_postgres::PgUserRepository::new(pool.clone())),
+                Arc::new(adapter_postgres::PgSessionRepository::new(pool.clone())),
+                Arc::new(adapter_postgres::PgGrantSource::new(pool)),
+            )
+        }
+        None => {
+            description.push("accounts in process memory (lost on exit)");
+            (
+                Arc::new(adapter_memory::MemoryUserRepository::default()),
+                Arc::new(adapter_memory::MemorySessionRepository::default()),
+                Arc::new(adapter_memory::MemoryGrantSource::default()),
+            )
+        }
+    };
+
+    let (revocations, limiter): (Arc<dyn RevocationList>, Arc<dyn AttemptLimiter>) =
+        match &config.redis_url {
+            Some(url) => {
+                let pool = adapter_redis::connect(url)
+                    .await
+                    .map_err(backend("Redis"))?;
+                health.push(Arc::new(RedisHealth(pool.clone())));
+                description.push("revocations and rate limits in Redis");
+                let prefix = config.redis_prefix.clone();
+                (
+                    Arc::new(adapter_redis::RedisRevocationList::new(
+                        pool.clone(),
+                        prefix.clone(),
+                    )),
+                    Arc::new(adapter_redis::RedisAttemptLimiter::new(pool, prefix)),
+                )
+            }
+            None => {
+                description.push("revocations and rate limits in process");
+                (
+                    Arc::new(adapter_memory::MemoryRevocationList::default()),
+                    Arc::new(adapter_memory::MemoryAttemptLimiter::default()),
+                )
+            }
+        };
+
+    let hasher = Argon2Hasher::owasp().map_err(|e| StartupError::Other(e.to_string()))?;
+    let codec = TokenCodec::new(TokenSettings {
+        secret: signing_key(config)?,
+        issuer: config.jwt_issuer.clone(),
+        audience: config.jwt_audience.clone(),
+        access_ttl_secs: config.access_ttl_secs,
+    });
+    let auth_config = AuthConfig {
+        refresh_ttl_secs: config.refresh_ttl_secs,
+        login: LoginLimits {
+            per_account: config.login_max_failures,
+            per_client: config.login_max_failures_per_client,
+            window_secs: config.login_window_secs,
+        },
+        policy: PasswordPolicy::default(),
+    };
+    let auth = AuthService::new(
+        AuthPorts {
+            users,
+            sessions,
+            revocations,
+            limiter,
+            grants,
+            hasher: Arc::new(hasher),
+            events: Arc::new(NullEventPublisher),
+            clock,
+        },
+        codec,
+        auth_config,
+    );
+    // Pay for the decoy hash now rather than in the first failed login (timing equality).
+    auth.warm_up()
+        .await
+        .map_err(|e| StartupError::Other(e.to_string()))?;
+    Ok(Backends {
+        auth,
+        health,
+        storage_description: description.join("; "),
+    })
+}

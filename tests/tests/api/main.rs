@@ -1,0 +1,34 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed assertion
+
+//! Black-box API tests: the real server on an ephemeral port, driven over HTTP.
+//! Each story runs against both storage modes (`memory` and `postgres_redis`).
+//! One test binary on purpose: linking dominates build time.
+
+mod accounts;
+mod conventions;
+mod journey;
+mod multi_instance;
+
+/// Runs an async story `fn(App)` against the embedded mode and against PostgreSQL + Redis.
+#[macro_export]
+macro_rules! both_modes {
+    ($($story:ident),* $(,)?) => {
+        $(
+            mod $story {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn memory() {
+                    let app = agora_tests::App::memory().await;
+                    super::$story(&app).await;
+                    app.stop().await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres_redis() {
+                    let Some(app) = agora_tests::App::postgres_redis().await else { return };
+                    super::$story(&app).await;
+                    app.stop().await;
+                }
+            }
+        )*
+    };
+}
