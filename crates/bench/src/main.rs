@@ -81,7 +81,7 @@ async fn run(label: &str, env: HashMap<String, String>, args: &Args) {
     let pw = "a benchmark passphrase";
     let res = client
         .post(format!("{base}/api/users/register/"))
-        .json(&json!({"username": "bench", "email": "bench@example.org", "password": pw}))
+        .json(&json!({"username": "perfuser", "email": "perf@example.org", "password": pw}))
         .send()
         .await
         .unwrap();
@@ -94,7 +94,7 @@ async fn run(label: &str, env: HashMap<String, String>, args: &Args) {
         let t = Instant::now();
         let res = client
             .post(format!("{base}/api/users/login/"))
-            .json(&json!({"login": "bench", "password": pw}))
+            .json(&json!({"login": "perfuser", "password": pw}))
             .send()
             .await
             .unwrap();

@@ -1,0 +1,181 @@
+//! Ports of the RBAC domain.
+//!
+//! Every write carries its [`AuditRecord`]; adapters store both in one transaction so a
+//! change without its audit record (or the reverse) can never be observed.
+
+use std::collections::BTreeSet;
+
+use async_trait::async_trait;
+use domain_core::StoreError;
+use uuid::Uuid;
+
+use crate::{
+    AuditCursor, AuditFilter, AuditRecord, Override, Permission, PermissionGrant, RoleAssignment,
+    RoleTemplate, Scope, ScopePath, Subject,
+};
+
+/// Which grants to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GrantFilter {
+    /// Only this user's.
+    pub user_id: Option<Uuid>,
+    /// Only grants held exactly in this scope.
+    pub scope: Option<Scope>,
+}
+
+/// Durable RBAC data: role templates, overrides, grants and the audit trail.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait RbacRepository: Send + Sync {
+    /// Inserts the built-in roles that do not exist yet, with their permissions; roles
+    /// that exist are left as they are (an operator may have edited them). Idempotent.
+    /// Returns how many roles were inserted.
+    async fn seed_roles(&self, defaults: Vec<RoleTemplate>) -> Result<usize, StoreError>;
+
+    /// Every role template.
+    async fn roles(&self) -> Result<Vec<RoleTemplate>, StoreError>;
+
+    /// Every override.
+    async fn overrides(&self) -> Result<Vec<Override>, StoreError>;
+
+    /// The user's role assignments and permission grants (expired ones included).
+    async fn subject(&self, user_id: Uuid) -> Result<Subject, StoreError>;
+
+    /// Adds a custom role.
+    ///
+    /// # Errors
+    /// [`StoreError::Duplicate`] (`"role"`) when the name exists.
+    async fn insert_role(&self, role: RoleTemplate, audit: AuditRecord) -> Result<(), StoreError>;
+
+    /// Replaces a role's own permissions.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown role.
+    async fn set_role_permissions(
+        &self,
+        role: &str,
+        permissions: BTreeSet<Permission>,
+        audit: AuditRecord,
+    ) -> Result<(), StoreError>;
+
+    /// Deletes a role with its overrides and assignments.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown role.
+    async fn delete_role(&self, role: &str, audit: AuditRecord) -> Result<(), StoreError>;
+
+    /// Adds an override.
+    ///
+    /// # Errors
+    /// [`StoreError::Duplicate`] (`"override"`) when one exists for the same role, scope
+    /// and permission.
+    async fn insert_override(&self, o: Override, audit: AuditRecord) -> Result<(), StoreError>;
+
+    /// Removes an override and returns it.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown id.
+    async fn delete_override(&self, id: Uuid, audit: AuditRecord) -> Result<Override, StoreError>;
+
+    /// Adds a role assignment.
+    ///
+    /// # Errors
+    /// [`StoreError::Duplicate`] (`"grant"`) when the user already holds the role in
+    /// that scope.
+    async fn insert_assignment(
+        &self,
+        a: RoleAssignment,
+        audit: AuditRecord,
+    ) -> Result<(), StoreError>;
+
+    /// One assignment.
+    async fn assignment(&self, id: Uuid) -> Result<Option<RoleAssignment>, StoreError>;
+
+    /// Removes an assignment.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown id.
+    async fn delete_assignment(&self, id: Uuid, audit: AuditRecord) -> Result<(), StoreError>;
+
+    /// Assignments matching `filter`, ordered by id, after `after`, at most `limit`.
+    async fn list_assignments(
+        &self,
+        filter: GrantFilter,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<RoleAssignment>, StoreError>;
+
+    /// Adds a direct permission grant.
+    async fn insert_permission_grant(
+        &self,
+        g: PermissionGrant,
+        audit: AuditRecord,
+    ) -> Result<(), StoreError>;
+
+    /// One permission grant.
+    async fn permission_grant(&self, id: Uuid) -> Result<Option<PermissionGrant>, StoreError>;
+
+    /// Removes a permission grant.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown id.
+    async fn delete_permission_grant(&self, id: Uuid, audit: AuditRecord)
+    -> Result<(), StoreError>;
+
+    /// Appends an audit record on its own (for changes stored elsewhere).
+    async fn append_audit(&self, audit: AuditRecord) -> Result<(), StoreError>;
+
+    /// Audit records matching `filter`, newest first, strictly before `before`, at most
+    /// `limit`.
+    async fn list_audit(
+        &self,
+        filter: AuditFilter,
+        before: Option<AuditCursor>,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, StoreError>;
+}
+
+/// Resolves a scope to its ancestor chain from the organisation tree.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait ScopeDirectory: Send + Sync {
+    /// The path of `scope`, or `None` when the institution, campus or department does not
+    /// exist. `global` always exists.
+    async fn path_of(&self, scope: Scope) -> Result<Option<ScopePath>, StoreError>;
+}
+
+/// A shared cache of users' grant sets (Redis in production), in front of the repository.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait SubjectCache: Send + Sync {
+    /// The cached grant set of `user_id`, if present.
+    async fn get(&self, user_id: Uuid) -> Result<Option<Subject>, StoreError>;
+    /// Caches a grant set for `ttl_secs`.
+    async fn put(&self, user_id: Uuid, subject: &Subject, ttl_secs: u64) -> Result<(), StoreError>;
+    /// Drops a user's cached grant set.
+    async fn invalidate(&self, user_id: Uuid) -> Result<(), StoreError>;
+}
+
+/// What changed, as announced to every instance so they drop stale in-process state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Invalidation {
+    /// A user's grants changed.
+    User {
+        /// The user.
+        user_id: Uuid,
+    },
+    /// Role templates or overrides changed.
+    Policy,
+    /// The organisation tree changed (scope paths).
+    Scopes,
+}
+
+/// Broadcasts invalidations to every instance (Redis pub/sub in production). Receiving
+/// is wired in api-server, which feeds messages to [`crate::RbacService::apply`].
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait InvalidationBus: Send + Sync {
+    /// Announces a change.
+    async fn publish(&self, message: Invalidation) -> Result<(), StoreError>;
+}

@@ -1,0 +1,774 @@
+//! The RBAC use cases: decisions (with caching) and the admin operations (with audit).
+//!
+//! Caching: a user's grant set is read from an in-process map, then the shared
+//! [`SubjectCache`] (Redis), then the [`RbacRepository`] (PostgreSQL). Every change drops
+//! the shared entry and is announced on the [`InvalidationBus`]; each instance feeds what
+//! it receives to [`RbacService::apply`], which drops its in-process entry. While the
+//! feed is down ([`RbacService::set_feed_healthy`]) the in-process map is bypassed, so a
+//! lost message can never keep a revoked role alive.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use chrono::{DateTime, Utc};
+use domain_core::{Clock, StoreError};
+use uuid::Uuid;
+
+use crate::decision::{AccessRequest, decide};
+use crate::escalation::{is_super_admin, may_assign};
+use crate::permission::{Action, ResourceType, perm};
+use crate::{
+    AuditCursor, AuditFilter, AuditRecord, Decision, Effect, GrantFilter, Invalidation,
+    InvalidationBus, Override, Permission, PermissionGrant, Policy, RbacError, RbacRepository,
+    RoleAssignment, RoleTemplate, Scope, ScopeDirectory, ScopePath, Subject, SubjectCache,
+    default_roles, valid_role_name,
+};
+
+/// Who is making a change, for decisions and the audit trail.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Actor {
+    /// The user, or `None` for an anonymous caller / the command line.
+    pub user_id: Option<Uuid>,
+    /// The HTTP request id, recorded in the audit trail.
+    pub request_id: Option<String>,
+}
+
+/// Lifetime of an entry in the shared subject cache; invalidation normally comes first.
+const SHARED_CACHE_TTL_SECS: u64 = 300;
+
+/// The RBAC service. Share it behind an `Arc`.
+pub struct RbacService {
+    repo: Arc<dyn RbacRepository>,
+    scopes: Arc<dyn ScopeDirectory>,
+    cache: Arc<dyn SubjectCache>,
+    bus: Arc<dyn InvalidationBus>,
+    clock: Arc<dyn Clock>,
+    policy: RwLock<Arc<Policy>>,
+    policy_version: AtomicU64,
+    subjects: Mutex<HashMap<Uuid, Arc<Subject>>>,
+    paths: Mutex<HashMap<Scope, ScopePath>>,
+    local_cache: AtomicBool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Option<serde_json::Value> {
+    serde_json::to_value(v).ok()
+}
+
+impl RbacService {
+    /// Builds the service; call [`RbacService::init`] before use.
+    pub fn new(
+        repo: Arc<dyn RbacRepository>,
+        scopes: Arc<dyn ScopeDirectory>,
+        cache: Arc<dyn SubjectCache>,
+        bus: Arc<dyn InvalidationBus>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            repo,
+            scopes,
+            cache,
+            bus,
+            clock,
+            policy: RwLock::new(Arc::new(Policy::default())),
+            policy_version: AtomicU64::new(0),
+            subjects: Mutex::new(HashMap::new()),
+            paths: Mutex::new(HashMap::new()),
+            local_cache: AtomicBool::new(true),
+        }
+    }
+
+    /// Seeds the default roles (idempotently) and loads the policy.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn init(&self) -> Result<(), RbacError> {
+        let inserted = self.repo.seed_roles(default_roles()).await?;
+        if inserted > 0 {
+            tracing::info!(inserted, "default roles seeded");
+        }
+        self.reload_policy().await
+    }
+
+    /// Re-reads role templates and overrides.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn reload_policy(&self) -> Result<(), RbacError> {
+        let (roles, overrides) = (self.repo.roles().await?, self.repo.overrides().await?);
+        let version = self.policy_version.fetch_add(1, Ordering::SeqCst) + 1;
+        let policy = Arc::new(Policy::new(roles, overrides, version));
+        *self.policy.write().unwrap_or_else(|p| p.into_inner()) = policy;
+        Ok(())
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Applies an invalidation received from the bus (or made locally).
+    ///
+    /// # Errors
+    /// Storage errors when reloading the policy.
+    pub async fn apply(&self, message: Invalidation) -> Result<(), RbacError> {
+        match message {
+            Invalidation::User { user_id } => {
+                lock(&self.subjects).remove(&user_id);
+            }
+            Invalidation::Scopes => lock(&self.paths).clear(),
+            Invalidation::Policy => self.reload_policy().await?,
+        }
+        Ok(())
+    }
+
+    /// Tells the service whether invalidation messages are being received. While they are
+    /// not, in-process caches are cleared and bypassed.
+    pub fn set_feed_healthy(&self, healthy: bool) {
+        let was = self.local_cache.swap(healthy, Ordering::SeqCst);
+        if was != healthy {
+            lock(&self.subjects).clear();
+            lock(&self.paths).clear();
+        }
+    }
+
+    /// The grant set of a caller (anonymous when `user_id` is `None`).
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn subject(&self, user_id: Option<Uuid>) -> Result<Arc<Subject>, RbacError> {
+        let Some(user_id) = user_id else {
+            return Ok(Arc::new(Subject::anonymous()));
+        };
+        let local = self.local_cache.load(Ordering::SeqCst);
+        if local && let Some(s) = lock(&self.subjects).get(&user_id) {
+            return Ok(s.clone());
+        }
+        let subject = match self.cache.get(user_id).await {
+            Ok(Some(s)) => s,
+            other => {
+                if let Err(e) = other {
+                    tracing::warn!(error = %e, "subject cache unavailable; reading the database");
+                }
+                let s = self.repo.subject(user_id).await?;
+                if let Err(e) = self.cache.put(user_id, &s, SHARED_CACHE_TTL_SECS).await {
+                    tracing::warn!(error = %e, "could not fill the subject cache");
+                }
+                s
+            }
+        };
+        let subject = Arc::new(subject);
+        if local {
+            lock(&self.subjects).insert(user_id, subject.clone());
+        }
+        Ok(subject)
+    }
+
+    /// The ancestor chain of a scope.
+    ///
+    /// # Errors
+    /// [`RbacError::UnknownScope`] when the organisation does not exist.
+    pub async fn path_of(&self, scope: Scope) -> Result<ScopePath, RbacError> {
+        if scope == Scope::Global {
+            return Ok(ScopePath::global());
+        }
+        if let Some(p) = lock(&self.paths).get(&scope) {
+            return Ok(p.clone());
+        }
+        let path = self
+            .scopes
+            .path_of(scope)
+            .await?
+            .ok_or_else(|| RbacError::UnknownScope(scope.to_string()))?;
+        if self.local_cache.load(Ordering::SeqCst) {
+            lock(&self.paths).insert(scope, path.clone());
+        }
+        Ok(path)
+    }
+
+    /// Decides whether `user_id` may do `permission` in `scope` (on a resource created by
+    /// `owner`, if given). Every decision names the grant or rule that decided.
+    ///
+    /// # Errors
+    /// [`RbacError::UnknownScope`], storage errors.
+    pub async fn check(
+        &self,
+        user_id: Option<Uuid>,
+        permission: Permission,
+        scope: Scope,
+        owner: Option<Uuid>,
+    ) -> Result<Decision, RbacError> {
+        let target = self.path_of(scope).await?;
+        let subject = self.subject(user_id).await?;
+        let policy = self.policy();
+        Ok(decide(
+            &policy,
+            &subject,
+            &AccessRequest {
+                permission,
+                target: &target,
+                owner,
+            },
+            self.clock.now(),
+        ))
+    }
+
+    /// Like [`RbacService::check`], but a denial is an error.
+    ///
+    /// # Errors
+    /// [`RbacError::Forbidden`] with the decision when denied.
+    pub async fn require(
+        &self,
+        user_id: Option<Uuid>,
+        permission: Permission,
+        scope: Scope,
+        owner: Option<Uuid>,
+    ) -> Result<Decision, RbacError> {
+        let d = self.check(user_id, permission, scope, owner).await?;
+        if d.allowed {
+            Ok(d)
+        } else {
+            Err(RbacError::Forbidden(d))
+        }
+    }
+
+    fn audit(
+        &self,
+        actor: &Actor,
+        action: &str,
+        target: String,
+        scope: Option<Scope>,
+    ) -> AuditRecord {
+        AuditRecord {
+            id: Uuid::new_v4(),
+            at: self.clock.now(),
+            actor: actor.user_id,
+            action: action.to_owned(),
+            target,
+            scope,
+            before: None,
+            after: None,
+            request_id: actor.request_id.clone(),
+        }
+    }
+
+    async fn changed_user(&self, user_id: Uuid) {
+        if let Err(e) = self.cache.invalidate(user_id).await {
+            tracing::warn!(error = %e, "could not drop a cached grant set");
+        }
+        if let Err(e) = self.bus.publish(Invalidation::User { user_id }).await {
+            tracing::warn!(error = %e, "could not announce a grant change");
+        }
+        lock(&self.subjects).remove(&user_id);
+    }
+
+    async fn changed_policy(&self) -> Result<(), RbacError> {
+        if let Err(e) = self.bus.publish(Invalidation::Policy).await {
+            tracing::warn!(error = %e, "could not announce a policy change");
+        }
+        self.reload_policy().await
+    }
+
+    /// Announces that the organisation tree changed (an institution, campus or
+    /// department was deleted), so every instance forgets cached scope paths.
+    pub async fn changed_scopes(&self) {
+        if let Err(e) = self.bus.publish(Invalidation::Scopes).await {
+            tracing::warn!(error = %e, "could not announce an organisation change");
+        }
+        lock(&self.paths).clear();
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Gives `user_id` the role `role` in `scope`, optionally until `expires_at`.
+    ///
+    /// # Errors
+    /// [`RbacError::Escalation`] per [`may_assign`]; [`RbacError::Invalid`] for an expiry in
+    /// the past; [`RbacError::Conflict`] when the user already holds it there.
+    pub async fn assign_role(
+        &self,
+        actor: &Actor,
+        user_id: Uuid,
+        role: &str,
+        scope: Scope,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<RoleAssignment, RbacError> {
+        let now = self.now();
+        if expires_at.is_some_and(|t| t <= now) {
+            return Err(RbacError::Invalid(
+                "expires_at".into(),
+                "must be in the future".into(),
+            ));
+        }
+        let target = self.path_of(scope).await?;
+        let me = self.subject(actor.user_id).await?;
+        may_assign(&self.policy(), &me, user_id, role, &target, now)?;
+        let a = RoleAssignment {
+            id: Uuid::new_v4(),
+            user_id,
+            role: role.to_owned(),
+            scope,
+            expires_at,
+            granted_by: actor.user_id,
+            granted_at: now,
+        };
+        let mut audit = self.audit(
+            actor,
+            "grant.create",
+            format!("user:{user_id}"),
+            Some(scope),
+        );
+        audit.after = to_json(&a);
+        self.repo
+            .insert_assignment(a.clone(), audit)
+            .await
+            .map_err(|e| match e {
+                StoreError::Duplicate(_) => {
+                    RbacError::Conflict(format!("the user already holds {role} in {scope}"))
+                }
+                StoreError::NotFound => RbacError::NotFound("user".into()),
+                other => other.into(),
+            })?;
+        self.changed_user(user_id).await;
+        Ok(a)
+    }
+
+    /// Revokes a role assignment. The same rule as for assigning applies: nobody revokes
+    /// their own grants or a role at or above their own.
+    ///
+    /// # Errors
+    /// [`RbacError::NotFound`], [`RbacError::Escalation`].
+    pub async fn revoke_role(
+        &self,
+        actor: &Actor,
+        grant_id: Uuid,
+    ) -> Result<RoleAssignment, RbacError> {
+        let a = self
+            .repo
+            .assignment(grant_id)
+            .await?
+            .ok_or_else(|| RbacError::NotFound("grant".into()))?;
+        let target = self.path_of(a.scope).await?;
+        let me = self.subject(actor.user_id).await?;
+        may_assign(&self.policy(), &me, a.user_id, &a.role, &target, self.now())?;
+        let mut audit = self.audit(
+            actor,
+            "grant.revoke",
+            format!("user:{}", a.user_id),
+            Some(a.scope),
+        );
+        audit.before = to_json(&a);
+        self.repo
+            .delete_assignment(grant_id, audit)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => RbacError::NotFound("grant".into()),
+                other => other.into(),
+            })?;
+        self.changed_user(a.user_id).await;
+        Ok(a)
+    }
+
+    /// Grants one permission directly (typically temporarily). The actor needs
+    /// `role.role_assign` in the scope and must hold the permission there themselves.
+    ///
+    /// # Errors
+    /// [`RbacError::Forbidden`], [`RbacError::Escalation`] (own grants).
+    pub async fn grant_permission(
+        &self,
+        actor: &Actor,
+        user_id: Uuid,
+        permission: Permission,
+        scope: Scope,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<PermissionGrant, RbacError> {
+        let now = self.now();
+        if actor.user_id == Some(user_id) {
+            return Err(crate::AssignRefusal::OwnGrant.into());
+        }
+        if expires_at.is_some_and(|t| t <= now) {
+            return Err(RbacError::Invalid(
+                "expires_at".into(),
+                "must be in the future".into(),
+            ));
+        }
+        self.require(
+            actor.user_id,
+            perm(ResourceType::Role, Action::RoleAssign),
+            scope,
+            None,
+        )
+        .await?;
+        self.require(actor.user_id, permission, scope, None).await?;
+        let g = PermissionGrant {
+            id: Uuid::new_v4(),
+            user_id,
+            permission,
+            scope,
+            expires_at,
+            granted_by: actor.user_id,
+            granted_at: now,
+        };
+        let mut audit = self.audit(
+            actor,
+            "permission_grant.create",
+            format!("user:{user_id}"),
+            Some(scope),
+        );
+        audit.after = to_json(&g);
+        self.repo.insert_permission_grant(g.clone(), audit).await?;
+        self.changed_user(user_id).await;
+        Ok(g)
+    }
+
+    /// Revokes a direct permission grant (needs `role.role_assign` in its scope).
+    ///
+    /// # Errors
+    /// [`RbacError::NotFound`], [`RbacError::Forbidden`].
+    pub async fn revoke_permission(&self, actor: &Actor, grant_id: Uuid) -> Result<(), RbacError> {
+        let g = self
+            .repo
+            .permission_grant(grant_id)
+            .await?
+            .ok_or_else(|| RbacError::NotFound("grant".into()))?;
+        if actor.user_id == Some(g.user_id) {
+            return Err(crate::AssignRefusal::OwnGrant.into());
+        }
+        self.require(
+            actor.user_id,
+            perm(ResourceType::Role, Action::RoleAssign),
+            g.scope,
+            None,
+        )
+        .await?;
+        let mut audit = self.audit(
+            actor,
+            "permission_grant.revoke",
+            format!("user:{}", g.user_id),
+            Some(g.scope),
+        );
+        audit.before = to_json(&g);
+        self.repo.delete_permission_grant(grant_id, audit).await?;
+        self.changed_user(g.user_id).await;
+        Ok(())
+    }
+
+    /// Lists role assignments. By scope: needs `role.read` there. By user: the user
+    /// themselves, or `role.read` globally.
+    ///
+    /// # Errors
+    /// [`RbacError::Forbidden`], [`RbacError::Invalid`] when neither filter is given.
+    pub async fn list_grants(
+        &self,
+        actor: &Actor,
+        filter: GrantFilter,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<RoleAssignment>, RbacError> {
+        let read = perm(ResourceType::Role, Action::Read);
+        match (filter.user_id, filter.scope) {
+            (_, Some(scope)) => {
+                self.require(actor.user_id, read, scope, None).await?;
+            }
+            (Some(user), None) if actor.user_id == Some(user) => {}
+            (Some(_), None) => {
+                self.require(actor.user_id, read, Scope::Global, None)
+                    .await?;
+            }
+            (None, None) => {
+                return Err(RbacError::Invalid(
+                    "user_id".into(),
+                    "give user_id or scope".into(),
+                ));
+            }
+        }
+        Ok(self.repo.list_assignments(filter, after, limit).await?)
+    }
+
+    /// Creates a custom role ranked below the actor's own (needs `role.create` globally).
+    ///
+    /// # Errors
+    /// [`RbacError::Invalid`], [`RbacError::Forbidden`], [`RbacError::Conflict`].
+    pub async fn create_role(
+        &self,
+        actor: &Actor,
+        mut role: RoleTemplate,
+    ) -> Result<RoleTemplate, RbacError> {
+        if !valid_role_name(&role.name) {
+            return Err(RbacError::Invalid(
+                "name".into(),
+                "2-48 characters of a-z, 0-9 and _, starting with a letter".into(),
+            ));
+        }
+        self.require(
+            actor.user_id,
+            perm(ResourceType::Role, Action::Create),
+            Scope::Global,
+            None,
+        )
+        .await?;
+        let policy = self.policy();
+        let me = self.subject(actor.user_id).await?;
+        if !is_super_admin(&me, self.now())
+            && role.rank >= crate::highest_rank(&policy, &me, &ScopePath::global(), self.now())
+        {
+            return Err(crate::AssignRefusal::RoleTooHigh.into());
+        }
+        if let Some(unknown) = role.inherits.iter().find(|p| policy.role(p).is_none()) {
+            return Err(RbacError::Invalid(
+                "inherits".into(),
+                format!("unknown role {unknown}"),
+            ));
+        }
+        role.built_in = false;
+        let mut audit = self.audit(actor, "role.create", format!("role:{}", role.name), None);
+        audit.after = to_json(&role);
+        self.repo
+            .insert_role(role.clone(), audit)
+            .await
+            .map_err(|e| match e {
+                StoreError::Duplicate(_) => {
+                    RbacError::Conflict(format!("role {} exists", role.name))
+                }
+                other => other.into(),
+            })?;
+        self.changed_policy().await?;
+        Ok(role)
+    }
+
+    /// Replaces a role template's own permissions (needs `role.update` globally and a
+    /// role ranked below the actor's).
+    ///
+    /// # Errors
+    /// [`RbacError::NotFound`], [`RbacError::Forbidden`], [`RbacError::Escalation`].
+    pub async fn set_role_permissions(
+        &self,
+        actor: &Actor,
+        role: &str,
+        permissions: BTreeSet<Permission>,
+    ) -> Result<(), RbacError> {
+        self.require(
+            actor.user_id,
+            perm(ResourceType::Role, Action::Update),
+            Scope::Global,
+            None,
+        )
+        .await?;
+        let policy = self.policy();
+        let before = policy
+            .role(role)
+            .cloned()
+            .ok_or_else(|| RbacError::NotFound(format!("role {role}")))?;
+        let me = self.subject(actor.user_id).await?;
+        if !is_super_admin(&me, self.now())
+            && before.rank >= crate::highest_rank(&policy, &me, &ScopePath::global(), self.now())
+        {
+            return Err(crate::AssignRefusal::RoleTooHigh.into());
+        }
+        let mut audit = self.audit(actor, "role.update", format!("role:{role}"), None);
+        audit.before = to_json(&before.permissions);
+        audit.after = to_json(&permissions);
+        self.repo
+            .set_role_permissions(role, permissions, audit)
+            .await?;
+        self.changed_policy().await
+    }
+
+    /// Deletes a custom role (built-in roles cannot be deleted).
+    ///
+    /// # Errors
+    /// [`RbacError::Conflict`] for a built-in role, [`RbacError::NotFound`],
+    /// [`RbacError::Forbidden`].
+    pub async fn delete_role(&self, actor: &Actor, role: &str) -> Result<(), RbacError> {
+        self.require(
+            actor.user_id,
+            perm(ResourceType::Role, Action::Delete),
+            Scope::Global,
+            None,
+        )
+        .await?;
+        let before = self
+            .policy()
+            .role(role)
+            .cloned()
+            .ok_or_else(|| RbacError::NotFound(format!("role {role}")))?;
+        if before.built_in {
+            return Err(RbacError::Conflict(format!(
+                "{role} is a built-in role and cannot be deleted"
+            )));
+        }
+        let mut audit = self.audit(actor, "role.delete", format!("role:{role}"), None);
+        audit.before = to_json(&before);
+        self.repo.delete_role(role, audit).await?;
+        self.changed_policy().await
+    }
+
+    /// Adds a per-scope override of a role template. Needs `role.update` in the scope, a
+    /// role ranked below the actor's there, and for an allow, the permission itself.
+    ///
+    /// # Errors
+    /// [`RbacError::Forbidden`], [`RbacError::Escalation`], [`RbacError::Conflict`].
+    pub async fn add_override(
+        &self,
+        actor: &Actor,
+        role: &str,
+        scope: Scope,
+        permission: Permission,
+        effect: Effect,
+    ) -> Result<Override, RbacError> {
+        let target = self.path_of(scope).await?;
+        self.require(
+            actor.user_id,
+            perm(ResourceType::Role, Action::Update),
+            scope,
+            None,
+        )
+        .await?;
+        let policy = self.policy();
+        let template = policy
+            .role(role)
+            .ok_or_else(|| RbacError::NotFound(format!("role {role}")))?;
+        let me = self.subject(actor.user_id).await?;
+        let now = self.now();
+        if !is_super_admin(&me, now)
+            && template.rank >= crate::highest_rank(&policy, &me, &target, now)
+        {
+            return Err(crate::AssignRefusal::RoleTooHigh.into());
+        }
+        if effect == Effect::Allow {
+            self.require(actor.user_id, permission, scope, None).await?;
+        }
+        let o = Override {
+            id: Uuid::new_v4(),
+            role: role.to_owned(),
+            scope,
+            permission,
+            effect,
+        };
+        let mut audit = self.audit(
+            actor,
+            "override.create",
+            format!("role:{role}"),
+            Some(scope),
+        );
+        audit.after = to_json(&o);
+        self.repo
+            .insert_override(o.clone(), audit)
+            .await
+            .map_err(|e| match e {
+                StoreError::Duplicate(_) => RbacError::Conflict(
+                    "an override for this role, scope and permission exists".into(),
+                ),
+                other => other.into(),
+            })?;
+        self.changed_policy().await?;
+        Ok(o)
+    }
+
+    /// Removes an override (same rights as adding it).
+    ///
+    /// # Errors
+    /// [`RbacError::NotFound`], [`RbacError::Forbidden`].
+    pub async fn remove_override(&self, actor: &Actor, id: Uuid) -> Result<(), RbacError> {
+        let policy = self.policy();
+        let existing = self
+            .repo
+            .overrides()
+            .await?
+            .into_iter()
+            .find(|o| o.id == id);
+        let o = existing.ok_or_else(|| RbacError::NotFound("override".into()))?;
+        self.require(
+            actor.user_id,
+            perm(ResourceType::Role, Action::Update),
+            o.scope,
+            None,
+        )
+        .await?;
+        let target = self.path_of(o.scope).await?;
+        let me = self.subject(actor.user_id).await?;
+        let now = self.now();
+        if !is_super_admin(&me, now)
+            && policy.rank(&o.role) >= crate::highest_rank(&policy, &me, &target, now)
+        {
+            return Err(crate::AssignRefusal::RoleTooHigh.into());
+        }
+        let mut audit = self.audit(
+            actor,
+            "override.delete",
+            format!("role:{}", o.role),
+            Some(o.scope),
+        );
+        audit.before = to_json(&o);
+        self.repo.delete_override(id, audit).await?;
+        self.changed_policy().await
+    }
+
+    /// Overrides, optionally only those in one scope (needs `role.read` there).
+    ///
+    /// # Errors
+    /// [`RbacError::Forbidden`].
+    pub async fn list_overrides(
+        &self,
+        actor: &Actor,
+        scope: Option<Scope>,
+    ) -> Result<Vec<Override>, RbacError> {
+        let s = scope.unwrap_or(Scope::Global);
+        self.require(
+            actor.user_id,
+            perm(ResourceType::Role, Action::Read),
+            s,
+            None,
+        )
+        .await?;
+        let all = self.repo.overrides().await?;
+        Ok(all
+            .into_iter()
+            .filter(|o| scope.is_none_or(|s| o.scope == s))
+            .collect())
+    }
+
+    /// The audit trail, newest first. Needs `audit.read` in the filter's scope (global
+    /// when none is given).
+    ///
+    /// # Errors
+    /// [`RbacError::Forbidden`].
+    pub async fn audit_log(
+        &self,
+        actor: &Actor,
+        filter: AuditFilter,
+        before: Option<AuditCursor>,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, RbacError> {
+        let scope = filter.scope.unwrap_or(Scope::Global);
+        self.require(
+            actor.user_id,
+            perm(ResourceType::Audit, Action::Read),
+            scope,
+            None,
+        )
+        .await?;
+        Ok(self.repo.list_audit(filter, before, limit).await?)
+    }
+
+    /// Records a change made outside this service (e.g. the bootstrap of the first
+    /// administrator by the command line).
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn record(&self, audit: AuditRecord) -> Result<(), RbacError> {
+        Ok(self.repo.append_audit(audit).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests;
