@@ -20,6 +20,11 @@ pub mod role;
 pub mod scope;
 pub mod service;
 
+#[cfg(test)]
+mod doc_matrix;
+#[cfg(test)]
+mod proptests;
+
 pub use audit::{AuditCursor, AuditFilter, AuditRecord};
 pub use decision::{AccessRequest, Decision, Reason, decide};
 pub use error::RbacError;

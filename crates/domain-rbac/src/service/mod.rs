@@ -35,7 +35,10 @@ pub struct Actor {
 }
 
 /// Lifetime of an entry in the shared subject cache; invalidation normally comes first.
-const SHARED_CACHE_TTL_SECS: u64 = 300;
+/// Also the bound on the one race invalidation cannot close: an instance whose database
+/// read began before a change committed elsewhere, and whose cache fill lands after that
+/// change's invalidation reached the shared cache but before it reached this instance.
+const SHARED_CACHE_TTL_SECS: u64 = 60;
 
 /// The RBAC service. Share it behind an `Arc`.
 pub struct RbacService {
@@ -49,6 +52,9 @@ pub struct RbacService {
     subjects: Mutex<HashMap<Uuid, Arc<Subject>>>,
     paths: Mutex<HashMap<Scope, ScopePath>>,
     local_cache: AtomicBool,
+    /// Bumped on every invalidation; a read that started before a bump does not fill the
+    /// in-process caches, so a stale grant set can never be put back after it was dropped.
+    generation: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -79,6 +85,7 @@ impl RbacService {
             subjects: Mutex::new(HashMap::new()),
             paths: Mutex::new(HashMap::new()),
             local_cache: AtomicBool::new(true),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -119,6 +126,7 @@ impl RbacService {
     /// # Errors
     /// Storage errors when reloading the policy.
     pub async fn apply(&self, message: Invalidation) -> Result<(), RbacError> {
+        self.generation.fetch_add(1, Ordering::SeqCst);
         match message {
             Invalidation::User { user_id } => {
                 lock(&self.subjects).remove(&user_id);
@@ -132,6 +140,7 @@ impl RbacService {
     /// Tells the service whether invalidation messages are being received. While they are
     /// not, in-process caches are cleared and bypassed.
     pub fn set_feed_healthy(&self, healthy: bool) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
         let was = self.local_cache.swap(healthy, Ordering::SeqCst);
         if was != healthy {
             lock(&self.subjects).clear();
@@ -147,6 +156,7 @@ impl RbacService {
         let Some(user_id) = user_id else {
             return Ok(Arc::new(Subject::anonymous()));
         };
+        let generation = self.generation.load(Ordering::SeqCst);
         let local = self.local_cache.load(Ordering::SeqCst);
         if local && let Some(s) = lock(&self.subjects).get(&user_id) {
             return Ok(s.clone());
@@ -158,14 +168,19 @@ impl RbacService {
                     tracing::warn!(error = %e, "subject cache unavailable; reading the database");
                 }
                 let s = self.repo.subject(user_id).await?;
-                if let Err(e) = self.cache.put(user_id, &s, SHARED_CACHE_TTL_SECS).await {
+                // Skip the fill if an invalidation arrived meanwhile: what was read may
+                // predate the change.
+                let unchanged = self.generation.load(Ordering::SeqCst) == generation;
+                if unchanged
+                    && let Err(e) = self.cache.put(user_id, &s, SHARED_CACHE_TTL_SECS).await
+                {
                     tracing::warn!(error = %e, "could not fill the subject cache");
                 }
                 s
             }
         };
         let subject = Arc::new(subject);
-        if local {
+        if local && self.generation.load(Ordering::SeqCst) == generation {
             lock(&self.subjects).insert(user_id, subject.clone());
         }
         Ok(subject)
@@ -182,12 +197,15 @@ impl RbacService {
         if let Some(p) = lock(&self.paths).get(&scope) {
             return Ok(p.clone());
         }
+        let generation = self.generation.load(Ordering::SeqCst);
         let path = self
             .scopes
             .path_of(scope)
             .await?
             .ok_or_else(|| RbacError::UnknownScope(scope.to_string()))?;
-        if self.local_cache.load(Ordering::SeqCst) {
+        if self.local_cache.load(Ordering::SeqCst)
+            && self.generation.load(Ordering::SeqCst) == generation
+        {
             lock(&self.paths).insert(scope, path.clone());
         }
         Ok(path)
@@ -260,6 +278,7 @@ impl RbacService {
     }
 
     async fn changed_user(&self, user_id: Uuid) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
         if let Err(e) = self.cache.invalidate(user_id).await {
             tracing::warn!(error = %e, "could not drop a cached grant set");
         }
@@ -282,11 +301,35 @@ impl RbacService {
         if let Err(e) = self.bus.publish(Invalidation::Scopes).await {
             tracing::warn!(error = %e, "could not announce an organisation change");
         }
+        self.generation.fetch_add(1, Ordering::SeqCst);
         lock(&self.paths).clear();
     }
 
     fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+
+    /// Refuses the first of `permissions` that `me` may not exercise globally: nobody puts
+    /// into a role template what they could not do themselves.
+    fn require_held(
+        &self,
+        policy: &Policy,
+        me: &Subject,
+        permissions: impl IntoIterator<Item = Permission>,
+    ) -> Result<(), RbacError> {
+        let (target, now) = (ScopePath::global(), self.now());
+        for permission in permissions {
+            let request = AccessRequest {
+                permission,
+                target: &target,
+                owner: None,
+            };
+            let d = decide(policy, me, &request, now);
+            if !d.allowed {
+                return Err(RbacError::Forbidden(d));
+            }
+        }
+        Ok(())
     }
 
     /// Gives `user_id` the role `role` in `scope`, optionally until `expires_at`.
@@ -529,6 +572,19 @@ impl RbacService {
                 format!("unknown role {unknown}"),
             ));
         }
+        // Ranks drive the no-escalation rule, so a role may only inherit from roles ranked
+        // below it, and hold nothing its creator could not do.
+        if let Some(higher) = role.inherits.iter().find(|p| policy.rank(p) >= role.rank) {
+            return Err(RbacError::Invalid(
+                "inherits".into(),
+                format!("{higher} is not ranked below {}", role.name),
+            ));
+        }
+        let mut effective = role.permissions.clone();
+        for parent in &role.inherits {
+            effective.extend(policy.effective_permissions(parent).into_iter().flatten());
+        }
+        self.require_held(&policy, &me, effective)?;
         role.built_in = false;
         let mut audit = self.audit(actor, "role.create", format!("role:{}", role.name), None);
         audit.after = to_json(&role);
@@ -574,6 +630,12 @@ impl RbacService {
         {
             return Err(crate::AssignRefusal::RoleTooHigh.into());
         }
+        // Roles above inherit this one: whatever it gains, they gain too.
+        self.require_held(
+            &policy,
+            &me,
+            permissions.difference(&before.permissions).copied(),
+        )?;
         let mut audit = self.audit(actor, "role.update", format!("role:{role}"), None);
         audit.before = to_json(&before.permissions);
         audit.after = to_json(&permissions);

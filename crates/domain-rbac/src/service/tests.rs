@@ -1,1 +1,1178 @@
+//! Unit tests of [`RbacService`] against mockall mocks of its ports.
+//!
+//! Every mock records its calls in one shared [`Log`], so a test asserts the exact
+//! sequence of port calls (cache order, "nothing was written"). The mocks are strict too:
+//! a method without an expectation panics when called.
 
+use chrono::{Duration, TimeZone};
+use domain_core::ManualClock;
+
+use super::*;
+use crate::ports::{MockInvalidationBus, MockRbacRepository, MockScopeDirectory, MockSubjectCache};
+use crate::role::names::{CAMPUS_ADMIN, INSTITUTE_ADMIN, MODERATOR, STUDENT, SUPER_ADMIN, TEACHER};
+use crate::{AssignRefusal, Reason, RoleVerdict};
+
+// ---------------------------------------------------------------------------------------
+// fixtures
+// ---------------------------------------------------------------------------------------
+
+const INST: Uuid = Uuid::from_u128(0x1);
+const CAMPUS: Uuid = Uuid::from_u128(0x2);
+const DEPT: Uuid = Uuid::from_u128(0x3);
+const OTHER_INST: Uuid = Uuid::from_u128(0x4);
+const MISSING: Uuid = Uuid::from_u128(0x5);
+
+/// super_admin, globally.
+const ROOT: Uuid = Uuid::from_u128(0x100);
+/// institute_admin of [`INST`].
+const IADMIN: Uuid = Uuid::from_u128(0x101);
+/// campus_admin of [`CAMPUS`].
+const CADMIN: Uuid = Uuid::from_u128(0x102);
+/// teacher in [`INST`].
+const TEACH: Uuid = Uuid::from_u128(0x103);
+/// institute_admin held globally (not super_admin).
+const GLOBAL_IADMIN: Uuid = Uuid::from_u128(0x104);
+/// No grants.
+const NOBODY: Uuid = Uuid::from_u128(0x105);
+/// institute_admin held globally, plus a direct grant of `role.create` globally.
+const CREATOR: Uuid = Uuid::from_u128(0x106);
+
+fn start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap()
+}
+
+fn inst() -> Scope {
+    Scope::Institution(INST)
+}
+
+fn campus() -> Scope {
+    Scope::Campus(CAMPUS)
+}
+
+fn path(scope: Scope) -> Option<ScopePath> {
+    let (i, c, d) = (inst(), campus(), Scope::Department(DEPT));
+    let chain = match scope {
+        Scope::Global => vec![],
+        s if s == i => vec![i],
+        s if s == c => vec![c, i],
+        s if s == d => vec![d, c, i],
+        Scope::Institution(id) if id == OTHER_INST => vec![scope],
+        _ => return None,
+    };
+    ScopePath::new(chain).ok()
+}
+
+fn assignment(user_id: Uuid, role: &str, scope: Scope) -> RoleAssignment {
+    RoleAssignment {
+        id: Uuid::new_v4(),
+        user_id,
+        role: role.into(),
+        scope,
+        expires_at: None,
+        granted_by: None,
+        granted_at: start() - Duration::days(30),
+    }
+}
+
+/// The grant set of each fixture user.
+fn subject_of(user_id: Uuid) -> Subject {
+    let roles = match user_id {
+        ROOT => vec![assignment(ROOT, SUPER_ADMIN, Scope::Global)],
+        IADMIN => vec![assignment(IADMIN, INSTITUTE_ADMIN, inst())],
+        CADMIN => vec![assignment(CADMIN, CAMPUS_ADMIN, campus())],
+        TEACH => vec![assignment(TEACH, TEACHER, inst())],
+        GLOBAL_IADMIN => vec![assignment(GLOBAL_IADMIN, INSTITUTE_ADMIN, Scope::Global)],
+        CREATOR => vec![assignment(CREATOR, INSTITUTE_ADMIN, Scope::Global)],
+        _ => vec![],
+    };
+    let permissions = match user_id {
+        CREATOR => vec![PermissionGrant {
+            id: Uuid::new_v4(),
+            user_id,
+            permission: p("role.create"),
+            scope: Scope::Global,
+            expires_at: None,
+            granted_by: Some(ROOT),
+            granted_at: start() - Duration::days(1),
+        }],
+        _ => vec![],
+    };
+    Subject::user(user_id, roles, permissions)
+}
+
+fn actor(user_id: Uuid) -> Actor {
+    Actor {
+        user_id: Some(user_id),
+        request_id: Some("req-42".into()),
+    }
+}
+
+fn p(text: &str) -> Permission {
+    text.parse().unwrap()
+}
+
+/// Port calls, in order.
+#[derive(Clone, Default)]
+struct Log(Arc<Mutex<Vec<String>>>);
+
+impl Log {
+    fn push(&self, entry: String) {
+        lock(&self.0).push(entry);
+    }
+
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *lock(&self.0))
+    }
+}
+
+/// What the repository was asked to write, with its audit record.
+#[derive(Clone, Default)]
+struct Writes(Arc<Mutex<Vec<(serde_json::Value, AuditRecord)>>>);
+
+impl Writes {
+    fn push<T: serde::Serialize>(&self, value: &T, audit: AuditRecord) {
+        lock(&self.0).push((serde_json::to_value(value).unwrap(), audit));
+    }
+
+    fn all(&self) -> Vec<(serde_json::Value, AuditRecord)> {
+        lock(&self.0).clone()
+    }
+}
+
+/// The mocks an [`RbacService`] is built from, configured per test before `build`.
+struct Harness {
+    repo: MockRbacRepository,
+    scopes: MockScopeDirectory,
+    cache: MockSubjectCache,
+    bus: MockInvalidationBus,
+    clock: Arc<ManualClock>,
+    log: Log,
+    writes: Writes,
+    roles: Arc<Mutex<Vec<RoleTemplate>>>,
+    overrides: Arc<Mutex<Vec<Override>>>,
+}
+
+impl Harness {
+    /// The default roles, no overrides, the fixture organisation tree.
+    fn new() -> Self {
+        let mut h = Self {
+            repo: MockRbacRepository::new(),
+            scopes: MockScopeDirectory::new(),
+            cache: MockSubjectCache::new(),
+            bus: MockInvalidationBus::new(),
+            clock: Arc::new(ManualClock::new(start())),
+            log: Log::default(),
+            writes: Writes::default(),
+            roles: Arc::new(Mutex::new(default_roles())),
+            overrides: Arc::new(Mutex::new(vec![])),
+        };
+        let roles = h.roles.clone();
+        h.repo
+            .expect_roles()
+            .returning(move || Ok(lock(&roles).clone()));
+        let overrides = h.overrides.clone();
+        h.repo
+            .expect_overrides()
+            .returning(move || Ok(lock(&overrides).clone()));
+        let log = h.log.clone();
+        h.scopes.expect_path_of().returning(move |s| {
+            log.push(format!("scopes.path_of {s}"));
+            Ok(path(s))
+        });
+        h
+    }
+
+    /// The shared cache holds every fixture user (so the repository is never asked).
+    fn shared_cache_hits(&mut self) {
+        let log = self.log.clone();
+        self.cache.expect_get().returning(move |u| {
+            log.push(format!("cache.get {u}"));
+            Ok(Some(subject_of(u)))
+        });
+    }
+
+    /// The shared cache is empty; the repository answers with `subject`, and the shared
+    /// cache accepts what it is given.
+    fn shared_cache_misses(&mut self, subject: impl Fn(Uuid) -> Subject + Send + 'static) {
+        let log = self.log.clone();
+        self.cache.expect_get().returning(move |u| {
+            log.push(format!("cache.get {u}"));
+            Ok(None)
+        });
+        let log = self.log.clone();
+        self.repo.expect_subject().returning(move |u| {
+            log.push(format!("repo.subject {u}"));
+            Ok(subject(u))
+        });
+        let log = self.log.clone();
+        self.cache.expect_put().returning(move |u, s, ttl| {
+            log.push(format!("cache.put {u} roles={} ttl={ttl}", s.roles.len()));
+            Ok(())
+        });
+    }
+
+    /// Invalidations succeed and are logged.
+    fn invalidations(&mut self) {
+        let log = self.log.clone();
+        self.cache.expect_invalidate().returning(move |u| {
+            log.push(format!("cache.invalidate {u}"));
+            Ok(())
+        });
+        let log = self.log.clone();
+        self.bus.expect_publish().returning(move |m| {
+            log.push(format!(
+                "bus.publish {}",
+                serde_json::to_string(&m).unwrap()
+            ));
+            Ok(())
+        });
+    }
+
+    /// Nothing may be written, invalidated or announced.
+    fn no_writes(&mut self) {
+        self.repo.expect_insert_assignment().never();
+        self.repo.expect_delete_assignment().never();
+        self.repo.expect_insert_override().never();
+        self.repo.expect_delete_override().never();
+        self.repo.expect_insert_role().never();
+        self.repo.expect_set_role_permissions().never();
+        self.repo.expect_delete_role().never();
+        self.repo.expect_insert_permission_grant().never();
+        self.repo.expect_append_audit().never();
+        self.cache.expect_invalidate().never();
+        self.bus.expect_publish().never();
+    }
+
+    async fn build(self) -> (RbacService, Log, Writes, Arc<ManualClock>) {
+        let (log, writes, clock) = (self.log, self.writes, self.clock.clone());
+        let svc = RbacService::new(
+            Arc::new(self.repo),
+            Arc::new(self.scopes),
+            Arc::new(self.cache),
+            Arc::new(self.bus),
+            self.clock,
+        );
+        svc.reload_policy().await.unwrap();
+        (svc, log, writes, clock)
+    }
+}
+
+fn get(u: Uuid) -> String {
+    format!("cache.get {u}")
+}
+
+fn scope_lookup(s: Scope) -> String {
+    format!("scopes.path_of {s}")
+}
+
+fn publish_user(u: Uuid) -> String {
+    format!("bus.publish {{\"kind\":\"user\",\"user_id\":\"{u}\"}}")
+}
+
+const PUBLISH_POLICY: &str = "bus.publish {\"kind\":\"policy\"}";
+
+// ---------------------------------------------------------------------------------------
+// caching
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn init_seeds_the_default_roles_and_loads_the_policy() {
+    let mut h = Harness::new();
+    h.repo
+        .expect_seed_roles()
+        .withf(|roles| *roles == default_roles())
+        .times(1)
+        .returning(|roles| Ok(roles.len()));
+    let svc = RbacService::new(
+        Arc::new(h.repo),
+        Arc::new(h.scopes),
+        Arc::new(h.cache),
+        Arc::new(h.bus),
+        h.clock,
+    );
+    assert!(svc.policy().role(TEACHER).is_none());
+    svc.init().await.unwrap();
+    let policy = svc.policy();
+    assert_eq!(policy.rank(SUPER_ADMIN), 100);
+    assert!(policy.version() > 0);
+}
+
+#[tokio::test]
+async fn a_miss_reads_the_shared_cache_then_the_repository_then_fills_the_shared_cache() {
+    let mut h = Harness::new();
+    h.shared_cache_misses(subject_of);
+    let (svc, log, _, _) = h.build().await;
+    let exam = p("exam.create");
+
+    let d = svc.check(Some(TEACH), exam, campus(), None).await.unwrap();
+    assert!(d.allowed, "{d:?}");
+    assert_eq!(
+        log.take(),
+        [
+            scope_lookup(campus()),
+            get(TEACH),
+            format!("repo.subject {TEACH}"),
+            format!("cache.put {TEACH} roles=1 ttl={SHARED_CACHE_TTL_SECS}"),
+        ]
+    );
+
+    // in-process hit: no port call at all (scope path cached too)
+    let again = svc.check(Some(TEACH), exam, campus(), None).await.unwrap();
+    assert_eq!(again, d);
+    assert_eq!(log.take(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_shared_cache_hit_skips_the_repository() {
+    let mut h = Harness::new();
+    h.shared_cache_hits();
+    h.repo.expect_subject().never();
+    h.cache.expect_put().never();
+    let (svc, log, _, _) = h.build().await;
+
+    let d = svc
+        .check(Some(IADMIN), p("audit.read"), inst(), None)
+        .await
+        .unwrap();
+    assert!(d.allowed);
+    assert_eq!(log.take(), [scope_lookup(inst()), get(IADMIN)]);
+    svc.check(Some(IADMIN), p("audit.read"), inst(), None)
+        .await
+        .unwrap();
+    assert_eq!(log.take(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn an_unavailable_shared_cache_falls_back_to_the_repository() {
+    let mut h = Harness::new();
+    let log = h.log.clone();
+    h.cache.expect_get().returning(move |u| {
+        log.push(format!("cache.get {u}"));
+        Err(StoreError::Unavailable("redis down".into()))
+    });
+    let log = h.log.clone();
+    h.repo.expect_subject().returning(move |u| {
+        log.push(format!("repo.subject {u}"));
+        Ok(subject_of(u))
+    });
+    let log = h.log.clone();
+    h.cache.expect_put().returning(move |u, _, _| {
+        log.push(format!("cache.put {u}"));
+        Err(StoreError::Unavailable("redis down".into()))
+    });
+    let (svc, log, _, _) = h.build().await;
+
+    let d = svc
+        .check(Some(TEACH), p("exam.create"), inst(), None)
+        .await
+        .unwrap();
+    assert!(d.allowed);
+    assert_eq!(
+        log.take(),
+        [
+            scope_lookup(inst()),
+            get(TEACH),
+            format!("repo.subject {TEACH}"),
+            format!("cache.put {TEACH}"),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn apply_user_drops_the_in_process_entry_so_the_next_check_rereads() {
+    let mut h = Harness::new();
+    // the first read finds no grant; after the change the repository has the teacher role
+    let reads = Arc::new(Mutex::new(0u32));
+    let counter = reads.clone();
+    h.shared_cache_misses(move |u| {
+        let mut n = lock(&counter);
+        *n += 1;
+        if *n == 1 {
+            Subject::user(u, vec![], vec![])
+        } else {
+            Subject::user(u, vec![assignment(u, TEACHER, inst())], vec![])
+        }
+    });
+    let (svc, log, _, _) = h.build().await;
+    let exam = p("exam.create");
+
+    assert!(
+        !svc.check(Some(NOBODY), exam, inst(), None)
+            .await
+            .unwrap()
+            .allowed
+    );
+    assert_eq!(log.take().len(), 4); // path, get, repo, put
+
+    // another user's invalidation leaves this entry alone
+    svc.apply(Invalidation::User { user_id: TEACH })
+        .await
+        .unwrap();
+    assert!(
+        !svc.check(Some(NOBODY), exam, inst(), None)
+            .await
+            .unwrap()
+            .allowed
+    );
+    assert_eq!(log.take(), Vec::<String>::new());
+
+    svc.apply(Invalidation::User { user_id: NOBODY })
+        .await
+        .unwrap();
+    let d = svc.check(Some(NOBODY), exam, inst(), None).await.unwrap();
+    assert!(d.allowed, "{d:?}");
+    assert_eq!(
+        log.take(),
+        [
+            get(NOBODY),
+            format!("repo.subject {NOBODY}"),
+            format!("cache.put {NOBODY} roles=1 ttl={SHARED_CACHE_TTL_SECS}"),
+        ]
+    );
+    assert_eq!(*lock(&reads), 2);
+}
+
+#[tokio::test]
+async fn apply_scopes_forgets_scope_paths_and_apply_policy_reloads() {
+    let mut h = Harness::new();
+    h.shared_cache_hits();
+    let (svc, log, _, _) = h.build().await;
+    svc.check(Some(TEACH), p("exam.read"), campus(), None)
+        .await
+        .unwrap();
+    log.take();
+    svc.apply(Invalidation::Scopes).await.unwrap();
+    svc.check(Some(TEACH), p("exam.read"), campus(), None)
+        .await
+        .unwrap();
+    assert_eq!(log.take(), [scope_lookup(campus())]);
+
+    let v = svc.policy().version();
+    svc.apply(Invalidation::Policy).await.unwrap();
+    assert!(svc.policy().version() > v);
+}
+
+#[tokio::test]
+async fn an_unhealthy_feed_bypasses_the_in_process_cache() {
+    let mut h = Harness::new();
+    h.shared_cache_hits();
+    let (svc, log, _, _) = h.build().await;
+    let read = p("exam.read");
+
+    svc.check(Some(TEACH), read, campus(), None).await.unwrap();
+    assert_eq!(log.take(), [scope_lookup(campus()), get(TEACH)]);
+
+    svc.set_feed_healthy(false);
+    for _ in 0..3 {
+        assert!(
+            svc.check(Some(TEACH), read, campus(), None)
+                .await
+                .unwrap()
+                .allowed
+        );
+        // every check goes to the shared cache (and the directory) again
+        assert_eq!(log.take(), [scope_lookup(campus()), get(TEACH)]);
+    }
+
+    svc.set_feed_healthy(true);
+    svc.check(Some(TEACH), read, campus(), None).await.unwrap();
+    assert_eq!(log.take(), [scope_lookup(campus()), get(TEACH)]);
+    svc.check(Some(TEACH), read, campus(), None).await.unwrap();
+    assert_eq!(log.take(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn anonymous_callers_need_no_port_and_act_as_guest() {
+    let h = Harness::new();
+    let (svc, log, _, _) = h.build().await;
+    let d = svc
+        .check(None, p("post.read"), Scope::Global, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        d.reason,
+        Reason::Role {
+            role: "guest".into(),
+            scope: Scope::Global,
+            grant_id: None
+        }
+    );
+    let d = svc
+        .require(None, p("post.create"), Scope::Global, None)
+        .await;
+    assert!(matches!(
+        d,
+        Err(RbacError::Forbidden(Decision { allowed: false, .. }))
+    ));
+    assert_eq!(log.take(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn an_unknown_scope_is_refused() {
+    let mut h = Harness::new();
+    h.shared_cache_hits();
+    h.no_writes();
+    let (svc, _, _, _) = h.build().await;
+    let missing = Scope::Department(MISSING);
+
+    let e = svc.check(Some(ROOT), p("exam.read"), missing, None).await;
+    assert!(matches!(e, Err(RbacError::UnknownScope(ref s)) if *s == missing.to_string()));
+    let e = svc
+        .assign_role(&actor(ROOT), NOBODY, TEACHER, missing, None)
+        .await;
+    assert!(matches!(e, Err(RbacError::UnknownScope(_))), "{e:?}");
+    let e = svc
+        .add_override(&actor(ROOT), TEACHER, missing, p("exam.read"), Effect::Deny)
+        .await;
+    assert!(matches!(e, Err(RbacError::UnknownScope(_))), "{e:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// assigning and revoking roles
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn assign_role_writes_one_audit_record_then_invalidates_and_announces() {
+    let mut h = Harness::new();
+    h.shared_cache_hits();
+    h.invalidations();
+    let (writes, log) = (h.writes.clone(), h.log.clone());
+    h.repo
+        .expect_insert_assignment()
+        .times(1)
+        .returning(move |a, audit| {
+            log.push("repo.insert_assignment".into());
+            writes.push(&a, audit);
+            Ok(())
+        });
+    h.repo.expect_append_audit().never();
+    let (svc, log, writes, clock) = h.build().await;
+    let until = start() + Duration::days(7);
+
+    // the target's grant set is cached in process before the change
+    assert!(
+        !svc.check(Some(NOBODY), p("exam.create"), campus(), None)
+            .await
+            .unwrap()
+            .allowed
+    );
+    log.take();
+
+    let a = svc
+        .assign_role(&actor(IADMIN), NOBODY, TEACHER, campus(), Some(until))
+        .await
+        .unwrap();
+    assert_eq!(
+        (a.user_id, a.role.as_str(), a.scope, a.expires_at),
+        (NOBODY, TEACHER, campus(), Some(until))
+    );
+    assert_eq!((a.granted_by, a.granted_at), (Some(IADMIN), clock.now()));
+    assert_eq!(
+        log.take(),
+        [
+            get(IADMIN),
+            "repo.insert_assignment".into(),
+            format!("cache.invalidate {NOBODY}"),
+            publish_user(NOBODY),
+        ]
+    );
+
+    let all = writes.all();
+    assert_eq!(all.len(), 1);
+    let (written, audit) = &all[0];
+    assert_eq!(written, &serde_json::to_value(&a).unwrap());
+    assert_eq!(audit.actor, Some(IADMIN));
+    assert_eq!(audit.action, "grant.create");
+    assert_eq!(audit.target, format!("user:{NOBODY}"));
+    assert_eq!(audit.scope, Some(campus()));
+    assert_eq!(audit.before, None);
+    assert_eq!(audit.after, Some(serde_json::to_value(&a).unwrap()));
+    assert_eq!(audit.request_id.as_deref(), Some("req-42"));
+    assert_eq!(audit.at, clock.now());
+
+    // the in-process entry of the target was dropped: the next check reads again
+    svc.check(Some(NOBODY), p("exam.create"), campus(), None)
+        .await
+        .unwrap();
+    assert_eq!(log.take(), [get(NOBODY)]);
+}
+
+#[tokio::test]
+async fn assign_role_maps_a_duplicate_to_a_conflict() {
+    let mut h = Harness::new();
+    h.shared_cache_hits();
+    h.repo
+        .expect_insert_assignment()
+        .times(1)
+        .returning(|_, _| Err(StoreError::Duplicate("grant".into())));
+    h.cache.expect_invalidate().never();
+    h.bus.expect_publish().never();
+    let (svc, _, _, _) = h.build().await;
+    let e = svc
+        .assign_role(&actor(ROOT), NOBODY, TEACHER, inst(), None)
+        .await;
+    assert!(matches!(e, Err(RbacError::Conflict(_))), "{e:?}");
+}
+
+async fn refused_assignment(
+    by: Uuid,
+    to: Uuid,
+    role: &str,
+    scope: Scope,
+    expires_at: Option<DateTime<Utc>>,
+) -> RbacError {
+    let mut h = Harness::new();
+    h.shared_cache_hits();
+    h.no_writes();
+    let (svc, _, _, _) = h.build().await;
+    svc.assign_role(&actor(by), to, role, scope, expires_at)
+        .await
+        .unwrap_err()
+}
+
+#[tokio::test]
+async fn nobody_assigns_a_role_to_themselves() {
+    for (who, role) in [(IADMIN, STUDENT), (CADMIN, TEACHER), (ROOT, STUDENT)] {
+        let e = refused_assignment(who, who, role, campus(), None).await;
+        assert!(
+            matches!(e, RbacError::Escalation(AssignRefusal::OwnGrant)),
+            "{e:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn nobody_assigns_a_role_at_or_above_their_own() {
+    for (who, role, scope) in [
+        (CADMIN, CAMPUS_ADMIN, campus()),
+        (CADMIN, INSTITUTE_ADMIN, campus()),
+        (CADMIN, SUPER_ADMIN, campus()),
+        (IADMIN, INSTITUTE_ADMIN, inst()),
+        (IADMIN, SUPER_ADMIN, campus()),
+        (GLOBAL_IADMIN, SUPER_ADMIN, Scope::Global),
+    ] {
+        let e = refused_assignment(who, NOBODY, role, scope, None).await;
+        assert!(
+            matches!(e, RbacError::Escalation(AssignRefusal::RoleTooHigh)),
+            "{role} by {who}: {e:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn assigning_needs_role_assign_in_the_scope() {
+    for (who, scope) in [
+        (TEACH, inst()),         // teachers lack role.role_assign
+        (NOBODY, inst()),        // so does everybody without a role
+        (CADMIN, inst()),        // a campus admin has it only in the campus
+        (IADMIN, Scope::Global), // an institute admin only in the institution
+        (IADMIN, Scope::Institution(OTHER_INST)),
+    ] {
+        let e = refused_assignment(who, ROOT, STUDENT, scope, None).await;
+        assert!(
+            matches!(e, RbacError::Escalation(AssignRefusal::NotPermitted)),
+            "{who} in {scope}: {e:?}"
+        );
+    }
+    let e = refused_assignment(IADMIN, NOBODY, "no_such_role", inst(), None).await;
+    assert!(
+        matches!(e, RbacError::Escalation(AssignRefusal::UnknownRole(_))),
+        "{e:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_expiry_that_is_not_in_the_future_is_refused() {
+    for expires in [start() - Duration::seconds(1), start()] {
+        let e = refused_assignment(IADMIN, NOBODY, TEACHER, inst(), Some(expires)).await;
+        assert!(
+            matches!(e, RbacError::Invalid(ref f, _) if f == "expires_at"),
+            "{e:?}"
+        );
+    }
+}
+
+fn stored_grant(user_id: Uuid, role: &str, scope: Scope) -> (Uuid, RoleAssignment) {
+    let a = assignment(user_id, role, scope);
+    (a.id, a)
+}
+
+#[tokio::test]
+async fn revoke_role_deletes_with_an_audit_record_then_invalidates_and_announces() {
+    let mut h = Harness::new();
+    h.shared_cache_hits();
+    h.invalidations();
+    let (id, stored) = stored_grant(NOBODY, TEACHER, campus());
+    let found = stored.clone();
+    h.repo
+        .expect_assignment()
+        .returning(move |_| Ok(Some(found.clone())));
+    let (writes, log) = (h.writes.clone(), h.log.clone());
+    h.repo
+        .expect_delete_assignment()
+        .times(1)
+        .returning(move |id, audit| {
+            log.push("repo.delete_assignment".into());
+            writes.push(&id, audit);
+            Ok(())
+        });
+    let (svc, log, writes, clock) = h.build().await;
+
+    let a = svc.revoke_role(&actor(CADMIN), id).await.unwrap();
+    assert_eq!(a, stored);
+    let entries = log.take();
+    assert_eq!(
+        entries[entries.len() - 3..],
+        [
+            "repo.delete_assignment".to_owned(),
+            format!("cache.invalidate {NOBODY}"),
+            publish_user(NOBODY),
+        ]
+    );
+    let all = writes.all();
+    assert_eq!(all.len(), 1);
+    let (deleted, audit) = &all[0];
+    assert_eq!(deleted, &serde_json::to_value(id).unwrap());
+    assert_eq!(
+        (audit.actor, audit.action.as_str(), audit.scope),
+        (Some(CADMIN), "grant.revoke", Some(campus()))
+    );
+    assert_eq!(audit.target, format!("user:{NOBODY}"));
+    assert_eq!(audit.before, Some(serde_json::to_value(&stored).unwrap()));
+    assert_eq!(audit.after, None);
+    assert_eq!(audit.request_id.as_deref(), Some("req-42"));
+    assert_eq!(audit.at, clock.now());
+}
+
+#[tokio::test]
+async fn revoke_role_follows_the_assignment_rule() {
+    let cases = [
+        // (actor, holder of the grant, role, scope)
+        (CADMIN, CADMIN, CAMPUS_ADMIN, campus()), // own grant
+        (CADMIN, NOBODY, CAMPUS_ADMIN, campus()), // at the actor's rank
+        (IADMIN, ROOT, SUPER_ADMIN, Scope::Global), // above, and outside
+        (CADMIN, NOBODY, INSTITUTE_ADMIN, inst()), // above, and outside
+        (TEACH, NOBODY, STUDENT, inst()),         // no role.role_assign
+        (IADMIN, NOBODY, STUDENT, Scope::Institution(OTHER_INST)), // outside the scope
+    ];
+    for (who, holder, role, scope) in cases {
+        let mut h = Harness::new();
+        h.shared_cache_hits();
+        h.no_writes();
+        let (id, stored) = stored_grant(holder, role, scope);
+        h.repo
+            .expect_assignment()
+            .returning(move |_| Ok(Some(stored.clone())));
+        let (svc, _, _, _) = h.build().await;
+        let e = svc.revoke_role(&actor(who), id).await.unwrap_err();
+        assert!(
+            matches!(e, RbacError::Escalation(_)),
+            "{role} of {holder} by {who}: {e:?}"
+        );
+    }
+
+    let mut h = Harness::new();
+    h.shared_cache_hits();
+    h.no_writes();
+    h.repo.expect_assignment().returning(|_| Ok(None));
+    let (svc, _, _, _) = h.build().await;
+    let e = svc.revoke_role(&actor(ROOT), Uuid::new_v4()).await;
+    assert!(matches!(e, Err(RbacError::NotFound(_))), "{e:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// overrides and role templates
+// ---------------------------------------------------------------------------------------
+
+/// A harness whose repository stores overrides (so the reload after a change sees them).
+fn storing_overrides() -> Harness {
+    let mut h = Harness::new();
+    h.shared_cache_hits();
+    h.invalidations();
+    let (overrides, writes, log) = (h.overrides.clone(), h.writes.clone(), h.log.clone());
+    h.repo.expect_insert_override().returning(move |o, audit| {
+        log.push("repo.insert_override".into());
+        writes.push(&o, audit);
+        lock(&overrides).push(o);
+        Ok(())
+    });
+    h
+}
+
+#[tokio::test]
+async fn an_allow_override_requires_the_actor_to_hold_the_permission() {
+    let mut h = Harness::new();
+    h.shared_cache_hits();
+    h.no_writes();
+    let (svc, _, _, _) = h.build().await;
+    // institute_admin lacks institution.create (super_admin only)
+    let e = svc
+        .add_override(
+            &actor(IADMIN),
+            TEACHER,
+            inst(),
+            p("institution.create"),
+            Effect::Allow,
+        )
+        .await;
+    match e {
+        Err(RbacError::Forbidden(d)) => assert_eq!(d.reason, Reason::NoGrant),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_allow_override_of_a_held_permission_is_stored_audited_and_takes_effect() {
+    let h = storing_overrides();
+    let (svc, log, writes, _) = h.build().await;
+    let delete = p("enrollment.delete");
+    assert!(
+        !svc.check(Some(TEACH), delete, inst(), None)
+            .await
+            .unwrap()
+            .allowed
+    );
+    log.take();
+
+    let o = svc
+        .add_override(&actor(IADMIN), TEACHER, inst(), delete, Effect::Allow)
+        .await
+        .unwrap();
+    assert_eq!(
+        (o.role.as_str(), o.scope, o.permission, o.effect),
+        (TEACHER, inst(), delete, Effect::Allow)
+    );
+    let entries = log.take();
+    assert_eq!(
+        entries[entries.len() - 2..],
+        ["repo.insert_override".to_owned(), PUBLISH_POLICY.to_owned()]
+    );
+    let all = writes.all();
+    assert_eq!(all.len(), 1);
+    let audit = &all[0].1;
+    assert_eq!(
+        (
+            audit.actor,
+            audit.action.as_str(),
+            audit.target.as_str(),
+            audit.scope
+        ),
+        (
+            Some(IADMIN),
+            "override.create",
+            "role:teacher",
+            Some(inst())
+        )
+    );
+    assert_eq!(audit.after, Some(serde_json::to_value(&o).unwrap()));
+
+    // the policy was reloaded with the override
+    let d = svc.check(Some(TEACH), delete, inst(), None).await.unwrap();
+    assert!(d.allowed, "{d:?}");
+    let other = svc
+        .check(Some(TEACH), delete, Scope::Institution(OTHER_INST), None)
+        .await
+        .unwrap();
+    assert!(!other.allowed);
+}
+
+#[tokio::test]
+async fn a_deny_override_needs_no_permission_and_wins() {
+    let h = storing_overrides();
+    let (svc, _, _, _) = h.build().await;
+    let exam = p("exam.create");
+    assert!(
+        svc.check(Some(TEACH), exam, campus(), None)
+            .await
+            .unwrap()
+            .allowed
+    );
+
+    // institute_admin cannot create institutions, but may deny it to teachers
+    svc.add_override(
+        &actor(IADMIN),
+        TEACHER,
+        inst(),
+        p("institution.create"),
+        Effect::Deny,
+    )
+    .await
+    .unwrap();
+    svc.add_override(&actor(IADMIN), TEACHER, campus(), exam, Effect::Deny)
+        .await
+        .unwrap();
+    let d = svc.check(Some(TEACH), exam, campus(), None).await.unwrap();
+    assert_eq!(
+        d,
+        Decision {
+            allowed: false,
+            reason: Reason::DeniedByOverride {
+                role: TEACHER.into(),
+                scope: campus()
+            }
+        }
+    );
+    // outside the campus the template still applies
+    assert!(
+        svc.check(Some(TEACH), exam, inst(), None)
+            .await
+            .unwrap()
+            .allowed
+    );
+    assert_eq!(
+        svc.policy()
+            .role_verdict(TEACHER, exam, &path(Scope::Department(DEPT)).unwrap()),
+        RoleVerdict::DeniedIn(campus())
+    );
+}
+
+#[tokio::test]
+async fn overrides_need_role_update_in_the_scope_and_a_lower_role() {
+    let cases = [
+        (CADMIN, STUDENT, campus()), // campus_admin lacks role.update
+        (IADMIN, STUDENT, Scope::Institution(OTHER_INST)), // outside the institution
+        (IADMIN, INSTITUTE_ADMIN, inst()), // not below the actor
+        (IADMIN, SUPER_ADMIN, inst()),
+    ];
+    for (who, role, scope) in cases {
+        let mut h = Harness::new();
+        h.shared_cache_hits();
+        h.no_writes();
+        let (svc, _, _, _) = h.build().await;
+        let e = svc
+            .add_override(&actor(who), role, scope, p("post.read"), Effect::Deny)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                RbacError::Forbidden(_) | RbacError::Escalation(AssignRefusal::RoleTooHigh)
+            ),
+            "{role} by {who} in {scope}: {e:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn built_in_roles_cannot_be_deleted() {
+    for role in [SUPER_ADMIN, TEACHER, "guest"] {
+        let mut h = Harness::new();
+        h.shared_cache_hits();
+        h.no_writes();
+        let (svc, _, _, _) = h.build().await;
+        let e = svc.delete_role(&actor(ROOT), role).await;
+        assert!(matches!(e, Err(RbacError::Conflict(_))), "{role}: {e:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_custom_role_is_deleted_with_an_audit_record() {
+    let mut h = Harness::new();
+    h.shared_cache_hits();
+    h.invalidations();
+    let custom = RoleTemplate {
+        name: "librarian".into(),
+        rank: 25,
+        description: "Library desk".into(),
+        built_in: false,
+        inherits: vec![STUDENT.into()],
+        permissions: [p("course.read")].into_iter().collect(),
+    };
+    lock(&h.roles).push(custom.clone());
+    let (roles, writes, log) = (h.roles.clone(), h.writes.clone(), h.log.clone());
+    h.repo
+        .expect_delete_role()
+        .times(1)
+        .returning(move |name, audit| {
+            log.push(format!("repo.delete_role {name}"));
+            writes.push(&name, audit);
+            lock(&roles).retain(|r| r.name != name);
+            Ok(())
+        });
+    let (svc, log, writes, _) = h.build().await;
+    assert!(svc.policy().role("librarian").is_some());
+
+    // only with role.delete (super_admin by default)
+    let e = svc.delete_role(&actor(GLOBAL_IADMIN), "librarian").await;
+    assert!(matches!(e, Err(RbacError::Forbidden(_))), "{e:?}");
+
+    svc.delete_role(&actor(ROOT), "librarian").await.unwrap();
+    let entries = log.take();
+    assert_eq!(
+        entries[entries.len() - 2..],
+        [
+            "repo.delete_role librarian".to_owned(),
+            PUBLISH_POLICY.to_owned()
+        ]
+    );
+    let audit = &writes.all()[0].1;
+    assert_eq!(
+        (audit.action.as_str(), audit.target.as_str()),
+        ("role.delete", "role:librarian")
+    );
+    assert_eq!(audit.before, Some(serde_json::to_value(&custom).unwrap()));
+    assert!(svc.policy().role("librarian").is_none());
+
+    let e = svc.delete_role(&actor(ROOT), "librarian").await;
+    assert!(matches!(e, Err(RbacError::NotFound(_))), "{e:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// templates cannot be used to escalate
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn role_templates_cannot_gain_permissions_their_editor_lacks() {
+    // A global institute_admin holds role.update globally and may edit campus_admin
+    // (rank 60 < 80), which institute_admin inherits: adding a permission the editor
+    // lacks would hand it to the editor and to everyone a campus admin can create.
+    let mut h = Harness::new();
+    h.shared_cache_hits();
+    h.no_writes();
+    let (svc, _, _, _) = h.build().await;
+    let mut perms = svc.policy().role(CAMPUS_ADMIN).unwrap().permissions.clone();
+    perms.insert(p("role.create"));
+    let e = svc
+        .set_role_permissions(&actor(GLOBAL_IADMIN), CAMPUS_ADMIN, perms)
+        .await;
+    assert!(matches!(e, Err(RbacError::Forbidden(_))), "{e:?}");
+}
+
+#[tokio::test]
+async fn role_templates_can_be_edited_within_the_editors_permissions() {
+    let mut h = Harness::new();
+    h.shared_cache_hits();
+    h.invalidations();
+    let (writes, roles) = (h.writes.clone(), h.roles.clone());
+    h.repo
+        .expect_set_role_permissions()
+        .times(1)
+        .returning(move |name, perms, audit| {
+            writes.push(&perms, audit);
+            for r in lock(&roles).iter_mut().filter(|r| r.name == name) {
+                r.permissions = perms.clone();
+            }
+            Ok(())
+        });
+    let (svc, _, writes, _) = h.build().await;
+    let before = svc.policy().role(MODERATOR).unwrap().permissions.clone();
+    let mut perms = before.clone();
+    perms.insert(p("audit.read")); // institute_admin holds it
+    perms.remove(&p("chat.realtime_manage"));
+    svc.set_role_permissions(&actor(GLOBAL_IADMIN), MODERATOR, perms.clone())
+        .await
+        .unwrap();
+    let audit = &writes.all()[0].1;
+    assert_eq!(audit.action, "role.update");
+    assert_eq!(audit.before, Some(serde_json::to_value(&before).unwrap()));
+    assert_eq!(audit.after, Some(serde_json::to_value(&perms).unwrap()));
+    assert_eq!(svc.policy().role(MODERATOR).unwrap().permissions, perms);
+}
+
+#[tokio::test]
+async fn a_custom_role_cannot_inherit_from_a_role_ranked_at_or_above_it() {
+    // With only the rank of the new role checked, a low-ranked role inheriting
+    // super_admin could be handed out by anyone with role.role_assign.
+    let mut h = Harness::new();
+    h.shared_cache_hits();
+    h.no_writes();
+    let (svc, _, _, _) = h.build().await;
+    let sneaky = RoleTemplate {
+        name: "helper".into(),
+        rank: 10,
+        description: String::new(),
+        built_in: false,
+        inherits: vec![SUPER_ADMIN.into()],
+        permissions: BTreeSet::new(),
+    };
+    let e = svc.create_role(&actor(ROOT), sneaky).await;
+    assert!(
+        matches!(e, Err(RbacError::Invalid(ref f, _)) if f == "inherits"),
+        "{e:?}"
+    );
+}
+
+fn librarian(rank: u8, inherits: &[&str], permissions: &[&str]) -> RoleTemplate {
+    RoleTemplate {
+        name: "librarian".into(),
+        rank,
+        description: "Library desk".into(),
+        built_in: true, // the service stores every created role as custom
+        inherits: inherits.iter().map(|r| (*r).to_owned()).collect(),
+        permissions: permissions.iter().map(|t| p(t)).collect(),
+    }
+}
+
+#[tokio::test]
+async fn a_custom_role_cannot_hold_permissions_its_creator_lacks() {
+    let institution_create = librarian(50, &[STUDENT], &["institution.create"]);
+    let inherits_higher = librarian(30, &[TEACHER], &[]);
+    let ranked_too_high = librarian(80, &[STUDENT], &[]);
+    for role in [institution_create, inherits_higher, ranked_too_high] {
+        let mut h = Harness::new();
+        h.shared_cache_hits();
+        h.no_writes();
+        let (svc, _, _, _) = h.build().await;
+        let rank = role.rank;
+        let e = svc.create_role(&actor(CREATOR), role).await.unwrap_err();
+        match rank {
+            // institute_admin cannot create institutions
+            50 => assert!(matches!(e, RbacError::Forbidden(_)), "{e:?}"),
+            // teacher (40) is not below 30
+            30 => assert!(
+                matches!(e, RbacError::Invalid(ref f, _) if f == "inherits"),
+                "{e:?}"
+            ),
+            // not below the creator's own rank (institute_admin, 80)
+            _ => assert!(
+                matches!(e, RbacError::Escalation(AssignRefusal::RoleTooHigh)),
+                "{e:?}"
+            ),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_custom_role_within_the_creators_permissions_is_created_and_audited() {
+    let mut h = Harness::new();
+    h.shared_cache_hits();
+    h.invalidations();
+    let (roles, writes, log) = (h.roles.clone(), h.writes.clone(), h.log.clone());
+    h.repo
+        .expect_insert_role()
+        .times(1)
+        .returning(move |role, audit| {
+            log.push(format!("repo.insert_role {}", role.name));
+            writes.push(&role, audit);
+            lock(&roles).push(role);
+            Ok(())
+        });
+    let (svc, log, writes, _) = h.build().await;
+
+    let created = svc
+        .create_role(
+            &actor(CREATOR),
+            librarian(25, &[STUDENT], &["audit.read", "course.update"]),
+        )
+        .await
+        .unwrap();
+    assert!(!created.built_in);
+    let entries = log.take();
+    assert_eq!(
+        entries[entries.len() - 2..],
+        [
+            "repo.insert_role librarian".to_owned(),
+            PUBLISH_POLICY.to_owned()
+        ]
+    );
+    let (stored, audit) = &writes.all()[0];
+    assert_eq!(stored, &serde_json::to_value(&created).unwrap());
+    assert_eq!(
+        (audit.actor, audit.action.as_str(), audit.target.as_str()),
+        (Some(CREATOR), "role.create", "role:librarian")
+    );
+    assert_eq!(audit.after, Some(serde_json::to_value(&created).unwrap()));
+    let policy = svc.policy();
+    let effective = policy.effective_permissions("librarian").unwrap();
+    assert!(effective.contains(&p("audit.read")) && effective.contains(&p("chat.read")));
+}
