@@ -31,8 +31,21 @@ fn base_env() -> HashMap<String, String> {
     env.insert("AGORA_WORKERS".into(), "2".into());
     env.insert("AGORA_SHUTDOWN_TIMEOUT".into(), "2".into());
     env.insert("AGORA_DB_POOL_SIZE".into(), "4".into());
+    env.insert(
+        "AGORA_BOOTSTRAP_ADMIN".into(),
+        format!("{ADMIN_USERNAME}:root@example.org"),
+    );
+    env.insert(
+        "AGORA_BOOTSTRAP_ADMIN_PASSWORD".into(),
+        ADMIN_PASSWORD.into(),
+    );
     env
 }
+
+/// The super_admin every test server starts with.
+pub const ADMIN_USERNAME: &str = "root";
+/// Its password.
+pub const ADMIN_PASSWORD: &str = "platform operator passphrase";
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -199,6 +212,66 @@ impl App {
             .await;
         let tokens = self.login(username, &password).await;
         tokens["access"].as_str().expect("access").to_owned()
+    }
+
+    /// Logs in as the bootstrap super_admin; returns the access token.
+    pub async fn admin_token(&self) -> String {
+        let tokens = self.login(ADMIN_USERNAME, ADMIN_PASSWORD).await;
+        tokens["access"].as_str().expect("access").to_owned()
+    }
+
+    /// Registers a user; returns (user id, access token).
+    pub async fn user(&self, username: &str) -> (String, String) {
+        let user = self
+            .register(
+                username,
+                &format!("{username}@example.org"),
+                "a long passphrase for tests",
+            )
+            .await;
+        let token = self.login(username, "a long passphrase for tests").await;
+        (
+            user["id"].as_str().expect("id").to_owned(),
+            token["access"].as_str().expect("access").to_owned(),
+        )
+    }
+
+    /// Grants `role` in `scope` with `token`'s authority, asserting 201; returns the grant id.
+    pub async fn grant(&self, token: &str, user_id: &str, role: &str, scope: &str) -> String {
+        let res = self
+            .post_auth(
+                "/api/rbac/grants/",
+                token,
+                json!({"user_id": user_id, "role": role, "scope": scope}),
+            )
+            .await;
+        assert_eq!(
+            res.status(),
+            201,
+            "grant {role} in {scope}: {}",
+            res.text().await.unwrap_or_default()
+        );
+        let body: Value = res.json().await.expect("grant json");
+        body["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Sends `method path` with an optional token and JSON body; returns the status.
+    pub async fn status(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> u16 {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.client.request(m, self.at(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send().await.expect("request").status().as_u16()
     }
 
     /// Stops the server and removes the test database and Redis keys.

@@ -12,12 +12,18 @@
 
 mod grants;
 mod limiter;
+mod org;
+mod rbac;
+mod rbac_cache;
 mod revocation;
 mod sessions;
 mod users;
 
 pub use grants::MemoryGrantSource;
 pub use limiter::MemoryAttemptLimiter;
+pub use org::MemoryOrgRepository;
+pub use rbac::MemoryRbacRepository;
+pub use rbac_cache::{MemoryInvalidationBus, MemorySubjectCache};
 pub use revocation::MemoryRevocationList;
 pub use sessions::MemorySessionRepository;
 pub use users::MemoryUserRepository;

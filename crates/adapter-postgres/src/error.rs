@@ -30,8 +30,19 @@ fn field_of(constraint: Option<&str>) -> &str {
     match constraint {
         Some("users_username_lower_key") => "username",
         Some("users_email_key") => "email",
-        Some("users_pkey" | "auth_sessions_pkey" | "user_roles_pkey") => "id",
+        Some(
+            "users_pkey"
+            | "auth_sessions_pkey"
+            | "user_roles_pkey"
+            | "role_overrides_pkey"
+            | "permission_grants_pkey",
+        ) => "id",
         Some("refresh_tokens_pkey") => "token",
+        Some("roles_pkey") => "role",
+        Some("role_overrides_role_scope_permission_key") => "override",
+        // The user already holds the role in that scope.
+        Some("user_roles_user_id_role_scope_key") => "grant",
+        Some("rbac_audit_pkey") => "audit",
         Some(other) => other,
         None => "unknown",
     }
@@ -46,6 +57,12 @@ mod tests {
         assert_eq!(field_of(Some("users_username_lower_key")), "username");
         assert_eq!(field_of(Some("users_email_key")), "email");
         assert_eq!(field_of(Some("refresh_tokens_pkey")), "token");
+        assert_eq!(field_of(Some("roles_pkey")), "role");
+        assert_eq!(
+            field_of(Some("role_overrides_role_scope_permission_key")),
+            "override"
+        );
+        assert_eq!(field_of(Some("user_roles_user_id_role_scope_key")), "grant");
         assert_eq!(field_of(Some("something_else")), "something_else");
     }
 

@@ -8,6 +8,8 @@
 
 mod error;
 mod grants;
+mod org;
+mod rbac;
 /// Table definitions exactly as `diesel print-schema` prints them (see `diesel.toml` at
 /// the workspace root); regenerate rather than edit.
 pub mod schema;
@@ -17,6 +19,8 @@ pub mod testing;
 mod users;
 
 pub use grants::PgGrantSource;
+pub use org::PgOrgRepository;
+pub use rbac::PgRbacRepository;
 pub use sessions::PgSessionRepository;
 pub use users::PgUserRepository;
 

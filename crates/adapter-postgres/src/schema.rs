@@ -14,11 +14,111 @@ diesel::table! {
 }
 
 diesel::table! {
+    campuses (id) {
+        id -> Uuid,
+        institution_id -> Uuid,
+        name -> Text,
+        created_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    departments (id) {
+        id -> Uuid,
+        campus_id -> Uuid,
+        institution_id -> Uuid,
+        name -> Text,
+        created_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    institutions (id) {
+        id -> Uuid,
+        name -> Text,
+        created_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    org_members (unit_kind, unit_id, user_id) {
+        unit_kind -> Text,
+        unit_id -> Uuid,
+        user_id -> Uuid,
+        added_by -> Nullable<Uuid>,
+        added_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    permission_grants (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        permission -> Text,
+        scope -> Text,
+        expires_at -> Nullable<Timestamptz>,
+        granted_by -> Nullable<Uuid>,
+        granted_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    permissions (name) {
+        name -> Text,
+    }
+}
+
+diesel::table! {
+    rbac_audit (id) {
+        id -> Uuid,
+        at -> Timestamptz,
+        actor -> Nullable<Uuid>,
+        action -> Text,
+        target -> Text,
+        scope -> Nullable<Text>,
+        before -> Nullable<Jsonb>,
+        after -> Nullable<Jsonb>,
+        request_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     refresh_tokens (token_hash) {
         token_hash -> Text,
         session_id -> Uuid,
         created_at -> Timestamptz,
         used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    role_overrides (id) {
+        id -> Uuid,
+        role -> Text,
+        scope -> Text,
+        permission -> Text,
+        effect -> Text,
+    }
+}
+
+diesel::table! {
+    role_permissions (role, permission) {
+        role -> Text,
+        permission -> Text,
+    }
+}
+
+diesel::table! {
+    roles (name) {
+        name -> Text,
+        rank -> Int2,
+        description -> Text,
+        built_in -> Bool,
+        inherits -> Array<Nullable<Text>>,
+        created_at -> Timestamptz,
     }
 }
 
@@ -47,6 +147,27 @@ diesel::table! {
 }
 
 diesel::joinable!(auth_sessions -> users (user_id));
+diesel::joinable!(campuses -> institutions (institution_id));
+diesel::joinable!(permission_grants -> permissions (permission));
 diesel::joinable!(refresh_tokens -> auth_sessions (session_id));
+diesel::joinable!(role_overrides -> permissions (permission));
+diesel::joinable!(role_overrides -> roles (role));
+diesel::joinable!(role_permissions -> permissions (permission));
+diesel::joinable!(role_permissions -> roles (role));
 
-diesel::allow_tables_to_appear_in_same_query!(auth_sessions, refresh_tokens, user_roles, users,);
+diesel::allow_tables_to_appear_in_same_query!(
+    auth_sessions,
+    campuses,
+    departments,
+    institutions,
+    org_members,
+    permission_grants,
+    permissions,
+    rbac_audit,
+    refresh_tokens,
+    role_overrides,
+    role_permissions,
+    roles,
+    user_roles,
+    users,
+);

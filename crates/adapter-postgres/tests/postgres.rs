@@ -177,7 +177,8 @@ SELECT c.conrelid::regclass::text || '.' || c.conname AS item
     .load(&mut conn)
     .await
     .unwrap();
-    assert_eq!(fks.len(), 4, "the check saw the foreign keys: {fks:?}");
+    // identity 4, organisations 4, rbac 7
+    assert_eq!(fks.len(), 15, "the check saw the foreign keys: {fks:?}");
     drop(conn);
     db.cleanup().await;
 }
@@ -215,11 +216,104 @@ async fn schema_rs_matches_the_migrated_tables() {
             ),
         ),
         (
+            "campuses",
+            columns_of(
+                debug_query::<Pg, _>(
+                    &schema::campuses::table.select(schema::campuses::table::all_columns()),
+                )
+                .to_string(),
+            ),
+        ),
+        (
+            "departments",
+            columns_of(
+                debug_query::<Pg, _>(
+                    &schema::departments::table.select(schema::departments::table::all_columns()),
+                )
+                .to_string(),
+            ),
+        ),
+        (
+            "institutions",
+            columns_of(
+                debug_query::<Pg, _>(
+                    &schema::institutions::table.select(schema::institutions::table::all_columns()),
+                )
+                .to_string(),
+            ),
+        ),
+        (
+            "org_members",
+            columns_of(
+                debug_query::<Pg, _>(
+                    &schema::org_members::table.select(schema::org_members::table::all_columns()),
+                )
+                .to_string(),
+            ),
+        ),
+        (
+            "permission_grants",
+            columns_of(
+                debug_query::<Pg, _>(
+                    &schema::permission_grants::table
+                        .select(schema::permission_grants::table::all_columns()),
+                )
+                .to_string(),
+            ),
+        ),
+        (
+            "permissions",
+            columns_of(
+                debug_query::<Pg, _>(
+                    &schema::permissions::table.select(schema::permissions::table::all_columns()),
+                )
+                .to_string(),
+            ),
+        ),
+        (
+            "rbac_audit",
+            columns_of(
+                debug_query::<Pg, _>(
+                    &schema::rbac_audit::table.select(schema::rbac_audit::table::all_columns()),
+                )
+                .to_string(),
+            ),
+        ),
+        (
             "refresh_tokens",
             columns_of(
                 debug_query::<Pg, _>(
                     &schema::refresh_tokens::table
                         .select(schema::refresh_tokens::table::all_columns()),
+                )
+                .to_string(),
+            ),
+        ),
+        (
+            "role_overrides",
+            columns_of(
+                debug_query::<Pg, _>(
+                    &schema::role_overrides::table
+                        .select(schema::role_overrides::table::all_columns()),
+                )
+                .to_string(),
+            ),
+        ),
+        (
+            "role_permissions",
+            columns_of(
+                debug_query::<Pg, _>(
+                    &schema::role_permissions::table
+                        .select(schema::role_permissions::table::all_columns()),
+                )
+                .to_string(),
+            ),
+        ),
+        (
+            "roles",
+            columns_of(
+                debug_query::<Pg, _>(
+                    &schema::roles::table.select(schema::roles::table::all_columns()),
                 )
                 .to_string(),
             ),
@@ -305,4 +399,65 @@ async fn test_databases_are_dropped() {
     drop(_held);
     drop(db);
     assert_eq!(count_databases(&name).await.unwrap(), 0, "drop drops it");
+}
+
+/// The RBAC audit trail is append-only in the database itself: UPDATE, DELETE and
+/// TRUNCATE are refused whoever issues them, and the record stays.
+#[tokio::test]
+async fn rbac_audit_is_append_only() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let mut conn = db.pool().get().await.unwrap();
+    diesel::sql_query(
+        "INSERT INTO rbac_audit (id, at, action, target)
+         VALUES (gen_random_uuid(), now(), 'grant.create', 'user:x')",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    for statement in [
+        "UPDATE rbac_audit SET action = 'grant.revoke'",
+        "DELETE FROM rbac_audit",
+        "TRUNCATE rbac_audit",
+    ] {
+        let refused = diesel::sql_query(statement).execute(&mut conn).await;
+        let Err(diesel::result::Error::DatabaseError(_, info)) = refused else {
+            panic!("{statement} was not refused: {refused:?}");
+        };
+        assert!(info.message().contains("append-only"), "{}", info.message());
+    }
+    let left: Vec<Item> = diesel::sql_query("SELECT action AS item FROM rbac_audit")
+        .load(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        left,
+        vec![Item {
+            item: "grant.create".into()
+        }]
+    );
+    drop(conn);
+    db.cleanup().await;
+}
+
+/// The migration's permission catalogue is `Permission::all()` (the application tops it
+/// up at startup, but a permission missing here would fail writes made before that).
+#[tokio::test]
+async fn permission_catalogue_matches_the_code() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let mut conn = db.pool().get().await.unwrap();
+    let stored: Vec<Item> = diesel::sql_query("SELECT name AS item FROM permissions")
+        .load(&mut conn)
+        .await
+        .unwrap();
+    let stored: std::collections::BTreeSet<String> = stored.into_iter().map(|i| i.item).collect();
+    let code: std::collections::BTreeSet<String> = domain_rbac::Permission::all()
+        .map(|p| p.to_string())
+        .collect();
+    assert_eq!(stored, code);
+    drop(conn);
+    db.cleanup().await;
 }

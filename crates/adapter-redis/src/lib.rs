@@ -1,6 +1,7 @@
 //! Redis adapters for Agora's ports that every instance must share at once: the
-//! revocation list consulted on each authenticated request and the failed-attempt
-//! counters.
+//! revocation list consulted on each authenticated request, the failed-attempt
+//! counters, the RBAC subject cache, and RBAC invalidations over pub/sub (published
+//! through the pool, received by an [`InvalidationListener`] on a connection of its own).
 //!
 //! Every adapter is built with a key prefix (for example `"agora:"`), so one Redis can
 //! serve several deployments, and each test can use a prefix of its own. Times come
@@ -8,13 +9,20 @@
 //! the in-memory ones under a test clock; Redis's own expiry only reclaims memory.
 
 mod error;
+mod invalidation;
 mod limiter;
 mod revocation;
+mod subject_cache;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use invalidation::{
+    InvalidationListener, InvalidationSink, RECONNECT_MAX, RECONNECT_MIN, RedisInvalidationBus,
+    invalidation_channel, run_invalidation_listener,
+};
 pub use limiter::RedisAttemptLimiter;
 pub use revocation::RedisRevocationList;
+pub use subject_cache::RedisSubjectCache;
 
 use std::time::Duration;
 

@@ -80,6 +80,21 @@ pub struct Config {
     pub shutdown_timeout_secs: u64,
     /// `AGORA_LOG_FORMAT`.
     pub log_format: LogFormat,
+    /// `AGORA_BOOTSTRAP_ADMIN` (`username:email`) with `AGORA_BOOTSTRAP_ADMIN_PASSWORD`:
+    /// create this super_admin at startup if no account has that username (for the
+    /// embedded mode, where `create-admin` cannot reach the server's memory).
+    pub bootstrap_admin: Option<BootstrapAdmin>,
+}
+
+/// The first administrator, created at startup when configured.
+#[derive(Clone)]
+pub struct BootstrapAdmin {
+    /// Username.
+    pub username: String,
+    /// E-mail.
+    pub email: String,
+    /// Password (never logged).
+    pub password: String,
 }
 
 impl std::fmt::Debug for Config {
@@ -256,6 +271,25 @@ impl Config {
                 30,
             )?,
             log_format,
+            bootstrap_admin: match get("AGORA_BOOTSTRAP_ADMIN") {
+                None => None,
+                Some(v) => {
+                    let (username, email) = v
+                        .split_once(':')
+                        .ok_or_else(|| err("AGORA_BOOTSTRAP_ADMIN", "expected username:email"))?;
+                    let password = get("AGORA_BOOTSTRAP_ADMIN_PASSWORD").ok_or_else(|| {
+                        err(
+                            "AGORA_BOOTSTRAP_ADMIN_PASSWORD",
+                            "is required with AGORA_BOOTSTRAP_ADMIN",
+                        )
+                    })?;
+                    Some(BootstrapAdmin {
+                        username: username.trim().into(),
+                        email: email.trim().into(),
+                        password,
+                    })
+                }
+            },
         };
         cfg.validate()?;
         Ok(cfg)

@@ -52,7 +52,11 @@ pub async fn start(config: &Config, handle_signals: bool) -> Result<RunningServe
         auth: backends.auth,
         health: Arc::new(backends.health),
         trust_proxy: config.trust_proxy,
+        guard: crate::http::guard::Guard::new(backends.rbac.clone()),
+        rbac: backends.rbac,
+        org: backends.org,
     };
+    let permissions = web::Data::new(crate::http::guard::RoutePermissions::from_routes());
     let state = web::Data::new(state);
     let metrics = web::Data::new(Metrics::default());
     let doc = web::Data::new(OpenApiJson(Arc::new(openapi::document_json())));
@@ -62,6 +66,7 @@ pub async fn start(config: &Config, handle_signals: bool) -> Result<RunningServe
             .app_data(state.clone())
             .app_data(metrics.clone())
             .app_data(doc.clone())
+            .app_data(permissions.clone())
             .app_data(fallback::json_config())
             .app_data(fallback::path_config())
             .app_data(fallback::query_config())

@@ -11,6 +11,9 @@ use domain_identity::{
     PasswordPolicy, RevocationList, SessionRepository, TokenCodec, TokenSettings, UserRepository,
 };
 
+use domain_org::{OrgRepository, OrgService};
+use domain_rbac::{InvalidationBus, RbacRepository, RbacService, ScopeDirectory, SubjectCache};
+
 use crate::config::Config;
 use crate::http::state::HealthCheck;
 
@@ -37,6 +40,10 @@ pub enum StartupError {
 pub struct Backends {
     /// Accounts and authentication.
     pub auth: AuthService,
+    /// Access control.
+    pub rbac: Arc<RbacService>,
+    /// Organisations.
+    pub org: OrgService,
     /// Probes for `/readyz`.
     pub health: Vec<Arc<dyn HealthCheck>>,
     /// One line describing where data lives, logged at startup.
@@ -105,6 +112,46 @@ fn signing_key(config: &Config) -> Result<Vec<u8>, StartupError> {
     Ok(key)
 }
 
+/// Feeds invalidations received over Redis to the RBAC service.
+struct RbacSink(Arc<RbacService>);
+
+#[async_trait::async_trait]
+impl adapter_redis::InvalidationSink for RbacSink {
+    async fn apply(&self, message: domain_rbac::Invalidation) {
+        if let Err(e) = self.0.apply(message).await {
+            tracing::warn!(error = %e, "could not apply an access-control invalidation");
+        }
+    }
+
+    async fn feed_healthy(&self, healthy: bool) {
+        self.0.set_feed_healthy(healthy);
+        if healthy {
+            // a policy change may have been missed while the feed was down
+            if let Err(e) = self.0.reload_policy().await {
+                tracing::warn!(error = %e, "could not reload the access-control policy");
+            }
+        }
+    }
+}
+
+/// Creates the configured first administrator unless the username exists already.
+async fn bootstrap_admin(
+    auth: &AuthService,
+    admin: &crate::config::BootstrapAdmin,
+) -> Result<(), StartupError> {
+    match auth
+        .create_admin(&admin.username, &admin.email, &admin.password)
+        .await
+    {
+        Ok(user) => {
+            tracing::info!(username = %admin.username, user_id = %user.id, "bootstrap administrator created");
+            Ok(())
+        }
+        Err(domain_identity::IdentityError::Taken(_)) => Ok(()),
+        Err(e) => Err(StartupError::Other(format!("AGORA_BOOTSTRAP_ADMIN: {e}"))),
+    }
+}
+
 /// Builds every service for `config`.
 ///
 /// # Errors
@@ -114,10 +161,13 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
     let mut health: Vec<Arc<dyn HealthCheck>> = Vec::new();
     let mut description = Vec::new();
 
-    let (users, sessions, grants): (
+    let (users, sessions, grants, rbac_repo, org_repo, scopes): (
         Arc<dyn UserRepository>,
         Arc<dyn SessionRepository>,
         Arc<dyn GrantSource>,
+        Arc<dyn RbacRepository>,
+        Arc<dyn OrgRepository>,
+        Arc<dyn ScopeDirectory>,
     ) = match &config.database_url {
         Some(url) => {
             if config.auto_migrate {
@@ -129,47 +179,73 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
                 .map_err(backend("PostgreSQL"))?;
             health.push(Arc::new(PgHealth(pool.clone())));
             description.push("accounts in PostgreSQL");
+            let org = Arc::new(adapter_postgres::PgOrgRepository::new(pool.clone()));
             (
                 Arc::new(adapter_postgres::PgUserRepository::new(pool.clone())),
                 Arc::new(adapter_postgres::PgSessionRepository::new(pool.clone())),
-                Arc::new(adapter_postgres::PgGrantSource::new(pool)),
+                Arc::new(adapter_postgres::PgGrantSource::new(pool.clone())),
+                Arc::new(adapter_postgres::PgRbacRepository::new(pool)),
+                org.clone(),
+                org,
             )
         }
         None => {
             description.push("accounts in process memory (lost on exit)");
+            // one store for role grants, seen by RBAC decisions and by identity (token
+            // claims, /me) alike
+            let users = Arc::new(adapter_memory::MemoryUserRepository::default());
+            let rbac = Arc::new(adapter_memory::MemoryRbacRepository::new(users.clone()));
+            let org = Arc::new(adapter_memory::MemoryOrgRepository::new(users.clone()));
             (
-                Arc::new(adapter_memory::MemoryUserRepository::default()),
+                users,
                 Arc::new(adapter_memory::MemorySessionRepository::default()),
-                Arc::new(adapter_memory::MemoryGrantSource::default()),
+                rbac.clone(),
+                rbac,
+                org.clone(),
+                org,
             )
         }
     };
 
-    let (revocations, limiter): (Arc<dyn RevocationList>, Arc<dyn AttemptLimiter>) =
-        match &config.redis_url {
-            Some(url) => {
-                let pool = adapter_redis::connect(url)
-                    .await
-                    .map_err(backend("Redis"))?;
-                health.push(Arc::new(RedisHealth(pool.clone())));
-                description.push("revocations and rate limits in Redis");
-                let prefix = config.redis_prefix.clone();
-                (
-                    Arc::new(adapter_redis::RedisRevocationList::new(
-                        pool.clone(),
-                        prefix.clone(),
-                    )),
-                    Arc::new(adapter_redis::RedisAttemptLimiter::new(pool, prefix)),
-                )
-            }
-            None => {
-                description.push("revocations and rate limits in process");
-                (
-                    Arc::new(adapter_memory::MemoryRevocationList::default()),
-                    Arc::new(adapter_memory::MemoryAttemptLimiter::default()),
-                )
-            }
-        };
+    let (revocations, limiter, subject_cache, bus): (
+        Arc<dyn RevocationList>,
+        Arc<dyn AttemptLimiter>,
+        Arc<dyn SubjectCache>,
+        Arc<dyn InvalidationBus>,
+    ) = match &config.redis_url {
+        Some(url) => {
+            let pool = adapter_redis::connect(url)
+                .await
+                .map_err(backend("Redis"))?;
+            health.push(Arc::new(RedisHealth(pool.clone())));
+            description.push("revocations, rate limits and grant caches in Redis");
+            let prefix = config.redis_prefix.clone();
+            (
+                Arc::new(adapter_redis::RedisRevocationList::new(
+                    pool.clone(),
+                    prefix.clone(),
+                )),
+                Arc::new(adapter_redis::RedisAttemptLimiter::new(
+                    pool.clone(),
+                    prefix.clone(),
+                )),
+                Arc::new(adapter_redis::RedisSubjectCache::new(
+                    pool.clone(),
+                    prefix.clone(),
+                )),
+                Arc::new(adapter_redis::RedisInvalidationBus::new(pool, prefix)),
+            )
+        }
+        None => {
+            description.push("revocations, rate limits and grant caches in process");
+            (
+                Arc::new(adapter_memory::MemoryRevocationList::default()),
+                Arc::new(adapter_memory::MemoryAttemptLimiter::default()),
+                Arc::new(adapter_memory::MemorySubjectCache::default()),
+                Arc::new(adapter_memory::MemoryInvalidationBus::default()),
+            )
+        }
+    };
 
     let hasher = Argon2Hasher::owasp().map_err(|e| StartupError::Other(e.to_string()))?;
     let codec = TokenCodec::new(TokenSettings {
@@ -196,17 +272,46 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
             grants,
             hasher: Arc::new(hasher),
             events: Arc::new(NullEventPublisher),
-            clock,
+            clock: clock.clone(),
         },
         codec,
         auth_config,
     );
+    let rbac = Arc::new(RbacService::new(
+        rbac_repo,
+        scopes,
+        subject_cache,
+        bus,
+        clock.clone(),
+    ));
+    rbac.init()
+        .await
+        .map_err(|e| StartupError::Other(format!("access control: {e}")))?;
+    if let Some(url) = &config.redis_url {
+        // every instance drops stale in-process grant sets when another changes them
+        let sink: Arc<dyn adapter_redis::InvalidationSink> = Arc::new(RbacSink(rbac.clone()));
+        let listener = adapter_redis::run_invalidation_listener(
+            url.clone(),
+            config.redis_prefix.clone(),
+            sink,
+        );
+        tokio::spawn(async move {
+            let Err(e) = listener.await;
+            tracing::error!(error = %e, "grant invalidation listener stopped; in-process caches stay off");
+        });
+    }
+    let org = OrgService::new(org_repo, clock);
+    if let Some(admin) = &config.bootstrap_admin {
+        bootstrap_admin(&auth, admin).await?;
+    }
     // Pay for the decoy hash now rather than in the first failed login (timing equality).
     auth.warm_up()
         .await
         .map_err(|e| StartupError::Other(e.to_string()))?;
     Ok(Backends {
         auth,
+        rbac,
+        org,
         health,
         storage_description: description.join("; "),
     })

@@ -37,6 +37,20 @@ impl ExpiringGrants for adapter_memory::MemoryGrantSource {
 }
 
 #[async_trait]
+impl ExpiringGrants for adapter_memory::MemoryRbacRepository {
+    async fn add_grant_until(
+        &self,
+        user: UserId,
+        grant: RoleGrant,
+        expires_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        adapter_memory::MemoryRbacRepository::add_grant_until(self, user, grant, expires_at, now)
+            .await
+    }
+}
+
+#[async_trait]
 impl ExpiringGrants for adapter_postgres::PgGrantSource {
     async fn add_grant_until(
         &self,

@@ -14,8 +14,13 @@
 
 pub mod grants;
 pub mod limiter;
+pub mod org_repository;
+pub mod rbac;
+pub mod rbac_grants;
 pub mod revocation;
+pub mod scope_directory;
 pub mod sessions;
+pub mod subject_cache;
 pub mod users;
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};

@@ -22,6 +22,7 @@ macro_rules! contracts {
 }
 
 mod memory {
+    use adapter_memory::MemorySubjectCache;
     use adapter_memory::{
         MemoryAttemptLimiter, MemoryGrantSource, MemoryRevocationList, MemorySessionRepository,
         MemoryUserRepository,
@@ -61,6 +62,12 @@ mod memory {
         };
     }
 
+    macro_rules! subject_cache {
+        ($contract:path) => {
+            $contract(&super::MemorySubjectCache::new()).await
+        };
+    }
+
     contracts!(users => [insert_and_find, usernames_and_emails_are_unique, updates], users);
     contracts!(sessions => [
         create_and_get,
@@ -80,11 +87,13 @@ mod memory {
         concurrent_failures_all_count,
     ], limiter);
     contracts!(grants => [add_is_idempotent, expiring_grants], grants);
+    contracts!(subject_cache => [put_and_get, invalidate_drops_one_user, entries_expire], subject_cache);
 }
 
 mod postgres_redis {
     use adapter_postgres::testing::TestDatabase;
     use adapter_postgres::{PgGrantSource, PgSessionRepository, PgUserRepository};
+    use adapter_redis::RedisSubjectCache;
     use adapter_redis::testing::TestRedis;
     use adapter_redis::{RedisAttemptLimiter, RedisRevocationList};
 
@@ -146,6 +155,17 @@ mod postgres_redis {
         }};
     }
 
+    macro_rules! subject_cache {
+        ($contract:path) => {{
+            let Some(redis) = super::TestRedis::create().await else {
+                return;
+            };
+            let cache = super::RedisSubjectCache::new(redis.pool().clone(), redis.prefix());
+            $contract(&cache).await;
+            redis.cleanup().await;
+        }};
+    }
+
     contracts!(users => [insert_and_find, usernames_and_emails_are_unique, updates], users);
     contracts!(sessions => [
         create_and_get,
@@ -165,4 +185,178 @@ mod postgres_redis {
         concurrent_failures_all_count,
     ], limiter);
     contracts!(grants => [add_is_idempotent, expiring_grants], grants);
+    contracts!(subject_cache => [put_and_get, invalidate_drops_one_user, entries_expire], subject_cache);
+}
+
+/// The organisation tree: [`domain_org::OrgRepository`] and the
+/// [`domain_rbac::ScopeDirectory`] read from it, on the in-memory adapter.
+mod org_memory {
+    use std::sync::Arc;
+
+    use adapter_memory::{MemoryOrgRepository, MemoryUserRepository};
+
+    macro_rules! org_repository {
+        ($contract:path) => {{
+            let users = super::Arc::new(super::MemoryUserRepository::new());
+            let repo = super::MemoryOrgRepository::new(users.clone());
+            $contract(&repo, &*users).await
+        }};
+    }
+    macro_rules! scope_directory {
+        ($contract:path) => {{
+            let repo = super::MemoryOrgRepository::new(super::Arc::new(
+                super::MemoryUserRepository::new(),
+            ));
+            $contract(&repo, &repo).await
+        }};
+    }
+
+    contracts!(org_repository => [
+        insert_and_find,
+        names_are_unique_per_parent,
+        keyset_paging,
+        members,
+        deletes_cascade,
+        deletes_race_with_adds,
+    ], org_repository);
+    contracts!(scope_directory => [paths_of_each_level, missing_units_have_none], scope_directory);
+}
+
+/// The same contracts on the PostgreSQL adapter.
+mod org_postgres {
+    use adapter_postgres::testing::TestDatabase;
+    use adapter_postgres::{PgOrgRepository, PgUserRepository};
+
+    macro_rules! org_repository {
+        ($contract:path) => {{
+            let Some(db) = super::TestDatabase::create().await else {
+                return;
+            };
+            let pool = db.pool().clone();
+            $contract(
+                &super::PgOrgRepository::new(pool.clone()),
+                &super::PgUserRepository::new(pool),
+            )
+            .await;
+            db.cleanup().await;
+        }};
+    }
+    macro_rules! scope_directory {
+        ($contract:path) => {{
+            let Some(db) = super::TestDatabase::create().await else {
+                return;
+            };
+            let repo = super::PgOrgRepository::new(db.pool().clone());
+            $contract(&repo, &repo).await;
+            db.cleanup().await;
+        }};
+    }
+
+    contracts!(org_repository => [
+        insert_and_find,
+        names_are_unique_per_parent,
+        keyset_paging,
+        members,
+        deletes_cascade,
+        deletes_race_with_adds,
+    ], org_repository);
+    contracts!(scope_directory => [paths_of_each_level, missing_units_have_none], scope_directory);
+}
+
+/// RBAC storage: [`domain_rbac::RbacRepository`], and identity's
+/// [`domain_identity::GrantSource`] over the same assignments, on the in-memory adapter
+/// (one `MemoryRbacRepository` serves both ports, as `user_roles` does in PostgreSQL).
+mod rbac_memory {
+    use std::sync::Arc;
+
+    use adapter_memory::{MemoryRbacRepository, MemoryUserRepository};
+
+    macro_rules! rbac {
+        ($contract:path) => {{
+            let users = super::Arc::new(super::MemoryUserRepository::new());
+            let repo = super::MemoryRbacRepository::new(users.clone());
+            $contract(&repo, &*users).await
+        }};
+    }
+    macro_rules! rbac_grants {
+        ($contract:path) => {{
+            let users = super::Arc::new(super::MemoryUserRepository::new());
+            let repo = super::MemoryRbacRepository::new(users.clone());
+            $contract(&repo, &repo, &*users).await
+        }};
+    }
+
+    contracts!(rbac => [
+        seeding_inserts_only_missing_roles,
+        roles_and_overrides_round_trip,
+        subject_lists_assignments_and_grants,
+        duplicates_and_unknown_users_are_refused,
+        deletes_cascade_and_report_not_found,
+        list_assignments_filters_and_pages,
+        every_write_is_audited_once,
+        audit_filters_and_paging,
+    ], rbac);
+    contracts!(rbac_grants => [one_store_of_assignments], rbac_grants);
+
+    /// Identity's grant contracts, with the RBAC repository as the `GrantSource`.
+    mod as_grant_source {
+        macro_rules! grants {
+            ($contract:path) => {{
+                let users = std::sync::Arc::new(adapter_memory::MemoryUserRepository::new());
+                let repo = adapter_memory::MemoryRbacRepository::new(users.clone());
+                $contract(&*users, &repo).await
+            }};
+        }
+
+        contracts!(grants => [add_is_idempotent, expiring_grants], grants);
+    }
+}
+
+/// The same contracts on the PostgreSQL adapters (`PgRbacRepository` and
+/// `PgGrantSource` on one database).
+mod rbac_postgres {
+    use adapter_postgres::testing::TestDatabase;
+    use adapter_postgres::{PgGrantSource, PgRbacRepository, PgUserRepository};
+
+    macro_rules! rbac {
+        ($contract:path) => {{
+            let Some(db) = super::TestDatabase::create().await else {
+                return;
+            };
+            let pool = db.pool().clone();
+            $contract(
+                &super::PgRbacRepository::new(pool.clone()),
+                &super::PgUserRepository::new(pool),
+            )
+            .await;
+            db.cleanup().await;
+        }};
+    }
+    macro_rules! rbac_grants {
+        ($contract:path) => {{
+            let Some(db) = super::TestDatabase::create().await else {
+                return;
+            };
+            let pool = db.pool().clone();
+            $contract(
+                &super::PgRbacRepository::new(pool.clone()),
+                &super::PgGrantSource::new(pool.clone()),
+                &super::PgUserRepository::new(pool),
+            )
+            .await;
+            db.cleanup().await;
+        }};
+    }
+
+    contracts!(rbac => [
+        seeding_inserts_only_missing_roles,
+        roles_and_overrides_round_trip,
+        subject_lists_assignments_and_grants,
+        duplicates_and_unknown_users_are_refused,
+        deletes_cascade_and_report_not_found,
+        list_assignments_filters_and_pages,
+        every_write_is_audited_once,
+        audit_filters_and_paging,
+    ], rbac);
+    contracts!(rbac_grants => [one_store_of_assignments], rbac_grants);
 }

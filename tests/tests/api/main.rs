@@ -8,6 +8,7 @@ mod accounts;
 mod conventions;
 mod journey;
 mod multi_instance;
+mod rbac;
 
 /// Runs an async story `fn(App)` against the embedded mode and against PostgreSQL + Redis.
 #[macro_export]

@@ -47,3 +47,77 @@ async fn logout_on_one_instance_revokes_on_the_other() {
     b.stop().await;
     a.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_role_stops_working_on_the_other_instance_within_a_second() {
+    let Some(a) = App::postgres_redis().await else {
+        return;
+    };
+    let b = a.another_instance();
+    let root = a.admin_token().await;
+    let res = a
+        .post_auth(
+            "/api/org/institutions/",
+            &root,
+            json!({"name": "Gamma Institute"}),
+        )
+        .await;
+    let inst = res.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (uid, token) = a.user("judy").await;
+    let grant = a
+        .grant(
+            &root,
+            &uid,
+            "institute_admin",
+            &format!("institution:{inst}"),
+        )
+        .await;
+
+    let rename_on_b = || {
+        let client = a.client.clone();
+        let url = format!("{}/api/org/institutions/{inst}/", b.url());
+        let token = token.clone();
+        async move {
+            client
+                .patch(url)
+                .bearer_auth(token)
+                .json(&json!({"name": "Gamma Institute"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(
+        rename_on_b().await,
+        200,
+        "B honours the grant (and caches it)"
+    );
+    assert_eq!(rename_on_b().await, 200);
+    assert_eq!(
+        a.status(
+            "DELETE",
+            &format!("/api/rbac/grants/{grant}/"),
+            Some(&root),
+            None
+        )
+        .await,
+        204
+    );
+    let revoked_at = std::time::Instant::now();
+    let mut status = 200;
+    while revoked_at.elapsed() < std::time::Duration::from_secs(1) {
+        status = rename_on_b().await;
+        if status == 403 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, 403, "B still allowed the revoked role after 1 s");
+    b.stop().await;
+    a.stop().await;
+}

@@ -135,7 +135,11 @@ fn operation(
                     style: None,
                     explode: None,
                     allow_reserved: false,
-                    schema: g.subschema_for::<uuid::Uuid>().into_object(),
+                    schema: if name == "name" {
+                        g.subschema_for::<String>().into_object()
+                    } else {
+                        g.subschema_for::<uuid::Uuid>().into_object()
+                    },
                     example: None,
                     examples: None,
                 },
@@ -143,19 +147,35 @@ fn operation(
             })
         })
         .collect();
+    let bearer: SecurityRequirement = map! { "bearer".to_owned() => vec![] };
     let security: Vec<SecurityRequirement> = match e.access {
-        Access::Public => vec![],
-        Access::Authenticated => vec![map! { "bearer".to_owned() => vec![] }],
+        Access::Public | Access::Undeclared => vec![],
+        Access::Authenticated => vec![bearer],
+        // anonymous callers are evaluated as `guest`, so the token is optional
+        Access::Permission(_) => vec![SecurityRequirement::new(), bearer],
     };
     let mut extensions = Map::new();
     extensions.insert(
         "x-access".to_owned(),
         serde_json::Value::from(e.access.as_str()),
     );
+    let mut description = e.description.to_owned();
+    if let Access::Permission(p) = e.access {
+        extensions.insert(
+            "x-permission".to_owned(),
+            serde_json::Value::from(p.to_string()),
+        );
+        if !description.is_empty() {
+            description.push_str("\n\n");
+        }
+        description.push_str(&format!(
+            "**Requires** `{p}` in the resource's scope (anonymous callers act as `guest`)."
+        ));
+    }
     Operation {
         tags: vec![e.tag.to_owned()],
         summary: Some(e.summary.to_owned()),
-        description: (!e.description.is_empty()).then(|| e.description.to_owned()),
+        description: (!description.is_empty()).then_some(description),
         operation_id: Some(e.operation_id.to_owned()),
         parameters,
         request_body: e.request.map(|schema| {

@@ -4,6 +4,10 @@
 use std::sync::Arc;
 
 use domain_identity::AuthService;
+use domain_org::OrgService;
+use domain_rbac::RbacService;
+
+use super::guard::Guard;
 pub use health_check::HealthCheck;
 
 /// Readiness probes of backing services.
@@ -29,4 +33,10 @@ pub struct AppState {
     pub health: Arc<Vec<Arc<dyn HealthCheck>>>,
     /// Whether to believe `X-Forwarded-For` for the client address (behind a proxy only).
     pub trust_proxy: bool,
+    /// Access control.
+    pub rbac: Arc<RbacService>,
+    /// The guard every route and real-time handler goes through.
+    pub guard: Guard,
+    /// Institutions, campuses, departments.
+    pub org: OrgService,
 }

@@ -10,6 +10,7 @@ pub(super) fn endpoint() -> Endpoint {
     Endpoint::post("/api/users/me/password/", "changePassword")
         .summary("users", "Change the password")
         .description("Needs the current password. Ends every other session of the account.")
+        .authenticated()
         .body::<ChangePasswordRequest>()
         .returns_raw(204, "Password changed", None)
         .errors(&[422, 429])

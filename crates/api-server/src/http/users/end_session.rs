@@ -9,6 +9,7 @@ use crate::http::state::AppState;
 pub(super) fn endpoint() -> Endpoint {
     Endpoint::delete("/api/users/me/sessions/{id}/", "endSession")
         .summary("users", "End one of the caller's sessions")
+        .authenticated()
         .returns_raw(204, "Session ended", None)
         .to(handle)
 }

@@ -9,6 +9,7 @@ use crate::http::state::AppState;
 pub(super) fn endpoint() -> Endpoint {
     Endpoint::get("/api/users/me/sessions/", "listSessions")
         .summary("users", "The caller's active sessions")
+        .authenticated()
         .returns::<SessionList>(200, "Active sessions, newest first")
         .to(handle)
 }

@@ -12,6 +12,7 @@ pub(super) fn endpoint() -> Endpoint {
             "Revokes the session's refresh tokens and the presented access token at once, \
              on every server instance.",
         )
+        .authenticated()
         .returns_raw(204, "Logged out", None)
         .to(handle)
 }

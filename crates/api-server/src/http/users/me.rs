@@ -9,6 +9,7 @@ use crate::http::state::AppState;
 pub(super) fn endpoint() -> Endpoint {
     Endpoint::get("/api/users/me/", "me")
         .summary("users", "The caller's account and role grants")
+        .authenticated()
         .returns::<MeResponse>(200, "The account")
         .to(handle)
 }

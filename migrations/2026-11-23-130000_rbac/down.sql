@@ -1,0 +1,9 @@
+DROP TABLE rbac_audit;
+DROP FUNCTION rbac_audit_append_only();
+DROP INDEX user_roles_role_idx;
+DROP INDEX user_roles_scope_id_idx;
+DROP TABLE permission_grants;
+DROP TABLE role_overrides;
+DROP TABLE role_permissions;
+DROP TABLE roles;
+DROP TABLE permissions;
