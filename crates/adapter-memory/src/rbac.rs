@@ -458,7 +458,7 @@ impl RbacRepository for MemoryRbacRepository {
             .filter(|r| until.is_none_or(|t| r.at < t))
             .filter(|r| before.is_none_or(|c| (r.at, r.id) < c))
             .collect();
-        found.sort_by(|a, b| (b.at, b.id).cmp(&(a.at, a.id)));
+        found.sort_by_key(|r| std::cmp::Reverse((r.at, r.id)));
         found.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         Ok(found.into_iter().cloned().collect())
     }

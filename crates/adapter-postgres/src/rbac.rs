@@ -73,7 +73,7 @@ where
     match text.parse() {
         Ok(v) => Some(v),
         Err(e) => {
-            tracing::warn!(%e, "skipping a stored {what} the domain cannot read");
+            tracing::warn!(%e, value = text, "skipping a stored {what} the domain cannot read");
             None
         }
     }

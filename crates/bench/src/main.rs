@@ -19,6 +19,18 @@ use api_server::{BackgroundServer, Config};
 use clap::{Parser, ValueEnum};
 use serde_json::json;
 
+mod rbac;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Suite {
+    /// Login and GET /api/users/me/.
+    Accounts,
+    /// RBAC decision latency.
+    Rbac,
+    /// Both.
+    All,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Mode {
     Memory,
@@ -29,6 +41,9 @@ enum Mode {
 /// Benchmark login cost and authenticated GET /api/users/me/.
 #[derive(Parser, Debug)]
 struct Args {
+    /// What to measure.
+    #[arg(long, value_enum, default_value = "all")]
+    suite: Suite,
     /// Storage mode(s) to measure.
     #[arg(long, value_enum, default_value = "both")]
     mode: Mode,
@@ -177,6 +192,12 @@ fn base_env(workers: usize) -> HashMap<String, String> {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
+    if matches!(args.suite, Suite::Rbac | Suite::All) {
+        rbac_suite(args.mode).await;
+    }
+    if matches!(args.suite, Suite::Rbac) {
+        return;
+    }
     println!("| mode | measurement | result |\n|---|---|---|");
     if matches!(args.mode, Mode::Memory | Mode::Both) {
         run("memory", base_env(args.workers), &args).await;
@@ -197,4 +218,114 @@ async fn main() {
         db.cleanup().await;
         redis.cleanup().await;
     }
+}
+
+async fn rbac_suite(mode: Mode) {
+    use std::sync::Arc;
+
+    use domain_org::{Institution, OrgRepository};
+    use domain_rbac::{RbacRepository, RoleAssignment, Scope, default_roles};
+
+    println!("| measurement | result |\n|---|---|");
+    rbac::pure_decision();
+
+    #[allow(clippy::disallowed_methods)] // set-up data, not a rule
+    let now = chrono::Utc::now();
+    let user_id = domain_identity::UserId::new_random();
+    let new_user = domain_identity::NewUser {
+        id: user_id,
+        username: domain_identity::Username::parse("decider").unwrap(),
+        email: domain_identity::Email::parse("decider@example.org").unwrap(),
+        password_hash: "$argon2id$unused".into(),
+        created_at: now,
+    };
+    let inst = Institution {
+        id: uuid::Uuid::new_v4(),
+        name: "Bench U".into(),
+        created_by: None,
+        created_at: now,
+    };
+    let grant = RoleAssignment {
+        id: uuid::Uuid::new_v4(),
+        user_id: user_id.as_uuid(),
+        role: "institute_admin".into(),
+        scope: Scope::Institution(inst.id),
+        expires_at: None,
+        granted_by: None,
+        granted_at: now,
+    };
+    let audit = |action: &str| domain_rbac::AuditRecord {
+        id: uuid::Uuid::new_v4(),
+        at: now,
+        actor: None,
+        action: action.into(),
+        target: "bench".into(),
+        scope: None,
+        before: None,
+        after: None,
+        request_id: None,
+    };
+
+    if matches!(mode, Mode::Memory | Mode::Both) {
+        let users = Arc::new(adapter_memory::MemoryUserRepository::default());
+        domain_identity::UserRepository::insert(users.as_ref(), new_user.clone())
+            .await
+            .unwrap();
+        let repo = Arc::new(adapter_memory::MemoryRbacRepository::new(users.clone()));
+        let org = Arc::new(adapter_memory::MemoryOrgRepository::new(users));
+        org.insert_institution(inst.clone()).await.unwrap();
+        repo.seed_roles(default_roles()).await.unwrap();
+        repo.insert_assignment(grant.clone(), audit("grant.create"))
+            .await
+            .unwrap();
+        rbac::service_check(
+            "memory",
+            repo,
+            org,
+            Arc::new(adapter_memory::MemorySubjectCache::default()),
+            Arc::new(adapter_memory::MemoryInvalidationBus::default()),
+            user_id.as_uuid(),
+            Scope::Institution(inst.id),
+        )
+        .await;
+    }
+    if matches!(mode, Mode::Postgres | Mode::Both) {
+        let db = TestDatabase::create()
+            .await
+            .expect("PostgreSQL (TEST_DATABASE_URL)");
+        let redis = TestRedis::create().await.expect("Redis (TEST_REDIS_URL)");
+        let pool = db.pool().clone();
+        domain_identity::UserRepository::insert(
+            &adapter_postgres::PgUserRepository::new(pool.clone()),
+            new_user,
+        )
+        .await
+        .unwrap();
+        let repo = Arc::new(adapter_postgres::PgRbacRepository::new(pool.clone()));
+        let org = Arc::new(adapter_postgres::PgOrgRepository::new(pool));
+        org.insert_institution(inst.clone()).await.unwrap();
+        repo.seed_roles(default_roles()).await.unwrap();
+        repo.insert_assignment(grant, audit("grant.create"))
+            .await
+            .unwrap();
+        rbac::service_check(
+            "postgres+redis",
+            repo,
+            org,
+            Arc::new(adapter_redis::RedisSubjectCache::new(
+                redis.pool().clone(),
+                redis.prefix(),
+            )),
+            Arc::new(adapter_redis::RedisInvalidationBus::new(
+                redis.pool().clone(),
+                redis.prefix(),
+            )),
+            user_id.as_uuid(),
+            Scope::Institution(inst.id),
+        )
+        .await;
+        db.cleanup().await;
+        redis.cleanup().await;
+    }
+    println!();
 }

@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use domain_core::{Clock, SystemClock};
 use domain_rbac::{
-    AccessRequest, Action, InvalidationBus, RbacRepository, RbacService, ResourceType, RoleAssignment, Scope,
-    ScopeDirectory, ScopePath, Subject, SubjectCache, decide, default_roles, perm, Policy,
+    AccessRequest, Action, InvalidationBus, Policy, RbacRepository, RbacService, ResourceType,
+    RoleAssignment, Scope, ScopeDirectory, ScopePath, Subject, SubjectCache, decide, default_roles,
+    perm,
 };
 use uuid::Uuid;
 
@@ -33,7 +34,12 @@ fn fmt(d: Duration) -> String {
 pub fn pure_decision() {
     let policy = Policy::new(default_roles(), vec![], 1);
     let (i, c, d) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
-    let path = ScopePath::new(vec![Scope::Department(d), Scope::Campus(c), Scope::Institution(i)]).unwrap();
+    let path = ScopePath::new(vec![
+        Scope::Department(d),
+        Scope::Campus(c),
+        Scope::Institution(i),
+    ])
+    .unwrap();
     let user = Uuid::new_v4();
     #[allow(clippy::disallowed_methods)] // a benchmark reads the wall clock once
     let now = SystemClock.now();
@@ -55,20 +61,39 @@ pub fn pure_decision() {
         ],
         vec![],
     );
-    let allowed = AccessRequest { permission: perm(ResourceType::Exam, Action::GradeManage), target: &path, owner: None };
-    let denied = AccessRequest { permission: perm(ResourceType::Institution, Action::Delete), target: &path, owner: None };
-    for (label, req) in [("allow via 3rd grant", allowed), ("default deny (all grants tried)", denied)] {
+    let allowed = AccessRequest {
+        permission: perm(ResourceType::Exam, Action::GradeManage),
+        target: &path,
+        owner: None,
+    };
+    let denied = AccessRequest {
+        permission: perm(ResourceType::Institution, Action::Delete),
+        target: &path,
+        owner: None,
+    };
+    for (label, req) in [
+        ("allow via 3rd grant", allowed),
+        ("default deny (all grants tried)", denied),
+    ] {
         let n = 200_000u32;
         let runs: Vec<Duration> = (0..7)
             .map(|_| {
                 let t = Instant::now();
                 for _ in 0..n {
-                    std::hint::black_box(decide(&policy, std::hint::black_box(&subject), &req, now));
+                    std::hint::black_box(decide(
+                        &policy,
+                        std::hint::black_box(&subject),
+                        &req,
+                        now,
+                    ));
                 }
                 per_call(t.elapsed(), n)
             })
             .collect();
-        println!("| pure `decide` — {label} | {} per decision (median of 7 × {n}) |", fmt(median(runs)));
+        println!(
+            "| pure `decide` — {label} | {} per decision (median of 7 × {n}) |",
+            fmt(median(runs))
+        );
     }
 }
 
@@ -85,14 +110,22 @@ pub async fn service_check(
     let svc = RbacService::new(repo, scopes, cache.clone(), bus, Arc::new(SystemClock));
     svc.init().await.expect("init");
     let p = perm(ResourceType::Institution, Action::Update);
-    assert!(svc.check(Some(user), p, scope, None).await.expect("check").allowed);
+    assert!(
+        svc.check(Some(user), p, scope, None)
+            .await
+            .expect("check")
+            .allowed
+    );
 
     let n = 20_000u32;
     let t = Instant::now();
     for _ in 0..n {
         std::hint::black_box(svc.check(Some(user), p, scope, None).await.expect("check"));
     }
-    println!("| {label}: warm `RbacService::check` (in-process hit) | {} per decision (n={n}) |", fmt(per_call(t.elapsed(), n)));
+    println!(
+        "| {label}: warm `RbacService::check` (in-process hit) | {} per decision (n={n}) |",
+        fmt(per_call(t.elapsed(), n))
+    );
 
     // bypass the in-process cache: grant sets come from the shared cache
     svc.set_feed_healthy(false);
@@ -101,12 +134,18 @@ pub async fn service_check(
     for _ in 0..n {
         std::hint::black_box(svc.check(Some(user), p, scope, None).await.expect("check"));
     }
-    println!("| {label}: miss in process, hit in shared cache | {} per decision (n={n}) |", fmt(per_call(t.elapsed(), n)));
+    println!(
+        "| {label}: in-process cache off — grant set from the shared cache, scope path from the directory | {} per decision (n={n}) |",
+        fmt(per_call(t.elapsed(), n))
+    );
 
     let t = Instant::now();
     for _ in 0..n {
         cache.invalidate(user).await.expect("invalidate");
         std::hint::black_box(svc.check(Some(user), p, scope, None).await.expect("check"));
     }
-    println!("| {label}: miss everywhere (repository read + cache fill) | {} per decision (n={n}) |", fmt(per_call(t.elapsed(), n)));
+    println!(
+        "| {label}: in-process cache off and shared entry dropped — invalidate + repository read + cache fill | {} per decision (n={n}) |",
+        fmt(per_call(t.elapsed(), n))
+    );
 }

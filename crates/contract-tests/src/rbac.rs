@@ -793,6 +793,10 @@ pub async fn list_assignments_filters_and_pages(
     loop {
         let page = list(None, None, after, 3).await;
         let Some(last) = page.last() else { break };
+        assert!(
+            after.is_none_or(|a| page[0].id > a),
+            "strictly after the cursor"
+        );
         after = Some(last.id);
         seen.extend(page);
     }
@@ -960,7 +964,7 @@ pub async fn audit_filters_and_paging(repo: &dyn RbacRepository, _users: &dyn Us
     }
     let newest_first = |f: &dyn Fn(&AuditRecord) -> bool| -> Vec<AuditRecord> {
         let mut v: Vec<AuditRecord> = records.iter().filter(|r| f(r)).cloned().collect();
-        v.sort_by(|a, b| (b.at, b.id).cmp(&(a.at, a.id)));
+        v.sort_by_key(|r| std::cmp::Reverse((r.at, r.id)));
         v
     };
     let list = async |filter: AuditFilter, before: Option<AuditCursor>, limit: u32| {
@@ -1038,6 +1042,10 @@ pub async fn audit_filters_and_paging(repo: &dyn RbacRepository, _users: &dyn Us
         let page = list(by_alice.clone(), cursor, 2).await;
         assert!(page.len() <= 2);
         let Some(last) = page.last() else { break };
+        assert!(
+            cursor.is_none_or(|c: AuditCursor| (page[0].at, page[0].id) < (c.at, c.id)),
+            "strictly before the cursor"
+        );
         cursor = Some(AuditCursor {
             at: last.at,
             id: last.id,
@@ -1054,6 +1062,7 @@ pub async fn audit_filters_and_paging(repo: &dyn RbacRepository, _users: &dyn Us
         if page.is_empty() {
             break;
         }
+        assert!(cursor.is_none_or(|c| (page[0].at, page[0].id) < (c.at, c.id)));
         all.extend(page);
     }
     assert!(

@@ -9,6 +9,7 @@ pub mod health;
 pub mod metrics;
 pub mod openapi;
 pub mod org;
+pub mod paging;
 pub mod problem;
 pub mod rbac;
 pub mod routes;

@@ -7,7 +7,7 @@
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
-use domain_core::{Cursor, PageLimit};
+use domain_core::PageLimit;
 use domain_org::{Campus, Department, Institution, Member, OrgError, UnitKind, UnitRef};
 use domain_rbac::Scope;
 use schemars::JsonSchema;
@@ -211,25 +211,6 @@ fn scope_of<const K: u8>(id: Uuid) -> Scope {
     }
 }
 
-fn parse_after(after: Option<&str>) -> Result<Option<Uuid>, ApiError> {
-    after
-        .map(|c| {
-            Cursor::decode(c)
-                .and_then(|k| Uuid::parse_str(&k).ok())
-                .ok_or_else(|| ApiError::BadRequest("invalid cursor in 'after'".into()))
-        })
-        .transpose()
-}
-
-fn next_cursor(ids: &[Uuid], limit: PageLimit) -> Option<String> {
-    (ids.len() as u32 == limit.get())
-        .then(|| {
-            ids.last()
-                .map(|id| Cursor::encode(&id.to_string()).as_str().to_owned())
-        })
-        .flatten()
-}
-
 /// Loads a unit (404 when missing) with its creator.
 async fn load<const K: u8>(
     state: &AppState,
@@ -261,7 +242,7 @@ async fn list_units<const K: u8>(
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = PageLimit::new(q.limit);
-    let after = parse_after(q.after.as_deref())?;
+    let after = super::paging::uuid_after(q.after.as_deref())?;
     let items: Vec<OrgUnitDto> = match K {
         INSTITUTION => {
             auth.require(Scope::Global).await?;
@@ -298,7 +279,7 @@ async fn list_units<const K: u8>(
     };
     let ids: Vec<Uuid> = items.iter().map(|u| u.id).collect();
     Ok(HttpResponse::Ok().json(OrgUnitPage {
-        next: next_cursor(&ids, limit),
+        next: super::paging::next_cursor(ids.last(), ids.len(), limit),
         items,
     }))
 }
@@ -388,14 +369,14 @@ async fn list_members<const K: u8>(
     let (_, owner) = load::<K>(&state, id).await?;
     auth.require_on(scope_of::<K>(id), owner).await?;
     let limit = PageLimit::new(q.limit);
-    let after = parse_after(q.after.as_deref())?;
+    let after = super::paging::uuid_after(q.after.as_deref())?;
     let unit = UnitRef {
         kind: kind_of::<K>(),
         id,
     };
     let members = state.org.list_members(unit, after, limit.get()).await?;
     let ids: Vec<Uuid> = members.iter().map(|m| m.user_id).collect();
-    let next = next_cursor(&ids, limit);
+    let next = super::paging::next_cursor(ids.last(), ids.len(), limit);
     Ok(HttpResponse::Ok().json(MemberPage {
         items: members.into_iter().map(Into::into).collect(),
         next,

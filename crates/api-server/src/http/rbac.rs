@@ -339,15 +339,6 @@ struct AuditQuery {
     limit: Option<u32>,
 }
 
-fn cursor_uuid(text: Option<&str>) -> Result<Option<Uuid>, ApiError> {
-    text.map(|c| {
-        Cursor::decode(c)
-            .and_then(|k| Uuid::parse_str(&k).ok())
-            .ok_or_else(|| ApiError::BadRequest("invalid cursor".into()))
-    })
-    .transpose()
-}
-
 async fn list_roles(
     state: web::Data<AppState>,
     _auth: super::extract::Authenticated,
@@ -502,7 +493,7 @@ async fn list_grants(
     }
     auth.require(scope.unwrap_or(Scope::Global)).await?;
     let limit = PageLimit::new(q.limit);
-    let after = cursor_uuid(q.after.as_deref())?;
+    let after = super::paging::uuid_after(q.after.as_deref())?;
     let filter = GrantFilter {
         user_id: q.user_id,
         scope,
@@ -511,13 +502,7 @@ async fn list_grants(
         .rbac
         .list_grants(&auth.actor(), filter, after, limit.get())
         .await?;
-    let next = (items.len() as u32 == limit.get())
-        .then(|| {
-            items
-                .last()
-                .map(|g| Cursor::encode(&g.id.to_string()).as_str().to_owned())
-        })
-        .flatten();
+    let next = super::paging::next_cursor(items.last().map(|g| g.id), items.len(), limit);
     Ok(HttpResponse::Ok().json(GrantPage {
         items: items.into_iter().map(Into::into).collect(),
         next,
@@ -633,19 +618,14 @@ async fn audit(
         .rbac
         .audit_log(&auth.actor(), filter, before, limit.get())
         .await?;
-    let next = (items.len() as u32 == limit.get())
-        .then(|| {
-            items.last().map(|r| {
-                Cursor::encode(&format!(
-                    "{}|{}",
-                    r.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-                    r.id
-                ))
-                .as_str()
-                .to_owned()
-            })
-        })
-        .flatten();
+    let last = items.last().map(|r| {
+        format!(
+            "{}|{}",
+            r.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            r.id
+        )
+    });
+    let next = super::paging::next_cursor(last, items.len(), limit);
     Ok(HttpResponse::Ok().json(AuditPage {
         items: items.into_iter().map(Into::into).collect(),
         next,
