@@ -111,6 +111,12 @@ impl App {
         start(&self.env)
     }
 
+    /// A second server as a separate OS process (the `api-server` binary) on the same
+    /// database, Redis prefix and signing key.
+    pub async fn another_process(&self) -> ServerProcess {
+        ServerProcess::spawn(&self.env).await
+    }
+
     /// Base URL of the server.
     pub fn url(&self) -> String {
         self.server.url()
@@ -303,4 +309,67 @@ pub async fn assert_problem(res: reqwest::Response, status: u16) -> Value {
         "{body}"
     );
     body
+}
+
+/// An `api-server serve` child process, killed when dropped.
+pub struct ServerProcess {
+    child: std::process::Child,
+    /// Base URL.
+    pub url: String,
+}
+
+impl ServerProcess {
+    /// Starts the binary built next to this test executable and waits until it answers.
+    pub async fn spawn(env: &HashMap<String, String>) -> Self {
+        // target/<profile>/deps/<test exe> -> target/<profile>/api-server
+        let exe = std::env::current_exe().expect("test executable path");
+        let bin = exe
+            .parent()
+            .and_then(|deps| deps.parent())
+            .map(|dir| dir.join("api-server"))
+            .filter(|p| p.exists())
+            .expect(
+                "target/<profile>/api-server missing: build it with `cargo build -p api-server`",
+            );
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+            l.local_addr().expect("addr").port()
+        };
+        let mut cmd = std::process::Command::new(bin);
+        cmd.arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.env("AGORA_BIND", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "warn");
+        cmd.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit());
+        // owned at once, so that Drop kills it on every path out of here
+        let process = Self {
+            child: cmd.spawn().expect("spawn api-server"),
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let client = client();
+        for _ in 0..100 {
+            if let Ok(res) = client.get(format!("{}/healthz", process.url)).send().await
+                && res.status() == 200
+            {
+                return process;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!(
+            "api-server process did not answer on {} within 10 s",
+            process.url
+        );
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

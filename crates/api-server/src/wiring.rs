@@ -112,6 +112,24 @@ fn signing_key(config: &Config) -> Result<Vec<u8>, StartupError> {
     Ok(key)
 }
 
+/// The durable stores, from PostgreSQL or process memory.
+struct Storage {
+    users: Arc<dyn UserRepository>,
+    sessions: Arc<dyn SessionRepository>,
+    grants: Arc<dyn GrantSource>,
+    rbac_repo: Arc<dyn RbacRepository>,
+    org_repo: Arc<dyn OrgRepository>,
+    scopes: Arc<dyn ScopeDirectory>,
+}
+
+/// State shared by every instance, in Redis or (single instance) in process.
+struct Shared {
+    revocations: Arc<dyn RevocationList>,
+    limiter: Arc<dyn AttemptLimiter>,
+    subject_cache: Arc<dyn SubjectCache>,
+    bus: Arc<dyn InvalidationBus>,
+}
+
 /// Feeds invalidations received over Redis to the RBAC service.
 struct RbacSink(Arc<RbacService>);
 
@@ -161,14 +179,14 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
     let mut health: Vec<Arc<dyn HealthCheck>> = Vec::new();
     let mut description = Vec::new();
 
-    let (users, sessions, grants, rbac_repo, org_repo, scopes): (
-        Arc<dyn UserRepository>,
-        Arc<dyn SessionRepository>,
-        Arc<dyn GrantSource>,
-        Arc<dyn RbacRepository>,
-        Arc<dyn OrgRepository>,
-        Arc<dyn ScopeDirectory>,
-    ) = match &config.database_url {
+    let Storage {
+        users,
+        sessions,
+        grants,
+        rbac_repo,
+        org_repo,
+        scopes,
+    } = match &config.database_url {
         Some(url) => {
             if config.auto_migrate {
                 let applied = migrate(url).await?;
@@ -180,14 +198,14 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
             health.push(Arc::new(PgHealth(pool.clone())));
             description.push("accounts in PostgreSQL");
             let org = Arc::new(adapter_postgres::PgOrgRepository::new(pool.clone()));
-            (
-                Arc::new(adapter_postgres::PgUserRepository::new(pool.clone())),
-                Arc::new(adapter_postgres::PgSessionRepository::new(pool.clone())),
-                Arc::new(adapter_postgres::PgGrantSource::new(pool.clone())),
-                Arc::new(adapter_postgres::PgRbacRepository::new(pool)),
-                org.clone(),
-                org,
-            )
+            Storage {
+                users: Arc::new(adapter_postgres::PgUserRepository::new(pool.clone())),
+                sessions: Arc::new(adapter_postgres::PgSessionRepository::new(pool.clone())),
+                grants: Arc::new(adapter_postgres::PgGrantSource::new(pool.clone())),
+                rbac_repo: Arc::new(adapter_postgres::PgRbacRepository::new(pool)),
+                org_repo: org.clone(),
+                scopes: org,
+            }
         }
         None => {
             description.push("accounts in process memory (lost on exit)");
@@ -196,23 +214,23 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
             let users = Arc::new(adapter_memory::MemoryUserRepository::default());
             let rbac = Arc::new(adapter_memory::MemoryRbacRepository::new(users.clone()));
             let org = Arc::new(adapter_memory::MemoryOrgRepository::new(users.clone()));
-            (
+            Storage {
                 users,
-                Arc::new(adapter_memory::MemorySessionRepository::default()),
-                rbac.clone(),
-                rbac,
-                org.clone(),
-                org,
-            )
+                sessions: Arc::new(adapter_memory::MemorySessionRepository::default()),
+                grants: rbac.clone(),
+                rbac_repo: rbac,
+                org_repo: org.clone(),
+                scopes: org,
+            }
         }
     };
 
-    let (revocations, limiter, subject_cache, bus): (
-        Arc<dyn RevocationList>,
-        Arc<dyn AttemptLimiter>,
-        Arc<dyn SubjectCache>,
-        Arc<dyn InvalidationBus>,
-    ) = match &config.redis_url {
+    let Shared {
+        revocations,
+        limiter,
+        subject_cache,
+        bus,
+    } = match &config.redis_url {
         Some(url) => {
             let pool = adapter_redis::connect(url)
                 .await
@@ -220,30 +238,30 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
             health.push(Arc::new(RedisHealth(pool.clone())));
             description.push("revocations, rate limits and grant caches in Redis");
             let prefix = config.redis_prefix.clone();
-            (
-                Arc::new(adapter_redis::RedisRevocationList::new(
+            Shared {
+                revocations: Arc::new(adapter_redis::RedisRevocationList::new(
                     pool.clone(),
                     prefix.clone(),
                 )),
-                Arc::new(adapter_redis::RedisAttemptLimiter::new(
+                limiter: Arc::new(adapter_redis::RedisAttemptLimiter::new(
                     pool.clone(),
                     prefix.clone(),
                 )),
-                Arc::new(adapter_redis::RedisSubjectCache::new(
+                subject_cache: Arc::new(adapter_redis::RedisSubjectCache::new(
                     pool.clone(),
                     prefix.clone(),
                 )),
-                Arc::new(adapter_redis::RedisInvalidationBus::new(pool, prefix)),
-            )
+                bus: Arc::new(adapter_redis::RedisInvalidationBus::new(pool, prefix)),
+            }
         }
         None => {
             description.push("revocations, rate limits and grant caches in process");
-            (
-                Arc::new(adapter_memory::MemoryRevocationList::default()),
-                Arc::new(adapter_memory::MemoryAttemptLimiter::default()),
-                Arc::new(adapter_memory::MemorySubjectCache::default()),
-                Arc::new(adapter_memory::MemoryInvalidationBus::default()),
-            )
+            Shared {
+                revocations: Arc::new(adapter_memory::MemoryRevocationList::default()),
+                limiter: Arc::new(adapter_memory::MemoryAttemptLimiter::default()),
+                subject_cache: Arc::new(adapter_memory::MemorySubjectCache::default()),
+                bus: Arc::new(adapter_memory::MemoryInvalidationBus::default()),
+            }
         }
     };
 

@@ -1,5 +1,5 @@
-//! Two server instances on one PostgreSQL + Redis: a logout on one takes effect on the
-//! other at once, and tokens issued by one are accepted by the other.
+//! Two server processes on one PostgreSQL + Redis: a logout or a revoked role on one takes
+//! effect on the other at once, and tokens issued by one are accepted by the other.
 
 use agora_tests::App;
 use serde_json::json;
@@ -9,8 +9,8 @@ async fn logout_on_one_instance_revokes_on_the_other() {
     let Some(a) = App::postgres_redis().await else {
         return;
     };
-    let b = a.another_instance();
-    let b_url = b.url();
+    let b = a.another_process().await;
+    let b_url = b.url.clone();
 
     let access = a.signed_up("ivan").await;
     let me_on_b = |token: String| {
@@ -44,7 +44,7 @@ async fn logout_on_one_instance_revokes_on_the_other() {
         "B refuses it right after logout on A"
     );
 
-    b.stop().await;
+    drop(b);
     a.stop().await;
 }
 
@@ -53,7 +53,7 @@ async fn revoked_role_stops_working_on_the_other_instance_within_a_second() {
     let Some(a) = App::postgres_redis().await else {
         return;
     };
-    let b = a.another_instance();
+    let b = a.another_process().await;
     let root = a.admin_token().await;
     let res = a
         .post_auth(
@@ -78,7 +78,7 @@ async fn revoked_role_stops_working_on_the_other_instance_within_a_second() {
 
     let rename_on_b = || {
         let client = a.client.clone();
-        let url = format!("{}/api/org/institutions/{inst}/", b.url());
+        let url = format!("{}/api/org/institutions/{inst}/", b.url);
         let token = token.clone();
         async move {
             client
@@ -118,6 +118,6 @@ async fn revoked_role_stops_working_on_the_other_instance_within_a_second() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert_eq!(status, 403, "B still allowed the revoked role after 1 s");
-    b.stop().await;
+    drop(b);
     a.stop().await;
 }
