@@ -318,37 +318,42 @@ pub struct ServerProcess {
     pub url: String,
 }
 
+/// Name of the test function, in the API test binary, that serves in a child process.
+pub const SERVER_PROCESS_TEST: &str = "server_process";
+/// Set in the child's environment so that function serves instead of returning.
+pub const SERVER_PROCESS_ENV: &str = "AGORA_TEST_SERVER_PROCESS";
+
 impl ServerProcess {
-    /// Starts the binary built next to this test executable and waits until it answers.
+    /// Starts a server in a separate OS process: this very test executable, re-run with
+    /// only the ignored `server_process` test, which serves with `env` as configuration.
+    /// Re-running the test binary (rather than `target/…/api-server`) guarantees the
+    /// child runs exactly the code under test.
     pub async fn spawn(env: &HashMap<String, String>) -> Self {
-        // target/<profile>/deps/<test exe> -> target/<profile>/api-server
         let exe = std::env::current_exe().expect("test executable path");
-        let bin = exe
-            .parent()
-            .and_then(|deps| deps.parent())
-            .map(|dir| dir.join("api-server"))
-            .filter(|p| p.exists())
-            .expect(
-                "target/<profile>/api-server missing: build it with `cargo build -p api-server`",
-            );
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
             l.local_addr().expect("addr").port()
         };
-        let mut cmd = std::process::Command::new(bin);
-        cmd.arg("serve")
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default());
+        let mut cmd = std::process::Command::new(exe);
+        cmd.args([
+            SERVER_PROCESS_TEST,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
         for (k, v) in env {
             cmd.env(k, v);
         }
         cmd.env("AGORA_BIND", format!("127.0.0.1:{port}"))
-            .env("RUST_LOG", "warn");
+            .env(SERVER_PROCESS_ENV, "1");
         cmd.stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::inherit());
         // owned at once, so that Drop kills it on every path out of here
         let process = Self {
-            child: cmd.spawn().expect("spawn api-server"),
+            child: cmd.spawn().expect("spawn the server process"),
             url: format!("http://127.0.0.1:{port}"),
         };
         let client = client();
@@ -361,9 +366,22 @@ impl ServerProcess {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
         panic!(
-            "api-server process did not answer on {} within 10 s",
+            "server process did not answer on {} within 10 s",
             process.url
         );
+    }
+
+    /// The body of the child process: serve with the environment's configuration until
+    /// killed. Does nothing when not started by [`ServerProcess::spawn`].
+    pub fn serve_if_child() {
+        if std::env::var(SERVER_PROCESS_ENV).as_deref() != Ok("1") {
+            return;
+        }
+        let config = Config::from_env().expect("child configuration");
+        let _server = BackgroundServer::spawn(config).expect("child server starts");
+        loop {
+            std::thread::park();
+        }
     }
 }
 

@@ -10,6 +10,7 @@
 //! State lives only as long as the adapter: nothing is persisted, and separate
 //! processes do not share it.
 
+mod debates;
 mod grants;
 mod limiter;
 mod org;
@@ -19,6 +20,7 @@ mod revocation;
 mod sessions;
 mod users;
 
+pub use debates::MemoryDebateRepository;
 pub use grants::MemoryGrantSource;
 pub use limiter::MemoryAttemptLimiter;
 pub use org::MemoryOrgRepository;

@@ -6,6 +6,7 @@
 //! or an exhausted pool [`StoreError::Unavailable`], anything else
 //! [`StoreError::Unexpected`].
 
+mod debates;
 mod error;
 mod grants;
 mod org;
@@ -18,6 +19,7 @@ mod sessions;
 pub mod testing;
 mod users;
 
+pub use debates::PgDebateRepository;
 pub use grants::PgGrantSource;
 pub use org::PgOrgRepository;
 pub use rbac::PgRbacRepository;

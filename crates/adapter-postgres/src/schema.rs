@@ -24,6 +24,58 @@ diesel::table! {
 }
 
 diesel::table! {
+    debate_messages (session_id, seq) {
+        session_id -> Uuid,
+        seq -> Int8,
+        author_id -> Uuid,
+        side -> Text,
+        body -> Text,
+        reply_to -> Nullable<Int8>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    debate_participants (id) {
+        id -> Int8,
+        session_id -> Uuid,
+        user_id -> Uuid,
+        side -> Text,
+        joined_at -> Timestamptz,
+        left_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    debate_sessions (id) {
+        id -> Uuid,
+        topic_id -> Uuid,
+        scope -> Text,
+        title -> Text,
+        scheduled_start -> Timestamptz,
+        scheduled_end -> Nullable<Timestamptz>,
+        max_per_side -> Nullable<Int4>,
+        status -> Text,
+        created_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        started_at -> Nullable<Timestamptz>,
+        closed_at -> Nullable<Timestamptz>,
+        last_seq -> Int8,
+    }
+}
+
+diesel::table! {
+    debate_topics (id) {
+        id -> Uuid,
+        title -> Text,
+        description -> Text,
+        scope -> Text,
+        created_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     departments (id) {
         id -> Uuid,
         campus_id -> Uuid,
@@ -148,6 +200,13 @@ diesel::table! {
 
 diesel::joinable!(auth_sessions -> users (user_id));
 diesel::joinable!(campuses -> institutions (institution_id));
+diesel::joinable!(debate_messages -> debate_sessions (session_id));
+diesel::joinable!(debate_messages -> users (author_id));
+diesel::joinable!(debate_participants -> debate_sessions (session_id));
+diesel::joinable!(debate_participants -> users (user_id));
+diesel::joinable!(debate_sessions -> debate_topics (topic_id));
+diesel::joinable!(debate_sessions -> users (created_by));
+diesel::joinable!(debate_topics -> users (created_by));
 diesel::joinable!(permission_grants -> permissions (permission));
 diesel::joinable!(refresh_tokens -> auth_sessions (session_id));
 diesel::joinable!(role_overrides -> permissions (permission));
@@ -158,6 +217,10 @@ diesel::joinable!(role_permissions -> roles (role));
 diesel::allow_tables_to_appear_in_same_query!(
     auth_sessions,
     campuses,
+    debate_messages,
+    debate_participants,
+    debate_sessions,
+    debate_topics,
     departments,
     institutions,
     org_members,

@@ -177,8 +177,8 @@ SELECT c.conrelid::regclass::text || '.' || c.conname AS item
     .load(&mut conn)
     .await
     .unwrap();
-    // identity 4, organisations 4, rbac 7
-    assert_eq!(fks.len(), 15, "the check saw the foreign keys: {fks:?}");
+    // identity 4, organisations 4, rbac 7, debates 7
+    assert_eq!(fks.len(), 22, "the check saw the foreign keys: {fks:?}");
     drop(conn);
     db.cleanup().await;
 }
@@ -220,6 +220,46 @@ async fn schema_rs_matches_the_migrated_tables() {
             columns_of(
                 debug_query::<Pg, _>(
                     &schema::campuses::table.select(schema::campuses::table::all_columns()),
+                )
+                .to_string(),
+            ),
+        ),
+        (
+            "debate_messages",
+            columns_of(
+                debug_query::<Pg, _>(
+                    &schema::debate_messages::table
+                        .select(schema::debate_messages::table::all_columns()),
+                )
+                .to_string(),
+            ),
+        ),
+        (
+            "debate_participants",
+            columns_of(
+                debug_query::<Pg, _>(
+                    &schema::debate_participants::table
+                        .select(schema::debate_participants::table::all_columns()),
+                )
+                .to_string(),
+            ),
+        ),
+        (
+            "debate_sessions",
+            columns_of(
+                debug_query::<Pg, _>(
+                    &schema::debate_sessions::table
+                        .select(schema::debate_sessions::table::all_columns()),
+                )
+                .to_string(),
+            ),
+        ),
+        (
+            "debate_topics",
+            columns_of(
+                debug_query::<Pg, _>(
+                    &schema::debate_topics::table
+                        .select(schema::debate_topics::table::all_columns()),
                 )
                 .to_string(),
             ),

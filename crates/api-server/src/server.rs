@@ -55,6 +55,7 @@ pub async fn start(config: &Config, handle_signals: bool) -> Result<RunningServe
         guard: crate::http::guard::Guard::new(backends.rbac.clone()),
         rbac: backends.rbac,
         org: backends.org,
+        debates: backends.debates,
     };
     let permissions = web::Data::new(crate::http::guard::RoutePermissions::from_routes());
     let state = web::Data::new(state);

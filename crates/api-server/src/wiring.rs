@@ -44,6 +44,8 @@ pub struct Backends {
     pub rbac: Arc<RbacService>,
     /// Organisations.
     pub org: OrgService,
+    /// Debates.
+    pub debates: domain_debates::DebateService,
     /// Probes for `/readyz`.
     pub health: Vec<Arc<dyn HealthCheck>>,
     /// One line describing where data lives, logged at startup.
@@ -120,6 +122,7 @@ struct Storage {
     rbac_repo: Arc<dyn RbacRepository>,
     org_repo: Arc<dyn OrgRepository>,
     scopes: Arc<dyn ScopeDirectory>,
+    debates: Arc<dyn domain_debates::DebateRepository>,
 }
 
 /// State shared by every instance, in Redis or (single instance) in process.
@@ -180,6 +183,7 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
     let mut description = Vec::new();
 
     let Storage {
+        debates: debate_repo,
         users,
         sessions,
         grants,
@@ -202,7 +206,8 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
                 users: Arc::new(adapter_postgres::PgUserRepository::new(pool.clone())),
                 sessions: Arc::new(adapter_postgres::PgSessionRepository::new(pool.clone())),
                 grants: Arc::new(adapter_postgres::PgGrantSource::new(pool.clone())),
-                rbac_repo: Arc::new(adapter_postgres::PgRbacRepository::new(pool)),
+                rbac_repo: Arc::new(adapter_postgres::PgRbacRepository::new(pool.clone())),
+                debates: Arc::new(adapter_postgres::PgDebateRepository::new(pool)),
                 org_repo: org.clone(),
                 scopes: org,
             }
@@ -215,6 +220,7 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
             let rbac = Arc::new(adapter_memory::MemoryRbacRepository::new(users.clone()));
             let org = Arc::new(adapter_memory::MemoryOrgRepository::new(users.clone()));
             Storage {
+                debates: Arc::new(adapter_memory::MemoryDebateRepository::new(users.clone())),
                 users,
                 sessions: Arc::new(adapter_memory::MemorySessionRepository::default()),
                 grants: rbac.clone(),
@@ -318,6 +324,11 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
             tracing::error!(error = %e, "grant invalidation listener stopped; in-process caches stay off");
         });
     }
+    let debates = domain_debates::DebateService::new(
+        debate_repo,
+        Arc::new(NullEventPublisher),
+        clock.clone(),
+    );
     let org = OrgService::new(org_repo, clock);
     if let Some(admin) = &config.bootstrap_admin {
         bootstrap_admin(&auth, admin).await?;
@@ -330,6 +341,7 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
         auth,
         rbac,
         org,
+        debates,
         health,
         storage_description: description.join("; "),
     })

@@ -360,3 +360,70 @@ mod rbac_postgres {
     ], rbac);
     contracts!(rbac_grants => [one_store_of_assignments], rbac_grants);
 }
+
+/// Debates: [`domain_debates::DebateRepository`] on the in-memory adapter, with the
+/// accounts it checks creators, participants and authors against.
+mod debates_memory {
+    use std::sync::Arc;
+
+    use adapter_memory::{MemoryDebateRepository, MemoryUserRepository};
+
+    macro_rules! debates {
+        ($contract:path) => {{
+            let users = super::Arc::new(super::MemoryUserRepository::new());
+            let repo = super::MemoryDebateRepository::new(users.clone());
+            $contract(&repo, &*users).await
+        }};
+    }
+
+    contracts!(debates => [
+        topics_round_trip,
+        topics_by_scope_and_page,
+        sessions_round_trip_and_filters,
+        transitions,
+        concurrent_transitions_have_one_winner,
+        seats,
+        side_limits,
+        concurrent_joins_respect_the_limit,
+        messages_are_numbered,
+        concurrent_appends_are_gapless,
+        message_windows,
+        deletes_cascade,
+    ], debates);
+}
+
+/// The same contracts on the PostgreSQL adapter.
+mod debates_postgres {
+    use adapter_postgres::testing::TestDatabase;
+    use adapter_postgres::{PgDebateRepository, PgUserRepository};
+
+    macro_rules! debates {
+        ($contract:path) => {{
+            let Some(db) = super::TestDatabase::create().await else {
+                return;
+            };
+            let pool = db.pool().clone();
+            $contract(
+                &super::PgDebateRepository::new(pool.clone()),
+                &super::PgUserRepository::new(pool),
+            )
+            .await;
+            db.cleanup().await;
+        }};
+    }
+
+    contracts!(debates => [
+        topics_round_trip,
+        topics_by_scope_and_page,
+        sessions_round_trip_and_filters,
+        transitions,
+        concurrent_transitions_have_one_winner,
+        seats,
+        side_limits,
+        concurrent_joins_respect_the_limit,
+        messages_are_numbered,
+        concurrent_appends_are_gapless,
+        message_windows,
+        deletes_cascade,
+    ], debates);
+}

@@ -6,9 +6,18 @@
 
 mod accounts;
 mod conventions;
+mod debates;
 mod journey;
 mod multi_instance;
 mod rbac;
+
+/// Serves in a child process for the multi-instance tests (see `ServerProcess::spawn`);
+/// ignored in normal runs.
+#[test]
+#[ignore = "only run as a child process by agora_tests::ServerProcess::spawn"]
+fn server_process() {
+    agora_tests::ServerProcess::serve_if_child();
+}
 
 /// Runs an async story `fn(App)` against the embedded mode and against PostgreSQL + Redis.
 #[macro_export]

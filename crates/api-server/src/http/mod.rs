@@ -1,6 +1,7 @@
 //! The HTTP interface: thin handlers that parse, call a domain service and map the result.
 
 pub mod context;
+pub mod debates;
 pub mod docs_ui;
 pub mod extract;
 pub mod fallback;

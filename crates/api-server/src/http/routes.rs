@@ -271,6 +271,7 @@ pub fn all() -> Vec<Endpoint> {
     v.extend(super::users::endpoints());
     v.extend(super::org::endpoints());
     v.extend(super::rbac::endpoints());
+    v.extend(super::debates::endpoints());
     v.extend(super::docs_ui::endpoints());
     v
 }

@@ -39,4 +39,6 @@ pub struct AppState {
     pub guard: Guard,
     /// Institutions, campuses, departments.
     pub org: OrgService,
+    /// Debates.
+    pub debates: domain_debates::DebateService,
 }

@@ -457,6 +457,14 @@ impl AuthService {
         Ok(())
     }
 
+    /// An account by id (for showing authors' names), or `None`.
+    ///
+    /// # Errors
+    /// Storage errors only.
+    pub async fn find_user(&self, id: UserId) -> Result<Option<User>, IdentityError> {
+        Ok(self.users.by_id(id).await?)
+    }
+
     /// The caller's active sessions, newest first.
     ///
     /// # Errors

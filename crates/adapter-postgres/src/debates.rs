@@ -1,0 +1,730 @@
+//! Debates in the `debate_topics`, `debate_sessions`, `debate_participants` and
+//! `debate_messages` tables.
+//!
+//! Sessions, seats and messages go with their topic or session through
+//! `ON DELETE CASCADE`. The writes that must be atomic are single transactions:
+//!
+//! - `append_message` takes its number with `UPDATE debate_sessions SET last_seq =
+//!   last_seq + 1 … RETURNING last_seq` and inserts the message in the same transaction.
+//!   The update holds the session's row lock until commit, so concurrent appends queue
+//!   up, numbers commit in order, and a failed insert rolls the number back: no gaps.
+//! - `join` locks the session's row (`FOR NO KEY UPDATE`: it serialises joins without
+//!   blocking the foreign-key checks of other inserts), then counts the side, closes the
+//!   previous seat and opens the new one; concurrent joins cannot overfill a side.
+//! - `transition` is one conditional `UPDATE … WHERE status = from RETURNING`.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error};
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use domain_core::StoreError;
+use domain_debates::{
+    DebateRepository, DebateSession, JoinOutcome, Message, MessageRange, NewMessage, Participant,
+    SessionFilter, SessionStatus, Side, Topic,
+};
+use uuid::Uuid;
+
+use crate::PgPool;
+use crate::error::{db_error, pool_error};
+use crate::schema::{debate_messages, debate_participants, debate_sessions, debate_topics};
+
+/// [`DebateRepository`] over PostgreSQL.
+#[derive(Clone)]
+pub struct PgDebateRepository {
+    pool: PgPool,
+}
+
+impl PgDebateRepository {
+    /// An adapter using connections from `pool`.
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+}
+
+/// Maps a query error of this module: a foreign-key violation (the topic, session, user
+/// or creator is missing) and [`Error::NotFound`] (a row that had to be there, also
+/// raised on purpose to roll a transaction back) become [`StoreError::NotFound`]; clashes
+/// name their field; the rest as everywhere else.
+fn debate_error(e: Error) -> StoreError {
+    match &e {
+        Error::NotFound | Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
+            StoreError::NotFound
+        }
+        Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+            match info.constraint_name() {
+                Some("debate_topics_pkey" | "debate_sessions_pkey") => {
+                    StoreError::Duplicate("id".into())
+                }
+                Some("debate_participants_active_key") => StoreError::Duplicate("seat".into()),
+                Some("debate_messages_pkey") => StoreError::Duplicate("seq".into()),
+                _ => db_error(e),
+            }
+        }
+        _ => db_error(e),
+    }
+}
+
+/// A one-row write's result: [`StoreError::NotFound`] if no row matched.
+fn one_row(changed: usize) -> Result<(), StoreError> {
+    if changed == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
+/// A stored value the domain cannot read: the table's CHECK constraints make this
+/// impossible short of manual edits.
+fn unreadable(what: &str, value: impl std::fmt::Debug) -> StoreError {
+    StoreError::Unexpected(format!("unreadable {what} {value:?}").into())
+}
+
+fn side_of(text: &str) -> Result<Side, StoreError> {
+    Side::parse(text).ok_or_else(|| unreadable("side", text))
+}
+
+/// The column value of a side limit; the CHECK constraint refuses what is out of range.
+fn limit_column(max_per_side: Option<u32>) -> Result<Option<i32>, StoreError> {
+    max_per_side
+        .map(|m| i32::try_from(m).map_err(|_| unreadable("side limit", m)))
+        .transpose()
+}
+
+// ---- rows ------------------------------------------------------------------------
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = debate_topics, check_for_backend(diesel::pg::Pg))]
+struct TopicRow {
+    id: Uuid,
+    title: String,
+    description: String,
+    scope: String,
+    created_by: Option<Uuid>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<TopicRow> for Topic {
+    fn from(r: TopicRow) -> Self {
+        Self {
+            id: r.id,
+            title: r.title,
+            description: r.description,
+            scope: r.scope,
+            created_by: r.created_by,
+            created_at: r.created_at,
+        }
+    }
+}
+
+impl From<Topic> for TopicRow {
+    fn from(t: Topic) -> Self {
+        Self {
+            id: t.id,
+            title: t.title,
+            description: t.description,
+            scope: t.scope,
+            created_by: t.created_by,
+            created_at: t.created_at,
+        }
+    }
+}
+
+/// A session without `last_seq`, which only appends touch (inserts take its default, 0).
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = debate_sessions, check_for_backend(diesel::pg::Pg))]
+struct SessionRow {
+    id: Uuid,
+    topic_id: Uuid,
+    scope: String,
+    title: String,
+    scheduled_start: DateTime<Utc>,
+    scheduled_end: Option<DateTime<Utc>>,
+    max_per_side: Option<i32>,
+    status: String,
+    created_by: Option<Uuid>,
+    created_at: DateTime<Utc>,
+    started_at: Option<DateTime<Utc>>,
+    closed_at: Option<DateTime<Utc>>,
+}
+
+impl SessionRow {
+    fn of(s: DebateSession) -> Result<Self, StoreError> {
+        Ok(Self {
+            max_per_side: limit_column(s.max_per_side)?,
+            id: s.id,
+            topic_id: s.topic_id,
+            scope: s.scope,
+            title: s.title,
+            scheduled_start: s.scheduled_start,
+            scheduled_end: s.scheduled_end,
+            status: s.status.as_str().to_owned(),
+            created_by: s.created_by,
+            created_at: s.created_at,
+            started_at: s.started_at,
+            closed_at: s.closed_at,
+        })
+    }
+
+    fn read(self) -> Result<DebateSession, StoreError> {
+        let status =
+            SessionStatus::parse(&self.status).ok_or_else(|| unreadable("status", &self.status))?;
+        let max_per_side = self
+            .max_per_side
+            .map(|m| u32::try_from(m).map_err(|_| unreadable("side limit", m)))
+            .transpose()?;
+        Ok(DebateSession {
+            id: self.id,
+            topic_id: self.topic_id,
+            scope: self.scope,
+            title: self.title,
+            scheduled_start: self.scheduled_start,
+            scheduled_end: self.scheduled_end,
+            max_per_side,
+            status,
+            created_by: self.created_by,
+            created_at: self.created_at,
+            started_at: self.started_at,
+            closed_at: self.closed_at,
+        })
+    }
+}
+
+/// A seat without its surrogate key (`GENERATED ALWAYS`: the database assigns it).
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = debate_participants, check_for_backend(diesel::pg::Pg))]
+struct ParticipantRow {
+    session_id: Uuid,
+    user_id: Uuid,
+    side: String,
+    joined_at: DateTime<Utc>,
+    left_at: Option<DateTime<Utc>>,
+}
+
+impl ParticipantRow {
+    fn read(self) -> Result<Participant, StoreError> {
+        Ok(Participant {
+            side: side_of(&self.side)?,
+            session_id: self.session_id,
+            user_id: self.user_id,
+            joined_at: self.joined_at,
+            left_at: self.left_at,
+        })
+    }
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = debate_messages, check_for_backend(diesel::pg::Pg))]
+struct MessageRow {
+    session_id: Uuid,
+    seq: i64,
+    author_id: Uuid,
+    side: String,
+    body: String,
+    reply_to: Option<i64>,
+    created_at: DateTime<Utc>,
+}
+
+impl MessageRow {
+    fn of(m: NewMessage, seq: i64) -> Self {
+        Self {
+            session_id: m.session_id,
+            seq,
+            author_id: m.author_id,
+            side: m.side.as_str().to_owned(),
+            body: m.body,
+            reply_to: m.reply_to,
+            created_at: m.created_at,
+        }
+    }
+
+    fn read(self) -> Result<Message, StoreError> {
+        Ok(Message {
+            side: side_of(&self.side)?,
+            session_id: self.session_id,
+            seq: self.seq,
+            author_id: self.author_id,
+            body: self.body,
+            reply_to: self.reply_to,
+            created_at: self.created_at,
+        })
+    }
+}
+
+/// What a join transaction decided; read into [`JoinOutcome`] after commit.
+enum Joined {
+    Seat(ParticipantRow),
+    SideFull,
+}
+
+#[async_trait]
+impl DebateRepository for PgDebateRepository {
+    async fn insert_topic(&self, topic: Topic) -> Result<(), StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        diesel::insert_into(debate_topics::table)
+            .values(TopicRow::from(topic))
+            .execute(&mut conn)
+            .await
+            .map_err(debate_error)?;
+        Ok(())
+    }
+
+    async fn topic(&self, id: Uuid) -> Result<Option<Topic>, StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        let row = debate_topics::table
+            .find(id)
+            .select(TopicRow::as_select())
+            .first(&mut conn)
+            .await
+            .optional()
+            .map_err(debate_error)?;
+        Ok(row.map(Topic::from))
+    }
+
+    async fn list_topics(
+        &self,
+        scope: Option<String>,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Topic>, StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        let mut query = debate_topics::table
+            .select(TopicRow::as_select())
+            .order(debate_topics::id)
+            .limit(i64::from(limit))
+            .into_boxed();
+        if let Some(scope) = scope {
+            query = query.filter(debate_topics::scope.eq(scope));
+        }
+        if let Some(after) = after {
+            query = query.filter(debate_topics::id.gt(after));
+        }
+        let rows = query.load(&mut conn).await.map_err(debate_error)?;
+        Ok(rows.into_iter().map(Topic::from).collect())
+    }
+
+    async fn update_topic(
+        &self,
+        id: Uuid,
+        title: &str,
+        description: &str,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        let updated = diesel::update(debate_topics::table.find(id))
+            .set((
+                debate_topics::title.eq(title),
+                debate_topics::description.eq(description),
+            ))
+            .execute(&mut conn)
+            .await
+            .map_err(debate_error)?;
+        one_row(updated)
+    }
+
+    async fn delete_topic(&self, id: Uuid) -> Result<(), StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        let deleted = diesel::delete(debate_topics::table.find(id))
+            .execute(&mut conn)
+            .await
+            .map_err(debate_error)?;
+        one_row(deleted)
+    }
+
+    async fn insert_session(&self, session: DebateSession) -> Result<(), StoreError> {
+        let row = SessionRow::of(session)?;
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        // The topic_id foreign key refuses a missing topic (NotFound).
+        diesel::insert_into(debate_sessions::table)
+            .values(row)
+            .execute(&mut conn)
+            .await
+            .map_err(debate_error)?;
+        Ok(())
+    }
+
+    async fn session(&self, id: Uuid) -> Result<Option<DebateSession>, StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        let row = debate_sessions::table
+            .find(id)
+            .select(SessionRow::as_select())
+            .first(&mut conn)
+            .await
+            .optional()
+            .map_err(debate_error)?;
+        row.map(SessionRow::read).transpose()
+    }
+
+    async fn list_sessions(
+        &self,
+        filter: SessionFilter,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<DebateSession>, StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        let mut query = debate_sessions::table
+            .select(SessionRow::as_select())
+            .order(debate_sessions::id)
+            .limit(i64::from(limit))
+            .into_boxed();
+        if let Some(topic) = filter.topic_id {
+            query = query.filter(debate_sessions::topic_id.eq(topic));
+        }
+        if let Some(status) = filter.status {
+            query = query.filter(debate_sessions::status.eq(status.as_str()));
+        }
+        if let Some(scope) = filter.scope {
+            query = query.filter(debate_sessions::scope.eq(scope));
+        }
+        if let Some(after) = after {
+            query = query.filter(debate_sessions::id.gt(after));
+        }
+        let rows = query.load(&mut conn).await.map_err(debate_error)?;
+        rows.into_iter().map(SessionRow::read).collect()
+    }
+
+    async fn update_session(&self, session: &DebateSession) -> Result<(), StoreError> {
+        let max_per_side = limit_column(session.max_per_side)?;
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        let updated = diesel::update(debate_sessions::table.find(session.id))
+            .set((
+                debate_sessions::title.eq(&session.title),
+                debate_sessions::scheduled_start.eq(session.scheduled_start),
+                debate_sessions::scheduled_end.eq(session.scheduled_end),
+                debate_sessions::max_per_side.eq(max_per_side),
+            ))
+            .execute(&mut conn)
+            .await
+            .map_err(debate_error)?;
+        one_row(updated)
+    }
+
+    async fn transition(
+        &self,
+        id: Uuid,
+        from: SessionStatus,
+        to: SessionStatus,
+        at: DateTime<Utc>,
+    ) -> Result<Option<DebateSession>, StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        let target = debate_sessions::table
+            .find(id)
+            .filter(debate_sessions::status.eq(from.as_str()));
+        let status = debate_sessions::status.eq(to.as_str());
+        let moved = match to {
+            SessionStatus::Live => {
+                diesel::update(target)
+                    .set((status, debate_sessions::started_at.eq(at)))
+                    .returning(SessionRow::as_returning())
+                    .get_result(&mut conn)
+                    .await
+            }
+            SessionStatus::Closed => {
+                diesel::update(target)
+                    .set((status, debate_sessions::closed_at.eq(at)))
+                    .returning(SessionRow::as_returning())
+                    .get_result(&mut conn)
+                    .await
+            }
+            SessionStatus::Scheduled => {
+                diesel::update(target)
+                    .set(status)
+                    .returning(SessionRow::as_returning())
+                    .get_result(&mut conn)
+                    .await
+            }
+        }
+        .optional()
+        .map_err(debate_error)?;
+        if let Some(row) = moved {
+            return row.read().map(Some);
+        }
+        // Nothing moved: in another state, or no such session.
+        let exists: bool = diesel::select(diesel::dsl::exists(debate_sessions::table.find(id)))
+            .get_result(&mut conn)
+            .await
+            .map_err(debate_error)?;
+        if exists {
+            Ok(None)
+        } else {
+            Err(StoreError::NotFound)
+        }
+    }
+
+    async fn delete_session(&self, id: Uuid) -> Result<(), StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        let deleted = diesel::delete(debate_sessions::table.find(id))
+            .execute(&mut conn)
+            .await
+            .map_err(debate_error)?;
+        one_row(deleted)
+    }
+
+    async fn join(
+        &self,
+        session: Uuid,
+        user: Uuid,
+        side: Side,
+        max_per_side: Option<u32>,
+        at: DateTime<Utc>,
+    ) -> Result<JoinOutcome, StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        let joined = conn
+            .transaction(async |conn| {
+                // Every join of this session waits here for the one before it to commit.
+                debate_sessions::table
+                    .find(session)
+                    .select(debate_sessions::id)
+                    .for_no_key_update()
+                    .first::<Uuid>(conn)
+                    .await?;
+                let active = debate_participants::table
+                    .filter(debate_participants::session_id.eq(session))
+                    .filter(debate_participants::user_id.eq(user))
+                    .filter(debate_participants::left_at.is_null());
+                let current: Option<ParticipantRow> = active
+                    .select(ParticipantRow::as_select())
+                    .first(conn)
+                    .await
+                    .optional()?;
+                if let Some(seat) = current.filter(|s| s.side == side.as_str()) {
+                    return Ok(Joined::Seat(seat));
+                }
+                if let Some(max) = max_per_side.filter(|_| side.is_debater()) {
+                    let taken: i64 = debate_participants::table
+                        .filter(debate_participants::session_id.eq(session))
+                        .filter(debate_participants::side.eq(side.as_str()))
+                        .filter(debate_participants::left_at.is_null())
+                        .count()
+                        .get_result(conn)
+                        .await?;
+                    if taken >= i64::from(max) {
+                        return Ok(Joined::SideFull);
+                    }
+                }
+                // Moving: the seat elsewhere closes as the new one opens.
+                diesel::update(active)
+                    .set(debate_participants::left_at.eq(at))
+                    .execute(conn)
+                    .await?;
+                let seat = diesel::insert_into(debate_participants::table)
+                    .values(ParticipantRow {
+                        session_id: session,
+                        user_id: user,
+                        side: side.as_str().to_owned(),
+                        joined_at: at,
+                        left_at: None,
+                    })
+                    .returning(ParticipantRow::as_returning())
+                    .get_result(conn)
+                    .await?;
+                Ok::<_, Error>(Joined::Seat(seat))
+            })
+            .await
+            .map_err(debate_error)?;
+        match joined {
+            Joined::Seat(seat) => seat.read().map(JoinOutcome::Joined),
+            Joined::SideFull => Ok(JoinOutcome::SideFull),
+        }
+    }
+
+    async fn leave(
+        &self,
+        session: Uuid,
+        user: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<Participant, StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        let row = diesel::update(
+            debate_participants::table
+                .filter(debate_participants::session_id.eq(session))
+                .filter(debate_participants::user_id.eq(user))
+                .filter(debate_participants::left_at.is_null()),
+        )
+        .set(debate_participants::left_at.eq(at))
+        .returning(ParticipantRow::as_returning())
+        .get_result(&mut conn)
+        .await
+        .optional()
+        .map_err(debate_error)?;
+        row.ok_or(StoreError::NotFound)?.read()
+    }
+
+    async fn seat(&self, session: Uuid, user: Uuid) -> Result<Option<Participant>, StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        let row = debate_participants::table
+            .filter(debate_participants::session_id.eq(session))
+            .filter(debate_participants::user_id.eq(user))
+            .filter(debate_participants::left_at.is_null())
+            .select(ParticipantRow::as_select())
+            .first(&mut conn)
+            .await
+            .optional()
+            .map_err(debate_error)?;
+        row.map(ParticipantRow::read).transpose()
+    }
+
+    async fn participants(
+        &self,
+        session: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Participant>, StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        let mut query = debate_participants::table
+            .filter(debate_participants::session_id.eq(session))
+            .filter(debate_participants::left_at.is_null())
+            .select(ParticipantRow::as_select())
+            .order(debate_participants::user_id)
+            .limit(i64::from(limit))
+            .into_boxed();
+        if let Some(after) = after {
+            query = query.filter(debate_participants::user_id.gt(after));
+        }
+        let rows = query.load(&mut conn).await.map_err(debate_error)?;
+        rows.into_iter().map(ParticipantRow::read).collect()
+    }
+
+    async fn append_message(&self, message: NewMessage) -> Result<Message, StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        let row = conn
+            .transaction(async |conn| {
+                // Takes the session's row lock until commit: the next append waits here.
+                let seq: i64 = diesel::update(debate_sessions::table.find(message.session_id))
+                    .set(debate_sessions::last_seq.eq(debate_sessions::last_seq + 1))
+                    .returning(debate_sessions::last_seq)
+                    .get_result(conn)
+                    .await?;
+                // A reply answers an earlier message of the session; numbers are gapless,
+                // so that is any number below this one. Otherwise roll the number back.
+                if message.reply_to.is_some_and(|r| !(1..seq).contains(&r)) {
+                    return Err(Error::NotFound);
+                }
+                // The author_id foreign key refuses an unknown author (NotFound).
+                diesel::insert_into(debate_messages::table)
+                    .values(MessageRow::of(message, seq))
+                    .returning(MessageRow::as_returning())
+                    .get_result(conn)
+                    .await
+            })
+            .await
+            .map_err(debate_error)?;
+        row.read()
+    }
+
+    async fn message(&self, session: Uuid, seq: i64) -> Result<Option<Message>, StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        let row = debate_messages::table
+            .find((session, seq))
+            .select(MessageRow::as_select())
+            .first(&mut conn)
+            .await
+            .optional()
+            .map_err(debate_error)?;
+        row.map(MessageRow::read).transpose()
+    }
+
+    async fn messages(
+        &self,
+        session: Uuid,
+        range: MessageRange,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        let mut query = debate_messages::table
+            .filter(debate_messages::session_id.eq(session))
+            .select(MessageRow::as_select())
+            .limit(i64::from(limit))
+            .into_boxed();
+        if let Some(after) = range.after {
+            query = query.filter(debate_messages::seq.gt(after));
+        }
+        let rows = match range.before {
+            // The `limit` just below `before`: the highest first, then turned around.
+            Some(before) => {
+                let mut rows = query
+                    .filter(debate_messages::seq.lt(before))
+                    .order(debate_messages::seq.desc())
+                    .load(&mut conn)
+                    .await
+                    .map_err(debate_error)?;
+                rows.reverse();
+                rows
+            }
+            None => query
+                .order(debate_messages::seq)
+                .load(&mut conn)
+                .await
+                .map_err(debate_error)?,
+        };
+        rows.into_iter().map(MessageRow::read).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constraints_name_their_field() {
+        let unique = |name: &'static str| {
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, Box::new(Named(name)))
+        };
+        for (constraint, field) in [
+            ("debate_topics_pkey", "id"),
+            ("debate_sessions_pkey", "id"),
+            ("debate_participants_active_key", "seat"),
+            ("debate_messages_pkey", "seq"),
+        ] {
+            assert!(
+                matches!(debate_error(unique(constraint)), StoreError::Duplicate(f) if f == field),
+                "{constraint}"
+            );
+        }
+        let fk = Error::DatabaseError(
+            DatabaseErrorKind::ForeignKeyViolation,
+            Box::new(Named("debate_sessions_topic_id_fkey")),
+        );
+        assert!(matches!(debate_error(fk), StoreError::NotFound));
+        assert!(matches!(
+            debate_error(Error::NotFound),
+            StoreError::NotFound
+        ));
+    }
+
+    #[test]
+    fn side_limits_fit_the_column() {
+        assert_eq!(limit_column(None).unwrap(), None);
+        assert_eq!(limit_column(Some(3)).unwrap(), Some(3));
+        assert!(matches!(
+            limit_column(Some(u32::MAX)),
+            Err(StoreError::Unexpected(_))
+        ));
+    }
+
+    /// Error details naming a constraint, as the server reports it.
+    struct Named(&'static str);
+
+    impl diesel::result::DatabaseErrorInformation for Named {
+        fn message(&self) -> &str {
+            "violation"
+        }
+        fn details(&self) -> Option<&str> {
+            None
+        }
+        fn hint(&self) -> Option<&str> {
+            None
+        }
+        fn table_name(&self) -> Option<&str> {
+            None
+        }
+        fn column_name(&self) -> Option<&str> {
+            None
+        }
+        fn constraint_name(&self) -> Option<&str> {
+            Some(self.0)
+        }
+        fn statement_position(&self) -> Option<i32> {
+            None
+        }
+    }
+}

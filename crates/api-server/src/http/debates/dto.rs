@@ -1,0 +1,262 @@
+//! Request and response bodies of the debate endpoints.
+
+use chrono::{DateTime, Utc};
+use domain_debates::{DebateSession, Message, Participant, Topic};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// A debate topic.
+#[derive(Serialize, Deserialize, JsonSchema)]
+pub struct TopicDto {
+    /// Id.
+    pub id: Uuid,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// Scope (`global`, `institution:{id}`, …).
+    pub scope: String,
+    /// Creator.
+    pub created_by: Option<Uuid>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Topic> for TopicDto {
+    fn from(t: Topic) -> Self {
+        Self {
+            id: t.id,
+            title: t.title,
+            description: t.description,
+            scope: t.scope,
+            created_by: t.created_by,
+            created_at: t.created_at,
+        }
+    }
+}
+
+/// A page of topics.
+#[derive(Serialize, Deserialize, JsonSchema)]
+pub struct TopicPage {
+    /// Ordered by id.
+    pub items: Vec<TopicDto>,
+    /// Cursor of the next page.
+    pub next: Option<String>,
+}
+
+/// Creates a topic.
+#[derive(Deserialize, JsonSchema)]
+pub struct CreateTopicRequest {
+    /// 1–200 characters.
+    #[serde(default)]
+    pub title: String,
+    /// Up to 10 000 characters.
+    #[serde(default)]
+    pub description: String,
+    /// Where it belongs: `global`, `institution:{id}`, `campus:{id}` or `department:{id}`.
+    pub scope: String,
+}
+
+/// Updates a topic.
+#[derive(Deserialize, JsonSchema)]
+pub struct UpdateTopicRequest {
+    /// New title.
+    #[serde(default)]
+    pub title: String,
+    /// New description.
+    #[serde(default)]
+    pub description: String,
+}
+
+/// A debate session.
+#[derive(Serialize, Deserialize, JsonSchema)]
+pub struct SessionDto {
+    /// Id.
+    pub id: Uuid,
+    /// Topic.
+    pub topic_id: Uuid,
+    /// Scope (the topic's).
+    pub scope: String,
+    /// Title.
+    pub title: String,
+    /// `scheduled`, `live` or `closed`.
+    pub status: String,
+    /// Planned start.
+    pub scheduled_start: DateTime<Utc>,
+    /// Planned end.
+    pub scheduled_end: Option<DateTime<Utc>>,
+    /// Most debaters per side.
+    pub max_per_side: Option<u32>,
+    /// Creator.
+    pub created_by: Option<Uuid>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// When it went live.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it closed.
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+impl From<DebateSession> for SessionDto {
+    fn from(s: DebateSession) -> Self {
+        Self {
+            id: s.id,
+            topic_id: s.topic_id,
+            scope: s.scope,
+            title: s.title,
+            status: s.status.as_str().into(),
+            scheduled_start: s.scheduled_start,
+            scheduled_end: s.scheduled_end,
+            max_per_side: s.max_per_side,
+            created_by: s.created_by,
+            created_at: s.created_at,
+            started_at: s.started_at,
+            closed_at: s.closed_at,
+        }
+    }
+}
+
+/// A page of sessions.
+#[derive(Serialize, Deserialize, JsonSchema)]
+pub struct SessionPage {
+    /// Ordered by id.
+    pub items: Vec<SessionDto>,
+    /// Cursor of the next page.
+    pub next: Option<String>,
+}
+
+/// Schedules a session of a topic.
+#[derive(Deserialize, JsonSchema)]
+pub struct CreateSessionRequest {
+    /// The topic.
+    pub topic_id: Uuid,
+    /// 1–200 characters.
+    #[serde(default)]
+    pub title: String,
+    /// Planned start.
+    pub scheduled_start: DateTime<Utc>,
+    /// Planned end (after the start).
+    pub scheduled_end: Option<DateTime<Utc>>,
+    /// Most debaters per side (1–100); none for no limit.
+    pub max_per_side: Option<u32>,
+}
+
+/// Changes a session (only while scheduled or live). Absent fields stay as they are.
+#[derive(Deserialize, JsonSchema)]
+pub struct UpdateSessionRequest {
+    /// New title.
+    pub title: Option<String>,
+    /// New planned start.
+    pub scheduled_start: Option<DateTime<Utc>>,
+    /// New planned end (`null` removes it).
+    #[serde(default, deserialize_with = "double_option::deserialize")]
+    #[schemars(with = "Option<DateTime<Utc>>")]
+    pub scheduled_end: Option<Option<DateTime<Utc>>>,
+    /// New side limit (`null` removes it).
+    #[serde(default, deserialize_with = "double_option::deserialize")]
+    #[schemars(with = "Option<u32>")]
+    pub max_per_side: Option<Option<u32>>,
+}
+
+/// Distinguishes an absent field (no change) from an explicit `null` (clear it).
+mod double_option {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(Some)
+    }
+}
+
+/// Takes a seat.
+#[derive(Deserialize, JsonSchema)]
+pub struct JoinRequest {
+    /// `pro`, `con` or `audience`.
+    pub side: String,
+}
+
+/// A seat.
+#[derive(Serialize, Deserialize, JsonSchema)]
+pub struct ParticipantDto {
+    /// User.
+    pub user_id: Uuid,
+    /// `pro`, `con` or `audience`.
+    pub side: String,
+    /// Joined at.
+    pub joined_at: DateTime<Utc>,
+    /// Left at.
+    pub left_at: Option<DateTime<Utc>>,
+}
+
+impl From<Participant> for ParticipantDto {
+    fn from(p: Participant) -> Self {
+        Self {
+            user_id: p.user_id,
+            side: p.side.as_str().into(),
+            joined_at: p.joined_at,
+            left_at: p.left_at,
+        }
+    }
+}
+
+/// A page of seats.
+#[derive(Serialize, Deserialize, JsonSchema)]
+pub struct ParticipantPage {
+    /// Ordered by user id.
+    pub items: Vec<ParticipantDto>,
+    /// Cursor of the next page.
+    pub next: Option<String>,
+}
+
+/// An argument.
+#[derive(Serialize, Deserialize, JsonSchema)]
+pub struct MessageDto {
+    /// Position in the session (1, 2, 3, …).
+    pub seq: i64,
+    /// Author.
+    pub author_id: Uuid,
+    /// `pro` or `con`.
+    pub side: String,
+    /// Text.
+    pub body: String,
+    /// Answered message.
+    pub reply_to: Option<i64>,
+    /// When stored.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Message> for MessageDto {
+    fn from(m: Message) -> Self {
+        Self {
+            seq: m.seq,
+            author_id: m.author_id,
+            side: m.side.as_str().into(),
+            body: m.body,
+            reply_to: m.reply_to,
+            created_at: m.created_at,
+        }
+    }
+}
+
+/// A window of arguments.
+#[derive(Serialize, Deserialize, JsonSchema)]
+pub struct MessagePage {
+    /// Ascending by `seq`.
+    pub items: Vec<MessageDto>,
+    /// `after` value for the next (newer) page, when this one was full.
+    pub next_after: Option<i64>,
+    /// `before` value for the previous (older) page, when there may be one.
+    pub prev_before: Option<i64>,
+}
+
+/// Sends an argument.
+#[derive(Deserialize, JsonSchema)]
+pub struct PostMessageRequest {
+    /// 1–5000 characters.
+    #[serde(default)]
+    pub body: String,
+    /// Sequence number of the argument answered.
+    pub reply_to: Option<i64>,
+}

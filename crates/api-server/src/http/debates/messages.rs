@@ -1,0 +1,155 @@
+use std::collections::HashMap;
+
+use actix_web::{HttpResponse, web};
+use domain_core::PageLimit;
+use domain_debates::MessageRange;
+use domain_debates::transcript::TranscriptFormat;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{MessageDto, MessagePage, PostMessageRequest, scope_of};
+use crate::http::guard::Authorize;
+use crate::http::problem::ApiError;
+use crate::http::routes::Endpoint;
+use crate::http::state::AppState;
+
+pub(super) fn endpoints() -> Vec<Endpoint> {
+    let tag = "debates";
+    vec![
+        Endpoint::get("/api/debates/sessions/{id}/messages/", "listMessages")
+            .summary(
+                tag,
+                "Arguments of a session by sequence number (`after`, `before`, `limit`)",
+            )
+            .permission("message.read")
+            .returns::<MessagePage>(200, "A window of arguments, ascending")
+            .errors(&[422])
+            .to(list),
+        Endpoint::post("/api/debates/sessions/{id}/messages/", "postMessage")
+            .summary(
+                tag,
+                "Send an argument (debaters, while the session is live)",
+            )
+            .permission("message.create")
+            .body::<PostMessageRequest>()
+            .returns::<MessageDto>(201, "Stored, with its sequence number")
+            .errors(&[409, 422])
+            .to(post),
+        Endpoint::get("/api/debates/sessions/{id}/transcript/", "getTranscript")
+            .summary(
+                tag,
+                "The whole transcript: JSON, or `?format=markdown` / `?format=text`",
+            )
+            .permission("message.read")
+            .returns_raw(200, "The transcript", Some("application/json"))
+            .errors(&[422])
+            .to(transcript),
+    ]
+}
+
+#[derive(Deserialize)]
+struct WindowQuery {
+    after: Option<i64>,
+    before: Option<i64>,
+    limit: Option<u32>,
+}
+
+async fn list(
+    state: web::Data<AppState>,
+    auth: Authorize,
+    id: web::Path<Uuid>,
+    q: web::Query<WindowQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let session = state.debates.session(id.into_inner()).await?;
+    auth.require(scope_of(&session.scope)?).await?;
+    let limit = PageLimit::new(q.limit);
+    let range = MessageRange {
+        after: q.after,
+        before: q.before,
+    };
+    let items = state
+        .debates
+        .messages(session.id, range, limit.get())
+        .await?;
+    let full = items.len() as u64 == u64::from(limit.get());
+    let next_after = if q.before.is_none() && full {
+        items.last().map(|m| m.seq)
+    } else {
+        None
+    };
+    let prev_before = items.first().map(|m| m.seq).filter(|seq| *seq > 1);
+    Ok(HttpResponse::Ok().json(MessagePage {
+        items: items.into_iter().map(Into::into).collect(),
+        next_after,
+        prev_before,
+    }))
+}
+
+async fn post(
+    state: web::Data<AppState>,
+    auth: Authorize,
+    id: web::Path<Uuid>,
+    body: web::Json<PostMessageRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let session = state.debates.session(id.into_inner()).await?;
+    auth.require(scope_of(&session.scope)?).await?;
+    let author = auth
+        .user_id()
+        .ok_or_else(|| ApiError::Unauthorized("sign in first".into()))?;
+    let message = state
+        .debates
+        .post_message(author, session.id, &body.body, body.reply_to)
+        .await?;
+    Ok(HttpResponse::Created().json(MessageDto::from(message)))
+}
+
+#[derive(Deserialize)]
+struct FormatQuery {
+    format: Option<String>,
+}
+
+async fn transcript(
+    state: web::Data<AppState>,
+    auth: Authorize,
+    id: web::Path<Uuid>,
+    q: web::Query<FormatQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let format = match q.format.as_deref() {
+        None => TranscriptFormat::Json,
+        Some(f) => TranscriptFormat::parse(f).ok_or_else(|| {
+            ApiError::Validation(vec![domain_core::FieldError::new(
+                "format",
+                "must be json, markdown or text",
+            )])
+        })?,
+    };
+    let session = state.debates.session(id.into_inner()).await?;
+    auth.require(scope_of(&session.scope)?).await?;
+    let t = state.debates.transcript(session.id).await?;
+    if format == TranscriptFormat::Json {
+        return Ok(HttpResponse::Ok().json(&t));
+    }
+    // authors by username, looked up once each
+    let authors: std::collections::BTreeSet<Uuid> =
+        t.messages.iter().map(|m| m.author_id).collect();
+    let mut names: HashMap<Uuid, String> = HashMap::new();
+    for author in authors {
+        let name = state
+            .auth
+            .find_user(domain_identity::UserId(author))
+            .await?
+            .map_or_else(
+                || "(deleted user)".to_owned(),
+                |u| u.username.as_str().to_owned(),
+            );
+        names.insert(author, name);
+    }
+    let name_of = |id: Uuid| names.get(&id).cloned().unwrap_or_default();
+    let text = match format {
+        TranscriptFormat::Markdown => t.render_markdown(&name_of),
+        _ => t.render_text(&name_of),
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(format.media_type())
+        .body(text))
+}

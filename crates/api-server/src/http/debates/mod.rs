@@ -1,0 +1,49 @@
+//! `/api/debates/…`: topics, sessions, seats, arguments and transcripts. Every route is
+//! guarded in the scope of its topic; the debates domain decides what the state allows.
+
+mod dto;
+mod messages;
+mod sessions;
+mod topics;
+
+pub use dto::*;
+
+use domain_debates::DebateError;
+use domain_rbac::Scope;
+
+use super::problem::ApiError;
+use super::routes::Endpoint;
+
+pub(crate) fn endpoints() -> Vec<Endpoint> {
+    let mut v = topics::endpoints();
+    v.extend(sessions::endpoints());
+    v.extend(messages::endpoints());
+    v
+}
+
+impl From<DebateError> for ApiError {
+    fn from(e: DebateError) -> Self {
+        match e {
+            DebateError::Invalid { field, message } => {
+                Self::Validation(vec![domain_core::FieldError::new(field, message)])
+            }
+            DebateError::NotFound(what) => Self::NotFound(format!("{what} not found")),
+            DebateError::Conflict(m) => Self::Conflict(m),
+            DebateError::NotAllowed(m) => Self::Forbidden(m),
+            DebateError::Store(s) => s.into(),
+        }
+    }
+}
+
+/// The RBAC scope of a stored debate resource (validated when the topic was created).
+fn scope_of(text: &str) -> Result<Scope, ApiError> {
+    text.parse()
+        .map_err(|_| ApiError::Internal(format!("stored scope {text:?} does not parse")))
+}
+
+/// Parses a scope given by a client.
+fn client_scope(field: &str, text: &str) -> Result<Scope, ApiError> {
+    text.parse().map_err(|e: domain_rbac::ScopeParseError| {
+        ApiError::Validation(vec![domain_core::FieldError::new(field, e.to_string())])
+    })
+}

@@ -1,0 +1,301 @@
+use actix_web::{HttpResponse, web};
+use domain_core::PageLimit;
+use domain_debates::{SessionFilter, SessionStatus, Side};
+use domain_rbac::{Action, ResourceType, perm};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{
+    CreateSessionRequest, JoinRequest, ParticipantDto, ParticipantPage, SessionDto, SessionPage,
+    UpdateSessionRequest, client_scope, scope_of,
+};
+use crate::http::guard::Authorize;
+use crate::http::paging::{next_cursor, uuid_after};
+use crate::http::problem::ApiError;
+use crate::http::routes::Endpoint;
+use crate::http::state::AppState;
+
+pub(super) fn endpoints() -> Vec<Endpoint> {
+    let tag = "debates";
+    vec![
+        Endpoint::get("/api/debates/sessions/", "listSessions")
+            .summary(tag, "List sessions (`?topic=`, `?status=`, `?scope=`; cursor-paginated)")
+            .permission("debate_session.read")
+            .returns::<SessionPage>(200, "A page of sessions")
+            .errors(&[404, 422])
+            .to(list),
+        Endpoint::post("/api/debates/sessions/", "createSession")
+            .summary(tag, "Schedule a session of a topic")
+            .permission("debate_session.create")
+            .body::<CreateSessionRequest>()
+            .returns::<SessionDto>(201, "Scheduled")
+            .errors(&[404, 422])
+            .to(create),
+        Endpoint::get("/api/debates/sessions/{id}/", "getSession")
+            .summary(tag, "Read a session")
+            .permission("debate_session.read")
+            .returns::<SessionDto>(200, "The session")
+            .to(get),
+        Endpoint::new(actix_web::http::Method::PATCH, "/api/debates/sessions/{id}/", "updateSession")
+            .summary(tag, "Change a session's title, schedule or side limit")
+            .permission("debate_session.update")
+            .body::<UpdateSessionRequest>()
+            .returns::<SessionDto>(200, "Updated")
+            .errors(&[409, 422])
+            .to(update),
+        Endpoint::delete("/api/debates/sessions/{id}/", "deleteSession")
+            .summary(tag, "Delete a session with its seats and arguments")
+            .permission("debate_session.delete")
+            .returns_raw(204, "Deleted", None)
+            .to(delete),
+        Endpoint::post("/api/debates/sessions/{id}/start/", "startSession")
+            .summary(tag, "Start a scheduled session (it goes live)")
+            .permission("debate_session.realtime_manage")
+            .returns::<SessionDto>(200, "Live")
+            .errors(&[409])
+            .to(start),
+        Endpoint::post("/api/debates/sessions/{id}/close/", "closeSession")
+            .summary(tag, "Close a live session")
+            .permission("debate_session.realtime_manage")
+            .returns::<SessionDto>(200, "Closed")
+            .errors(&[409])
+            .to(close),
+        Endpoint::post("/api/debates/sessions/{id}/join/", "joinSession")
+            .summary(tag, "Take a seat: `pro`, `con` or `audience`")
+            .description("The audience needs `debate_session.read`; a debater seat also needs `debate_session.realtime_send`. A full side is refused with 409.")
+            .permission("debate_session.read")
+            .body::<JoinRequest>()
+            .returns::<ParticipantDto>(200, "Seated")
+            .errors(&[409, 422])
+            .to(join),
+        Endpoint::post("/api/debates/sessions/{id}/leave/", "leaveSession")
+            .summary(tag, "Leave one's seat")
+            .permission("debate_session.read")
+            .returns::<ParticipantDto>(200, "Left")
+            .to(leave),
+        Endpoint::get("/api/debates/sessions/{id}/participants/", "listParticipants")
+            .summary(tag, "Seated participants (cursor-paginated)")
+            .permission("debate_session.read")
+            .returns::<ParticipantPage>(200, "A page of seats")
+            .to(participants),
+    ]
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    topic: Option<Uuid>,
+    status: Option<String>,
+    scope: Option<String>,
+    after: Option<String>,
+    limit: Option<u32>,
+}
+
+async fn list(
+    state: web::Data<AppState>,
+    auth: Authorize,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = q.into_inner();
+    let scope = q
+        .scope
+        .as_deref()
+        .map(|s| client_scope("scope", s))
+        .transpose()?;
+    let status = q
+        .status
+        .as_deref()
+        .map(|s| {
+            SessionStatus::parse(s).ok_or_else(|| {
+                ApiError::Validation(vec![domain_core::FieldError::new(
+                    "status",
+                    "must be scheduled, live or closed",
+                )])
+            })
+        })
+        .transpose()?;
+    // listing a topic's sessions is guarded in the topic's scope
+    let guard_scope = match (q.topic, scope) {
+        (Some(topic), _) => scope_of(&state.debates.topic(topic).await?.scope)?,
+        (None, Some(s)) => s,
+        (None, None) => domain_rbac::Scope::Global,
+    };
+    auth.require(guard_scope).await?;
+    let limit = PageLimit::new(q.limit);
+    let filter = SessionFilter {
+        topic_id: q.topic,
+        status,
+        scope: scope.map(|s| s.to_string()),
+    };
+    let items = state
+        .debates
+        .list_sessions(filter, uuid_after(q.after.as_deref())?, limit.get())
+        .await?;
+    let next = next_cursor(items.last().map(|s| s.id), items.len(), limit);
+    Ok(HttpResponse::Ok().json(SessionPage {
+        items: items.into_iter().map(Into::into).collect(),
+        next,
+    }))
+}
+
+async fn create(
+    state: web::Data<AppState>,
+    auth: Authorize,
+    body: web::Json<CreateSessionRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let topic = state.debates.topic(body.topic_id).await?;
+    auth.require(scope_of(&topic.scope)?).await?;
+    let b = body.into_inner();
+    let session = state
+        .debates
+        .create_session(
+            auth.user_id(),
+            b.topic_id,
+            &b.title,
+            b.scheduled_start,
+            b.scheduled_end,
+            b.max_per_side,
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(SessionDto::from(session)))
+}
+
+/// Loads a session and checks the route's permission in its scope (its creator counts
+/// as owner).
+async fn guarded(
+    state: &AppState,
+    auth: &Authorize,
+    id: Uuid,
+) -> Result<domain_debates::DebateSession, ApiError> {
+    let session = state.debates.session(id).await?;
+    auth.require_on(scope_of(&session.scope)?, session.created_by)
+        .await?;
+    Ok(session)
+}
+
+async fn get(
+    state: web::Data<AppState>,
+    auth: Authorize,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let session = guarded(&state, &auth, id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(SessionDto::from(session)))
+}
+
+async fn update(
+    state: web::Data<AppState>,
+    auth: Authorize,
+    id: web::Path<Uuid>,
+    body: web::Json<UpdateSessionRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let session = guarded(&state, &auth, id.into_inner()).await?;
+    let b = body.into_inner();
+    let updated = state
+        .debates
+        .update_session(
+            session.id,
+            b.title.as_deref(),
+            b.scheduled_start,
+            b.scheduled_end,
+            b.max_per_side,
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(SessionDto::from(updated)))
+}
+
+async fn delete(
+    state: web::Data<AppState>,
+    auth: Authorize,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let session = guarded(&state, &auth, id.into_inner()).await?;
+    state.debates.delete_session(session.id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn start(
+    state: web::Data<AppState>,
+    auth: Authorize,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let session = guarded(&state, &auth, id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(SessionDto::from(state.debates.start(session.id).await?)))
+}
+
+async fn close(
+    state: web::Data<AppState>,
+    auth: Authorize,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let session = guarded(&state, &auth, id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(SessionDto::from(state.debates.close(session.id).await?)))
+}
+
+async fn join(
+    state: web::Data<AppState>,
+    auth: Authorize,
+    id: web::Path<Uuid>,
+    body: web::Json<JoinRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let side = Side::parse(&body.side).ok_or_else(|| {
+        ApiError::Validation(vec![domain_core::FieldError::new(
+            "side",
+            "must be pro, con or audience",
+        )])
+    })?;
+    let session = state.debates.session(id.into_inner()).await?;
+    let scope = scope_of(&session.scope)?;
+    auth.require(scope).await?;
+    let who = auth
+        .principal
+        .as_ref()
+        .ok_or_else(|| ApiError::Unauthorized("sign in to take a seat".into()))?;
+    if side.is_debater() {
+        let send = perm(ResourceType::DebateSession, Action::RealtimeSend);
+        state.guard.require(Some(who), send, scope, None).await?;
+    }
+    let seat = state
+        .debates
+        .join(who.user_id.as_uuid(), session.id, side)
+        .await?;
+    Ok(HttpResponse::Ok().json(ParticipantDto::from(seat)))
+}
+
+async fn leave(
+    state: web::Data<AppState>,
+    auth: Authorize,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let session = state.debates.session(id.into_inner()).await?;
+    auth.require(scope_of(&session.scope)?).await?;
+    let user = auth
+        .user_id()
+        .ok_or_else(|| ApiError::Unauthorized("sign in first".into()))?;
+    let seat = state.debates.leave(user, session.id).await?;
+    Ok(HttpResponse::Ok().json(ParticipantDto::from(seat)))
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    after: Option<String>,
+    limit: Option<u32>,
+}
+
+async fn participants(
+    state: web::Data<AppState>,
+    auth: Authorize,
+    id: web::Path<Uuid>,
+    q: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let session = state.debates.session(id.into_inner()).await?;
+    auth.require(scope_of(&session.scope)?).await?;
+    let limit = PageLimit::new(q.limit);
+    let items = state
+        .debates
+        .participants(session.id, uuid_after(q.after.as_deref())?, limit.get())
+        .await?;
+    let next = next_cursor(items.last().map(|p| p.user_id), items.len(), limit);
+    Ok(HttpResponse::Ok().json(ParticipantPage {
+        items: items.into_iter().map(Into::into).collect(),
+        next,
+    }))
+}

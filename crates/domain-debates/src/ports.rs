@@ -1,0 +1,157 @@
+//! Port of the debates domain: durable storage of topics, sessions, seats and messages.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain_core::StoreError;
+use uuid::Uuid;
+
+use crate::{DebateSession, Message, NewMessage, Participant, SessionStatus, Side, Topic};
+
+/// Which sessions to list; fields combine with AND.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionFilter {
+    /// Only this topic's.
+    pub topic_id: Option<Uuid>,
+    /// Only in this state.
+    pub status: Option<SessionStatus>,
+    /// Only in exactly this scope (text form).
+    pub scope: Option<String>,
+}
+
+/// A window of a session's messages by sequence number (both bounds exclusive).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MessageRange {
+    /// Only messages with `seq > after`.
+    pub after: Option<i64>,
+    /// Only messages with `seq < before`.
+    pub before: Option<i64>,
+}
+
+/// Result of taking a seat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JoinOutcome {
+    /// Seated (or moved to another side; the previous seat is closed).
+    Joined(Participant),
+    /// The chosen side already has `max_per_side` active debaters.
+    SideFull,
+}
+
+/// Durable storage of debates.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait DebateRepository: Send + Sync {
+    /// Stores a topic.
+    async fn insert_topic(&self, topic: Topic) -> Result<(), StoreError>;
+    /// One topic.
+    async fn topic(&self, id: Uuid) -> Result<Option<Topic>, StoreError>;
+    /// Topics by id order after `after`, optionally only in one scope.
+    async fn list_topics(
+        &self,
+        scope: Option<String>,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Topic>, StoreError>;
+    /// Changes title and description.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`].
+    async fn update_topic(
+        &self,
+        id: Uuid,
+        title: &str,
+        description: &str,
+    ) -> Result<(), StoreError>;
+    /// Deletes a topic with its sessions, seats and messages.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`].
+    async fn delete_topic(&self, id: Uuid) -> Result<(), StoreError>;
+
+    /// Stores a session.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when the topic does not exist.
+    async fn insert_session(&self, session: DebateSession) -> Result<(), StoreError>;
+    /// One session.
+    async fn session(&self, id: Uuid) -> Result<Option<DebateSession>, StoreError>;
+    /// Sessions by id order after `after`.
+    async fn list_sessions(
+        &self,
+        filter: SessionFilter,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<DebateSession>, StoreError>;
+    /// Changes title, schedule and side limit.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`].
+    async fn update_session(&self, session: &DebateSession) -> Result<(), StoreError>;
+    /// Moves a session from `from` to `to` at `at` (setting `started_at` / `closed_at`),
+    /// atomically: `None` when it was not in `from` (nothing changed).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`].
+    async fn transition(
+        &self,
+        id: Uuid,
+        from: SessionStatus,
+        to: SessionStatus,
+        at: DateTime<Utc>,
+    ) -> Result<Option<DebateSession>, StoreError>;
+    /// Deletes a session with its seats and messages.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`].
+    async fn delete_session(&self, id: Uuid) -> Result<(), StoreError>;
+
+    /// Seats `user` on `side` at `at`, atomically checking `max_per_side` (debater sides
+    /// only) so concurrent joins cannot overfill a side. An active seat elsewhere in the
+    /// session is closed first; joining the side one already sits on returns that seat.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when the session does not exist.
+    async fn join(
+        &self,
+        session: Uuid,
+        user: Uuid,
+        side: Side,
+        max_per_side: Option<u32>,
+        at: DateTime<Utc>,
+    ) -> Result<JoinOutcome, StoreError>;
+    /// Closes the user's active seat.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when they have none.
+    async fn leave(
+        &self,
+        session: Uuid,
+        user: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<Participant, StoreError>;
+    /// The user's active seat, if any.
+    async fn seat(&self, session: Uuid, user: Uuid) -> Result<Option<Participant>, StoreError>;
+    /// Active seats by user id order after `after`.
+    async fn participants(
+        &self,
+        session: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Participant>, StoreError>;
+
+    /// Stores a message with the next sequence number of its session (1, 2, 3, … with no
+    /// gap, even under concurrent appends).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when the session does not exist.
+    async fn append_message(&self, message: NewMessage) -> Result<Message, StoreError>;
+    /// One message by sequence number.
+    async fn message(&self, session: Uuid, seq: i64) -> Result<Option<Message>, StoreError>;
+    /// Messages in `range`: ascending from `after` when `before` is absent, else the
+    /// `limit` messages just below `before`, returned in ascending order.
+    async fn messages(
+        &self,
+        session: Uuid,
+        range: MessageRange,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError>;
+}
