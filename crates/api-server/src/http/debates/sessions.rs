@@ -18,7 +18,7 @@ use crate::http::state::AppState;
 pub(super) fn endpoints() -> Vec<Endpoint> {
     let tag = "debates";
     vec![
-        Endpoint::get("/api/debates/sessions/", "listSessions")
+        Endpoint::get("/api/debates/sessions/", "listDebateSessions")
             .summary(tag, "List sessions (`?topic=`, `?status=`, `?scope=`; cursor-paginated)")
             .permission("debate_session.read")
             .returns::<SessionPage>(200, "A page of sessions")
