@@ -17,6 +17,7 @@ mod org;
 mod rbac;
 mod rbac_cache;
 mod revocation;
+mod room_bus;
 mod sessions;
 mod users;
 
@@ -27,6 +28,7 @@ pub use org::MemoryOrgRepository;
 pub use rbac::MemoryRbacRepository;
 pub use rbac_cache::{MemoryInvalidationBus, MemorySubjectCache};
 pub use revocation::MemoryRevocationList;
+pub use room_bus::MemoryRoomBus;
 pub use sessions::MemorySessionRepository;
 pub use users::MemoryUserRepository;
 

@@ -1,7 +1,8 @@
 //! Redis adapters for Agora's ports that every instance must share at once: the
 //! revocation list consulted on each authenticated request, the failed-attempt
 //! counters, the RBAC subject cache, and RBAC invalidations over pub/sub (published
-//! through the pool, received by an [`InvalidationListener`] on a connection of its own).
+//! through the pool, received by an [`InvalidationListener`] on a connection of its own),
+//! and debate-room frames over pub/sub ([`RedisRoomBus`]).
 //!
 //! Every adapter is built with a key prefix (for example `"agora:"`), so one Redis can
 //! serve several deployments, and each test can use a prefix of its own. Times come
@@ -12,6 +13,7 @@ mod error;
 mod invalidation;
 mod limiter;
 mod revocation;
+mod room_bus;
 mod subject_cache;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -22,6 +24,7 @@ pub use invalidation::{
 };
 pub use limiter::RedisAttemptLimiter;
 pub use revocation::RedisRevocationList;
+pub use room_bus::{RedisRoomBus, room_channel};
 pub use subject_cache::RedisSubjectCache;
 
 use std::time::Duration;

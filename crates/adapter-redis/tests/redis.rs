@@ -464,3 +464,76 @@ mod rbac {
         assert!(InvalidationListener::spawn("not a url", "p:", sink).is_err());
     }
 }
+
+async fn subscribers(redis: &TestRedis, channel: &str) -> i64 {
+    let mut conn = redis.pool().get().await.unwrap();
+    let (_, n): (String, i64) = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg(channel)
+        .query_async(&mut *conn)
+        .await
+        .unwrap();
+    n
+}
+
+/// Room frames reach the subscribers of their room only, on one multiplexed connection
+/// per bus, and a room is unsubscribed when its last subscription is dropped.
+#[tokio::test]
+async fn room_bus_fans_out_per_room() {
+    use adapter_redis::{RedisRoomBus, room_channel};
+    use domain_debates::RoomBus;
+    use std::sync::Arc;
+
+    let Some(redis) = TestRedis::create().await else {
+        return;
+    };
+    let prefix = redis.prefix().to_owned();
+    let receiver = RedisRoomBus::new(redis.pool().clone(), redis.url(), prefix.clone()).unwrap();
+    let sender = RedisRoomBus::new(redis.pool().clone(), redis.url(), prefix.clone()).unwrap();
+    let (room1, room2) = (Uuid::new_v4(), Uuid::new_v4());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u8, String)>();
+    let (t1, t2) = (tx.clone(), tx);
+    let sub1 = receiver
+        .subscribe(room1, Arc::new(move |p| drop(t1.send((1, p)))))
+        .await
+        .unwrap();
+    let sub2 = receiver
+        .subscribe(room2, Arc::new(move |p| drop(t2.send((2, p)))))
+        .await
+        .unwrap();
+    assert_eq!(subscribers(&redis, &room_channel(&prefix, room1)).await, 1);
+    assert_eq!(subscribers(&redis, &room_channel(&prefix, room2)).await, 1);
+
+    sender.publish(room1, "a".into()).await.unwrap();
+    sender.publish(room2, "b".into()).await.unwrap();
+    sender.publish(room1, "c".into()).await.unwrap();
+    let mut got = Vec::new();
+    while got.len() < 3 {
+        let next = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .expect("delivered in time")
+            .unwrap();
+        got.push(next);
+    }
+    assert_eq!(
+        got,
+        vec![
+            (1, "a".to_owned()),
+            (2, "b".to_owned()),
+            (1, "c".to_owned())
+        ]
+    );
+
+    drop(sub1);
+    let started = Instant::now();
+    while subscribers(&redis, &room_channel(&prefix, room1)).await != 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "room 1 still subscribed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(subscribers(&redis, &room_channel(&prefix, room2)).await, 1);
+    drop(sub2);
+    redis.cleanup().await;
+}

@@ -22,8 +22,9 @@ pub struct Cli {
 pub enum Command {
     /// Serve the HTTP API (the default).
     Serve {
-        /// Address to listen on.
-        #[arg(long, env = "AGORA_BIND")]
+        /// Address to listen on (overrides `AGORA_BIND`, which the configuration reads
+        /// and reports by name when malformed).
+        #[arg(long)]
         bind: Option<SocketAddr>,
     },
     /// Apply pending database migrations (needs DATABASE_URL).

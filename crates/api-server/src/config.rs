@@ -74,6 +74,10 @@ pub struct Config {
     pub auto_migrate: bool,
     /// `AGORA_TRUST_PROXY`: take the client address from `X-Forwarded-For`.
     pub trust_proxy: bool,
+    /// `AGORA_ALLOWED_ORIGINS`: comma-separated origins (`https://app.example.org`, or
+    /// `*`) whose pages may open real-time rooms, besides the server's own host and
+    /// clients that send no `Origin`.
+    pub allowed_origins: Vec<String>,
     /// `AGORA_WORKERS`: HTTP worker threads.
     pub workers: usize,
     /// `AGORA_SHUTDOWN_TIMEOUT` in seconds, for in-flight requests on shutdown.
@@ -258,6 +262,14 @@ impl Config {
             db_pool_size: parse("AGORA_DB_POOL_SIZE", get("AGORA_DB_POOL_SIZE"), 10)?,
             auto_migrate: parse_bool("AGORA_AUTO_MIGRATE", get("AGORA_AUTO_MIGRATE"), true)?,
             trust_proxy: parse_bool("AGORA_TRUST_PROXY", get("AGORA_TRUST_PROXY"), false)?,
+            allowed_origins: get("AGORA_ALLOWED_ORIGINS")
+                .map(|list| {
+                    list.split(',')
+                        .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
+                        .filter(|o| !o.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
             workers: parse(
                 "AGORA_WORKERS",
                 get("AGORA_WORKERS"),

@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod realtime;
 pub mod server;
 pub mod telemetry;
 pub mod wiring;

@@ -13,6 +13,7 @@ use crate::http::docs_ui::OpenApiJson;
 use crate::http::metrics::Metrics;
 use crate::http::state::AppState;
 use crate::http::{context, fallback, openapi, routes};
+use crate::realtime::RoomHub;
 use crate::wiring::{self, StartupError};
 
 /// A server that is accepting connections.
@@ -21,6 +22,8 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     /// Stops it.
     pub handle: ServerHandle,
+    /// Its real-time rooms ([`RunningServer::stop`] closes their sockets first).
+    pub rooms: RoomHub,
     server: actix_web::dev::Server,
 }
 
@@ -32,6 +35,19 @@ impl RunningServer {
     pub async fn run(self) -> std::io::Result<()> {
         self.server.await
     }
+
+    /// Stops gracefully: real-time clients get close code 1001, then in-flight requests
+    /// finish.
+    pub async fn stop(&self) {
+        stop_gracefully(&self.handle, &self.rooms).await;
+    }
+}
+
+/// Closes every WebSocket with 1001 (actix would otherwise wait for open sockets until
+/// the shutdown timeout), then stops the server gracefully.
+async fn stop_gracefully(handle: &ServerHandle, rooms: &RoomHub) {
+    rooms.shutdown();
+    handle.stop(true).await;
 }
 
 /// Builds the services for `config`, binds and returns the server, not yet polled.
@@ -40,6 +56,13 @@ impl RunningServer {
 /// # Errors
 /// [`StartupError`] for bad configuration, unreachable backends or a port in use.
 pub async fn start(config: &Config, handle_signals: bool) -> Result<RunningServer, StartupError> {
+    // Installed before the port is bound, so a signal that arrives as soon as the server
+    // accepts connections already stops it gracefully.
+    let signals = if handle_signals {
+        Some(Signals::install()?)
+    } else {
+        None
+    };
     let backends = wiring::build(config).await?;
     tracing::info!(storage = %backends.storage_description, "storage selected");
     if config.database_url.is_none() {
@@ -48,6 +71,8 @@ pub async fn start(config: &Config, handle_signals: bool) -> Result<RunningServe
              DATABASE_URL (PostgreSQL) and REDIS_URL to keep data and run several instances."
         );
     }
+    // one hub for every worker: built here, outside `HttpServer::new`
+    let rooms = RoomHub::new(backends.room_bus.clone());
     let state = AppState {
         auth: backends.auth,
         health: Arc::new(backends.health),
@@ -56,6 +81,8 @@ pub async fn start(config: &Config, handle_signals: bool) -> Result<RunningServe
         rbac: backends.rbac,
         org: backends.org,
         debates: backends.debates,
+        rooms: rooms.clone(),
+        allowed_origins: Arc::new(config.allowed_origins.clone()),
     };
     let permissions = web::Data::new(crate::http::guard::RoutePermissions::from_routes());
     let state = web::Data::new(state);
@@ -95,40 +122,62 @@ pub async fn start(config: &Config, handle_signals: bool) -> Result<RunningServe
         .ok_or_else(|| StartupError::Other("no listening address".into()))?;
     let server = server.run();
     let handle = server.handle();
-    if handle_signals {
-        actix_web::rt::spawn(stop_on_signal(handle.clone()));
+    if let Some(signals) = signals {
+        actix_web::rt::spawn(stop_on_signal(signals, handle.clone(), rooms.clone()));
     }
     tracing::info!(%addr, docs = %format!("http://{addr}/api/docs/"), "listening");
     Ok(RunningServer {
         addr,
         handle,
+        rooms,
         server,
     })
 }
 
-/// Stops gracefully on SIGTERM or SIGINT: stop accepting, let in-flight requests finish.
-async fn stop_on_signal(handle: ServerHandle) {
+/// SIGTERM and SIGINT listeners.
+struct Signals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Self, StartupError> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let fail = |e: std::io::Error| StartupError::Other(format!("signal handlers: {e}"));
+            Ok(Self {
+                term: signal(SignalKind::terminate()).map_err(fail)?,
+                int: signal(SignalKind::interrupt()).map_err(fail)?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Self {})
+        }
+    }
+}
+
+/// Stops gracefully on SIGTERM or SIGINT: real-time clients get 1001, stop accepting, let
+/// in-flight requests finish.
+#[allow(unused_mut)]
+async fn stop_on_signal(mut signals: Signals, handle: ServerHandle, rooms: RoomHub) {
     #[cfg(unix)]
     {
-        use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) else {
-            tracing::error!("cannot install signal handlers");
-            return;
-        };
         let name = tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
+            _ = signals.term.recv() => "SIGTERM",
+            _ = signals.int.recv() => "SIGINT",
         };
         tracing::info!(signal = name, "shutting down gracefully");
     }
     #[cfg(not(unix))]
     {
+        let _ = &signals;
         let _ = tokio::signal::ctrl_c().await;
     }
-    handle.stop(true).await;
+    stop_gracefully(&handle, &rooms).await;
 }
 
 /// A server running on its own thread with its own actix runtime, for tests and
@@ -137,6 +186,7 @@ pub struct BackgroundServer {
     /// Listening address.
     pub addr: SocketAddr,
     handle: ServerHandle,
+    rooms: RoomHub,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -152,7 +202,11 @@ impl BackgroundServer {
             sys.block_on(async move {
                 match start(&config, false).await {
                     Ok(running) => {
-                        let _ = tx.send(Ok((running.addr, running.handle.clone())));
+                        let _ = tx.send(Ok((
+                            running.addr,
+                            running.handle.clone(),
+                            running.rooms.clone(),
+                        )));
                         let _ = running.run().await;
                     }
                     Err(e) => {
@@ -161,12 +215,13 @@ impl BackgroundServer {
                 }
             });
         });
-        let (addr, handle) = rx
+        let (addr, handle, rooms) = rx
             .recv()
             .map_err(|_| StartupError::Other("server thread ended before starting".into()))??;
         Ok(Self {
             addr,
             handle,
+            rooms,
             thread: Some(thread),
         })
     }
@@ -178,7 +233,7 @@ impl BackgroundServer {
 
     /// Stops the server and waits for its thread.
     pub async fn stop(mut self) {
-        self.handle.stop(true).await;
+        stop_gracefully(&self.handle, &self.rooms).await;
         if let Some(t) = self.thread.take() {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
@@ -190,6 +245,7 @@ impl Drop for BackgroundServer {
         if self.thread.is_some() {
             // Not stopped explicitly: stop without waiting so a failing test does not hang.
             let handle = self.handle.clone();
+            self.rooms.shutdown();
             std::thread::spawn(move || {
                 let sys = actix_web::rt::System::new();
                 sys.block_on(handle.stop(false));

@@ -46,6 +46,8 @@ pub struct Backends {
     pub org: OrgService,
     /// Debates.
     pub debates: domain_debates::DebateService,
+    /// Fan-out of the real-time rooms: Redis pub/sub, or in process.
+    pub room_bus: Arc<dyn domain_debates::RoomBus>,
     /// Probes for `/readyz`.
     pub health: Vec<Arc<dyn HealthCheck>>,
     /// One line describing where data lives, logged at startup.
@@ -131,6 +133,7 @@ struct Shared {
     limiter: Arc<dyn AttemptLimiter>,
     subject_cache: Arc<dyn SubjectCache>,
     bus: Arc<dyn InvalidationBus>,
+    room_bus: Arc<dyn domain_debates::RoomBus>,
 }
 
 /// Feeds invalidations received over Redis to the RBAC service.
@@ -236,6 +239,7 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
         limiter,
         subject_cache,
         bus,
+        room_bus,
     } = match &config.redis_url {
         Some(url) => {
             let pool = adapter_redis::connect(url)
@@ -257,6 +261,10 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
                     pool.clone(),
                     prefix.clone(),
                 )),
+                room_bus: Arc::new(
+                    adapter_redis::RedisRoomBus::new(pool.clone(), url, prefix.clone())
+                        .map_err(backend("Redis"))?,
+                ),
                 bus: Arc::new(adapter_redis::RedisInvalidationBus::new(pool, prefix)),
             }
         }
@@ -267,6 +275,7 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
                 limiter: Arc::new(adapter_memory::MemoryAttemptLimiter::default()),
                 subject_cache: Arc::new(adapter_memory::MemorySubjectCache::default()),
                 bus: Arc::new(adapter_memory::MemoryInvalidationBus::default()),
+                room_bus: Arc::new(adapter_memory::MemoryRoomBus::default()),
             }
         }
     };
@@ -342,6 +351,7 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
         rbac,
         org,
         debates,
+        room_bus,
         health,
         storage_description: description.join("; "),
     })

@@ -19,6 +19,7 @@ pub mod org_repository;
 pub mod rbac;
 pub mod rbac_grants;
 pub mod revocation;
+pub mod room_bus;
 pub mod scope_directory;
 pub mod sessions;
 pub mod subject_cache;

@@ -88,6 +88,13 @@ mod memory {
     ], limiter);
     contracts!(grants => [add_is_idempotent, expiring_grants], grants);
     contracts!(subject_cache => [put_and_get, invalidate_drops_one_user, entries_expire], subject_cache);
+
+    macro_rules! room_bus {
+        ($contract:path) => {
+            $contract(&adapter_memory::MemoryRoomBus::default()).await
+        };
+    }
+    contracts!(room_bus => [delivers_per_room_in_order, dropping_unsubscribes], room_bus);
 }
 
 mod postgres_redis {
@@ -186,6 +193,20 @@ mod postgres_redis {
     ], limiter);
     contracts!(grants => [add_is_idempotent, expiring_grants], grants);
     contracts!(subject_cache => [put_and_get, invalidate_drops_one_user, entries_expire], subject_cache);
+
+    macro_rules! room_bus {
+        ($contract:path) => {{
+            let Some(redis) = super::TestRedis::create().await else {
+                return;
+            };
+            let bus =
+                adapter_redis::RedisRoomBus::new(redis.pool().clone(), redis.url(), redis.prefix())
+                    .unwrap();
+            $contract(&bus).await;
+            redis.cleanup().await;
+        }};
+    }
+    contracts!(room_bus => [delivers_per_room_in_order, dropping_unsubscribes], room_bus);
 }
 
 /// The organisation tree: [`domain_org::OrgRepository`] and the

@@ -17,7 +17,9 @@ pub use error::DebateError;
 pub use model::{
     BODY_MAX_CHARS, DebateSession, Message, NewMessage, Participant, SessionStatus, Side, Topic,
 };
-pub use ports::{DebateRepository, JoinOutcome, MessageRange, SessionFilter};
+pub use ports::{
+    DebateRepository, JoinOutcome, MessageRange, RoomBus, RoomSink, RoomSubscription, SessionFilter,
+};
 pub use service::{
     DESCRIPTION_MAX_CHARS, DebateService, MAX_PER_SIDE_LIMIT, TITLE_MAX_CHARS, events,
 };

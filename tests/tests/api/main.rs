@@ -10,6 +10,7 @@ mod debates;
 mod journey;
 mod multi_instance;
 mod rbac;
+mod realtime;
 
 /// Serves in a child process for the multi-instance tests (see `ServerProcess::spawn`);
 /// ignored in normal runs.

@@ -16,7 +16,7 @@ use super::state::AppState;
 #[derive(Debug, Clone)]
 pub struct Authenticated(pub Principal);
 
-fn bearer(req: &HttpRequest) -> Option<&str> {
+pub(crate) fn bearer(req: &HttpRequest) -> Option<&str> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme

@@ -22,7 +22,17 @@ Exchange the refresh token at `POST /api/users/token/refresh/`; each refresh tok
 once, and presenting a used one again revokes its whole session.\n\n\
 **Errors.** Every 4xx/5xx answer is an RFC 9457 `application/problem+json` document; \
 validation problems list each invalid field in `errors`.\n\n\
-**Paths.** A trailing slash is optional on every route.";
+**Paths.** A trailing slash is optional on every route.\n\n\
+**Real time.** A live session's room is a WebSocket at `GET /ws/debate/{session_id}/` \
+(not listed below): send the access token as a bearer header or `?token=`; reading needs \
+`debate_session.read` in the session's scope, refusals are answered as problems before the \
+upgrade. Frames are JSON objects with a `type`: the client sends `message.send {body, \
+client_id, reply_to?}` and `ping`; the server sends `message.created {message}` (a \
+`MessageDto`, in `seq` order, each once), `ack {client_id, seq}`, `error {code, detail}`, \
+`pong` and `session.status {status}`. Reconnect with `?since={seq}` to receive every \
+message after `seq` before the live stream. Limits: 64 KiB frames (close 1009), 5 messages/s \
+with bursts of 10 (`rate_limited`), a client too slow to keep up is closed with 1013, server \
+shutdown closes with 1001. The full protocol is in `docs/realtime.md`.";
 
 /// Builds the document.
 pub fn document() -> OpenApi {

@@ -41,4 +41,8 @@ pub struct AppState {
     pub org: OrgService,
     /// Debates.
     pub debates: domain_debates::DebateService,
+    /// The real-time debate rooms of this instance.
+    pub rooms: crate::realtime::RoomHub,
+    /// `AGORA_ALLOWED_ORIGINS`: origins besides the server's own that may open a room.
+    pub allowed_origins: Arc<Vec<String>>,
 }

@@ -100,7 +100,10 @@ async fn post(
         .debates
         .post_message(author, session.id, &body.body, body.reply_to)
         .await?;
-    Ok(HttpResponse::Created().json(MessageDto::from(message)))
+    let message = MessageDto::from(message);
+    // persisted first, then broadcast to the room on every instance
+    state.rooms.message_created(session.id, &message).await;
+    Ok(HttpResponse::Created().json(message))
 }
 
 #[derive(Deserialize)]

@@ -3,6 +3,7 @@
 
 mod dto;
 mod messages;
+mod room;
 mod sessions;
 mod topics;
 
@@ -18,6 +19,7 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
     let mut v = topics::endpoints();
     v.extend(sessions::endpoints());
     v.extend(messages::endpoints());
+    v.extend(room::endpoints());
     v
 }
 

@@ -218,7 +218,12 @@ async fn start(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let session = guarded(&state, &auth, id.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(SessionDto::from(state.debates.start(session.id).await?)))
+    let started = state.debates.start(session.id).await?;
+    state
+        .rooms
+        .session_status(started.id, started.status.as_str())
+        .await;
+    Ok(HttpResponse::Ok().json(SessionDto::from(started)))
 }
 
 async fn close(
@@ -227,7 +232,12 @@ async fn close(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let session = guarded(&state, &auth, id.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(SessionDto::from(state.debates.close(session.id).await?)))
+    let closed = state.debates.close(session.id).await?;
+    state
+        .rooms
+        .session_status(closed.id, closed.status.as_str())
+        .await;
+    Ok(HttpResponse::Ok().json(SessionDto::from(closed)))
 }
 
 async fn join(

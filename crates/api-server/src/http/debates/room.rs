@@ -1,0 +1,537 @@
+//! `/ws/debate/{session_id}/`: the real-time room of a session (protocol in
+//! `docs/realtime.md`). The handshake is checked before upgrading (origin, token, read
+//! permission); then one task per connection runs a `select!` loop over the client's
+//! frames, the room's feed, the heartbeat and the shutdown signal.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, Session};
+use domain_debates::{DebateError, MessageRange};
+use domain_identity::Principal;
+use domain_rbac::{Action, ResourceType, Scope, perm};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::time::{Instant, MissedTickBehavior, interval_at, timeout};
+use uuid::Uuid;
+
+use super::{MessageDto, scope_of};
+use crate::http::problem::ApiError;
+use crate::http::routes::Endpoint;
+use crate::http::state::AppState;
+use crate::realtime::{RoomEvent, RoomMember};
+
+/// Largest frame a client may send.
+pub const MAX_FRAME: usize = 64 * 1024;
+/// How often the server pings.
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
+/// A client silent for this long is dropped.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest wait for the client to take a frame before it counts as unable to keep up.
+const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+/// Sustained `message.send` rate per connection (per second) …
+const SEND_RATE: f64 = 5.0;
+/// … and burst.
+const SEND_BURST: f64 = 10.0;
+/// Stored messages read per page when catching up.
+const CATCH_UP_PAGE: u32 = 100;
+
+pub(super) fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::get("/ws/debate/{session_id}/", "debateRoom")
+            .summary(
+                "debates",
+                "Real-time room of a session (WebSocket; see docs/realtime.md)",
+            )
+            .permission("debate_session.read")
+            .hidden()
+            .to(room),
+    ]
+}
+
+#[derive(Deserialize)]
+struct RoomQuery {
+    token: Option<String>,
+    since: Option<i64>,
+}
+
+/// Whether the handshake's `Origin` may open a socket: absent (non-browser clients), the
+/// server's own host, or listed in `AGORA_ALLOWED_ORIGINS` (`*` allows any).
+fn origin_allowed(req: &HttpRequest, allowed: &[String]) -> bool {
+    let Some(origin) = req.headers().get(header::ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    let origin = origin.trim_end_matches('/').to_ascii_lowercase();
+    if allowed.iter().any(|a| a == "*" || *a == origin) {
+        return true;
+    }
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_ascii_lowercase);
+    match (origin.split_once("://"), host) {
+        (Some((_, origin_host)), Some(host)) => origin_host == host,
+        _ => false,
+    }
+}
+
+async fn room(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+    q: web::Query<RoomQuery>,
+) -> Result<HttpResponse, ApiError> {
+    if !origin_allowed(&req, &state.allowed_origins) {
+        return Err(ApiError::Forbidden(
+            "this Origin may not open the room (AGORA_ALLOWED_ORIGINS)".into(),
+        ));
+    }
+    let token = crate::http::extract::bearer(&req)
+        .map(str::to_owned)
+        .or_else(|| q.token.clone().filter(|t| !t.is_empty()))
+        .ok_or_else(|| {
+            ApiError::Unauthorized(
+                "sign in: send the access token as a bearer token or ?token=".into(),
+            )
+        })?;
+    let principal = state.auth.authenticate(&token).await?;
+    let session = state.debates.session(path.into_inner()).await?;
+    let scope = scope_of(&session.scope)?;
+    state
+        .guard
+        .require(
+            Some(&principal),
+            perm(ResourceType::DebateSession, Action::Read),
+            scope,
+            session.created_by,
+        )
+        .await?;
+    if q.since.is_some_and(|s| s < 0) {
+        return Err(ApiError::Validation(vec![domain_core::FieldError::new(
+            "since",
+            "must be 0 or more",
+        )]));
+    }
+    let (res, ws, stream) = actix_ws::handle(&req, body)
+        .map_err(|e| ApiError::BadRequest(format!("not a WebSocket handshake: {e}")))?;
+    let member = state.rooms.join(session.id).await?;
+    // Subscribed first, then the starting point, before answering 101: a message stored
+    // after the client sees the upgrade is never missed.
+    let after = match q.since {
+        Some(since) => since,
+        None => newest_seq(&state, session.id).await?,
+    };
+    let stream = stream
+        .max_frame_size(MAX_FRAME)
+        .aggregate_continuations()
+        .max_continuation_size(MAX_FRAME);
+    let conn = Connection {
+        state: state.into_inner(),
+        session_id: session.id,
+        scope,
+        principal,
+        ws,
+        last_seq: 0,
+        bucket: TokenBucket::new(),
+    };
+    actix_web::rt::spawn(conn.run(stream, member, after));
+    Ok(res)
+}
+
+/// The newest stored sequence number of a session (0 when it has none).
+async fn newest_seq(state: &AppState, session_id: Uuid) -> Result<i64, ApiError> {
+    let newest = state
+        .debates
+        .messages(
+            session_id,
+            MessageRange {
+                after: None,
+                before: Some(i64::MAX),
+            },
+            1,
+        )
+        .await?;
+    Ok(newest.last().map_or(0, |m| m.seq))
+}
+
+/// Why a connection ends.
+enum End {
+    /// The peer went away or the socket broke: nothing more to send.
+    Gone,
+    /// Close with this reason.
+    Close(Option<CloseReason>),
+}
+
+fn close(code: CloseCode, why: &str) -> End {
+    End::Close(Some(CloseReason {
+        code,
+        description: Some(why.to_owned()),
+    }))
+}
+
+struct TokenBucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl TokenBucket {
+    fn new() -> Self {
+        Self {
+            tokens: SEND_BURST,
+            at: Instant::now(),
+        }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        let refill = now.duration_since(self.at).as_secs_f64() * SEND_RATE;
+        self.tokens = (self.tokens + refill).min(SEND_BURST);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// A client frame, or why it was refused (`code`, `detail`).
+enum ClientFrame {
+    Send {
+        body: String,
+        client_id: String,
+        reply_to: Option<i64>,
+    },
+    Ping,
+}
+
+fn parse_frame(text: &str) -> Result<ClientFrame, (&'static str, String)> {
+    #[derive(Deserialize)]
+    struct SendFrame {
+        body: String,
+        client_id: String,
+        reply_to: Option<i64>,
+    }
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| ("malformed", format!("not JSON: {e}")))?;
+    let kind = value.get("type").and_then(Value::as_str).ok_or((
+        "malformed",
+        "a frame is an object with a \"type\"".to_owned(),
+    ))?;
+    match kind {
+        "ping" => Ok(ClientFrame::Ping),
+        "message.send" => {
+            let f: SendFrame = serde_json::from_value(value)
+                .map_err(|e| ("malformed", format!("message.send: {e}")))?;
+            Ok(ClientFrame::Send {
+                body: f.body,
+                client_id: f.client_id,
+                reply_to: f.reply_to,
+            })
+        }
+        other => Err(("unknown_type", format!("unknown frame type {other:?}"))),
+    }
+}
+
+fn error_code(e: &ApiError) -> &'static str {
+    match e {
+        ApiError::Unauthorized(_) => "unauthorized",
+        ApiError::Forbidden(_) => "forbidden",
+        ApiError::NotFound(_) => "not_found",
+        ApiError::Validation(_) | ApiError::BadRequest(_) => "invalid",
+        ApiError::Conflict(_) => "conflict",
+        ApiError::Unavailable(_) => "unavailable",
+        _ => "internal",
+    }
+}
+
+fn error_detail(e: &ApiError) -> String {
+    match e {
+        ApiError::Validation(fields) => fields
+            .iter()
+            .map(|f| format!("{}: {}", f.field, f.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+        ApiError::Internal(_) => "internal error".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+struct Connection {
+    state: Arc<AppState>,
+    session_id: Uuid,
+    scope: Scope,
+    principal: Principal,
+    ws: Session,
+    /// The last sequence number delivered; anything at or below it is skipped.
+    last_seq: i64,
+    bucket: TokenBucket,
+}
+
+impl Connection {
+    async fn run(
+        mut self,
+        mut stream: AggregatedMessageStream,
+        mut member: RoomMember,
+        after: i64,
+    ) {
+        let mut shutdown = self.state.rooms.shutdown_signal();
+        // Live frames wait in the member's queue while the backlog is sent.
+        self.last_seq = after;
+        let start = self.catch_up(None).await;
+        let end = match start {
+            Err(end) => end,
+            Ok(()) => self.serve(&mut stream, &mut member, &mut shutdown).await,
+        };
+        drop(member);
+        if let End::Close(reason) = end {
+            let _ = timeout(Duration::from_secs(1), self.ws.close(reason)).await;
+        }
+    }
+
+    async fn serve(
+        &mut self,
+        stream: &mut AggregatedMessageStream,
+        member: &mut RoomMember,
+        shutdown: &mut tokio::sync::watch::Receiver<bool>,
+    ) -> End {
+        if *shutdown.borrow_and_update() {
+            return close(CloseCode::Away, "server shutting down");
+        }
+        let mut last_heard = Instant::now();
+        let mut heartbeat = interval_at(Instant::now() + HEARTBEAT_EVERY, HEARTBEAT_EVERY);
+        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            let step = tokio::select! {
+                changed = shutdown.changed() => {
+                    if changed.is_err() || *shutdown.borrow() {
+                        return close(CloseCode::Away, "server shutting down");
+                    }
+                    Ok(())
+                }
+                msg = stream.recv() => {
+                    last_heard = Instant::now();
+                    match msg {
+                        Some(Ok(AggregatedMessage::Text(t))) => self.on_text(&t).await,
+                        Some(Ok(AggregatedMessage::Binary(_))) => {
+                            self.error("malformed", "frames are JSON text", None).await
+                        }
+                        Some(Ok(AggregatedMessage::Ping(p))) => {
+                            self.ws.pong(&p).await.map_err(|_| End::Gone)
+                        }
+                        Some(Ok(AggregatedMessage::Pong(_))) => Ok(()),
+                        Some(Ok(AggregatedMessage::Close(reason))) => return End::Close(reason),
+                        Some(Err(actix_ws::ProtocolError::Overflow)) => {
+                            return close(CloseCode::Size, "frame larger than 64 KiB");
+                        }
+                        Some(Err(e)) => return close(CloseCode::Protocol, &e.to_string()),
+                        None => return End::Gone,
+                    }
+                }
+                ev = member.events.recv() => match ev {
+                    Ok(ev) => self.deliver(&ev).await,
+                    Err(RecvError::Lagged(_)) => {
+                        return close(CloseCode::Again, "too slow: reconnect with ?since=");
+                    }
+                    Err(RecvError::Closed) => return close(CloseCode::Restart, "room closed"),
+                },
+                _ = heartbeat.tick() => {
+                    if last_heard.elapsed() > CLIENT_TIMEOUT {
+                        return close(CloseCode::Policy, "no heartbeat");
+                    }
+                    self.ws.ping(b"").await.map_err(|_| End::Gone)
+                }
+            };
+            if let Err(end) = step {
+                return end;
+            }
+        }
+    }
+
+    /// Sends a text frame, giving up on a client that does not take it in time.
+    async fn send(&mut self, text: impl Into<String>) -> Result<(), End> {
+        match timeout(SEND_TIMEOUT, self.ws.text(text.into())).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(End::Gone),
+            Err(_) => Err(close(CloseCode::Again, "too slow: reconnect with ?since=")),
+        }
+    }
+
+    async fn error(
+        &mut self,
+        code: &str,
+        detail: &str,
+        client_id: Option<&str>,
+    ) -> Result<(), End> {
+        let mut frame = json!({"type": "error", "code": code, "detail": detail});
+        if let Some(id) = client_id {
+            frame["client_id"] = json!(id);
+        }
+        self.send(frame.to_string()).await
+    }
+
+    fn storage_failure(&self, e: DebateError) -> End {
+        tracing::warn!(session_id = %self.session_id, error = %e, "room cannot read stored messages");
+        close(CloseCode::Again, "storage unavailable")
+    }
+
+    /// Sends the stored messages after `last_seq`, below `until` if given.
+    async fn catch_up(&mut self, until: Option<i64>) -> Result<(), End> {
+        loop {
+            let page = self
+                .state
+                .debates
+                .messages(
+                    self.session_id,
+                    MessageRange {
+                        after: Some(self.last_seq),
+                        before: None,
+                    },
+                    CATCH_UP_PAGE,
+                )
+                .await
+                .map_err(|e| self.storage_failure(e))?;
+            let full = page.len() == CATCH_UP_PAGE as usize;
+            for m in page {
+                if until.is_some_and(|u| m.seq >= u) {
+                    return Ok(());
+                }
+                let seq = m.seq;
+                let frame =
+                    json!({"type": "message.created", "message": MessageDto::from(m)}).to_string();
+                self.send(frame).await?;
+                self.last_seq = seq;
+            }
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn deliver(&mut self, ev: &RoomEvent) -> Result<(), End> {
+        let Some(seq) = ev.seq else {
+            return self.send(ev.text.clone()).await;
+        };
+        if seq <= self.last_seq {
+            return Ok(());
+        }
+        if seq > self.last_seq + 1 {
+            // published out of order, or lost while a subscription reconnected
+            self.catch_up(Some(seq)).await?;
+        }
+        self.send(ev.text.clone()).await?;
+        self.last_seq = seq;
+        Ok(())
+    }
+
+    async fn on_text(&mut self, text: &str) -> Result<(), End> {
+        if text.len() > MAX_FRAME {
+            return Err(close(CloseCode::Size, "message larger than 64 KiB"));
+        }
+        match parse_frame(text) {
+            Err((code, detail)) => self.error(code, &detail, None).await,
+            Ok(ClientFrame::Ping) => self.send(json!({"type": "pong"}).to_string()).await,
+            Ok(ClientFrame::Send {
+                body,
+                client_id,
+                reply_to,
+            }) => {
+                if !self.bucket.take() {
+                    return self
+                        .error(
+                            "rate_limited",
+                            "too many messages: at most 5 per second (bursts of 10)",
+                            Some(&client_id),
+                        )
+                        .await;
+                }
+                match self.post(&body, reply_to).await {
+                    Ok(message) => {
+                        let seq = message.seq;
+                        self.send(
+                            json!({"type": "ack", "client_id": client_id, "seq": seq}).to_string(),
+                        )
+                        .await?;
+                        self.state
+                            .rooms
+                            .message_created(self.session_id, &message)
+                            .await;
+                        Ok(())
+                    }
+                    Err(e) => {
+                        self.error(error_code(&e), &error_detail(&e), Some(&client_id))
+                            .await
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stores an argument as `POST …/messages/` does: same permission, same rules.
+    async fn post(&self, body: &str, reply_to: Option<i64>) -> Result<MessageDto, ApiError> {
+        self.state
+            .guard
+            .require(
+                Some(&self.principal),
+                perm(ResourceType::Message, Action::Create),
+                self.scope,
+                None,
+            )
+            .await?;
+        let message = self
+            .state
+            .debates
+            .post_message(
+                self.principal.user_id.as_uuid(),
+                self.session_id,
+                body,
+                reply_to,
+            )
+            .await?;
+        Ok(MessageDto::from(message))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_parse_or_say_why() {
+        assert!(matches!(
+            parse_frame(r#"{"type":"ping"}"#),
+            Ok(ClientFrame::Ping)
+        ));
+        assert!(matches!(
+            parse_frame(r#"{"type":"message.send","body":"x","client_id":"c1"}"#),
+            Ok(ClientFrame::Send { .. })
+        ));
+        assert!(matches!(parse_frame("{nope"), Err(("malformed", _))));
+        assert!(matches!(
+            parse_frame(r#"{"type":"dance"}"#),
+            Err(("unknown_type", _))
+        ));
+        assert!(matches!(
+            parse_frame(r#"{"type":"message.send"}"#),
+            Err(("malformed", _))
+        ));
+    }
+
+    #[test]
+    fn token_bucket_allows_a_burst_then_refuses() {
+        let mut b = TokenBucket::new();
+        for _ in 0..10 {
+            assert!(b.take());
+        }
+        assert!(!b.take());
+    }
+}
