@@ -38,6 +38,8 @@ const SEND_RATE: f64 = 5.0;
 const SEND_BURST: f64 = 10.0;
 /// Stored messages read per page when catching up.
 const CATCH_UP_PAGE: u32 = 100;
+/// Arguments of one connection waiting to be stored; more in flight are refused.
+const SENDS_IN_FLIGHT: usize = 16;
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
     vec![
@@ -141,6 +143,7 @@ async fn room(
         ws,
         last_seq: 0,
         bucket: TokenBucket::new(),
+        jobs: None,
     };
     actix_web::rt::spawn(conn.run(stream, member, after));
     Ok(res)
@@ -275,6 +278,69 @@ struct Connection {
     /// The last sequence number delivered; anything at or below it is skipped.
     last_seq: i64,
     bucket: TokenBucket,
+    /// Arguments handed to this connection's storing task.
+    jobs: Option<tokio::sync::mpsc::Sender<SendJob>>,
+}
+
+/// An argument received on a connection, to store and broadcast.
+struct SendJob {
+    body: String,
+    client_id: String,
+    reply_to: Option<i64>,
+}
+
+/// Stores a connection's arguments one by one, in the order sent, and reports each outcome
+/// (an `ack` or an `error` frame). It runs beside the connection's loop so that a slow
+/// database write never stops that loop from forwarding the room's frames (a sender would
+/// otherwise fall behind the room and be closed with 1013).
+async fn store_arguments(
+    state: Arc<AppState>,
+    principal: Principal,
+    scope: Scope,
+    session_id: Uuid,
+    mut jobs: tokio::sync::mpsc::Receiver<SendJob>,
+    outcomes: tokio::sync::mpsc::Sender<String>,
+) {
+    while let Some(job) = jobs.recv().await {
+        let frame = match post(&state, &principal, scope, session_id, &job.body, job.reply_to).await {
+            Ok(message) => {
+                let seq = message.seq;
+                state.rooms.message_created(session_id, &message).await;
+                json!({"type": "ack", "client_id": job.client_id, "seq": seq}).to_string()
+            }
+            Err(e) => json!({"type": "error", "code": error_code(&e), "detail": error_detail(&e), "client_id": job.client_id})
+                .to_string(),
+        };
+        if outcomes.send(frame).await.is_err() {
+            // the connection is gone; what was stored has been broadcast all the same
+            continue;
+        }
+    }
+}
+
+/// Stores an argument as `POST …/messages/` does: same permission, same rules.
+async fn post(
+    state: &AppState,
+    principal: &Principal,
+    scope: Scope,
+    session_id: Uuid,
+    body: &str,
+    reply_to: Option<i64>,
+) -> Result<MessageDto, ApiError> {
+    state
+        .guard
+        .require(
+            Some(principal),
+            perm(ResourceType::Message, Action::Create),
+            scope,
+            None,
+        )
+        .await?;
+    let message = state
+        .debates
+        .post_message(principal.user_id.as_uuid(), session_id, body, reply_to)
+        .await?;
+    Ok(MessageDto::from(message))
 }
 
 impl Connection {
@@ -285,12 +351,26 @@ impl Connection {
         after: i64,
     ) {
         let mut shutdown = self.state.rooms.shutdown_signal();
+        let (jobs, job_queue) = tokio::sync::mpsc::channel(SENDS_IN_FLIGHT);
+        let (outcome_tx, mut outcomes) = tokio::sync::mpsc::channel(SENDS_IN_FLIGHT);
+        actix_web::rt::spawn(store_arguments(
+            self.state.clone(),
+            self.principal.clone(),
+            self.scope,
+            self.session_id,
+            job_queue,
+            outcome_tx,
+        ));
+        self.jobs = Some(jobs);
         // Live frames wait in the member's queue while the backlog is sent.
         self.last_seq = after;
         let start = self.catch_up(None).await;
         let end = match start {
             Err(end) => end,
-            Ok(()) => self.serve(&mut stream, &mut member, &mut shutdown).await,
+            Ok(()) => {
+                self.serve(&mut stream, &mut member, &mut shutdown, &mut outcomes)
+                    .await
+            }
         };
         drop(member);
         if let End::Close(reason) = end {
@@ -303,6 +383,7 @@ impl Connection {
         stream: &mut AggregatedMessageStream,
         member: &mut RoomMember,
         shutdown: &mut tokio::sync::watch::Receiver<bool>,
+        outcomes: &mut tokio::sync::mpsc::Receiver<String>,
     ) -> End {
         if *shutdown.borrow_and_update() {
             return close(CloseCode::Away, "server shutting down");
@@ -337,6 +418,7 @@ impl Connection {
                         None => return End::Gone,
                     }
                 }
+                Some(frame) = outcomes.recv() => self.send(frame).await,
                 ev = member.events.recv() => match ev {
                     Ok(ev) => self.deliver(&ev).await,
                     Err(RecvError::Lagged(_)) => {
@@ -454,50 +536,25 @@ impl Connection {
                         )
                         .await;
                 }
-                match self.post(&body, reply_to).await {
-                    Ok(message) => {
-                        let seq = message.seq;
-                        self.send(
-                            json!({"type": "ack", "client_id": client_id, "seq": seq}).to_string(),
+                let job = SendJob {
+                    body,
+                    client_id: client_id.clone(),
+                    reply_to,
+                };
+                match self.jobs.as_ref().map(|q| q.try_send(job)) {
+                    Some(Ok(())) => Ok(()),
+                    Some(Err(tokio::sync::mpsc::error::TrySendError::Full(_))) => {
+                        self.error(
+                            "busy",
+                            "too many arguments waiting to be stored; retry",
+                            Some(&client_id),
                         )
-                        .await?;
-                        self.state
-                            .rooms
-                            .message_created(self.session_id, &message)
-                            .await;
-                        Ok(())
+                        .await
                     }
-                    Err(e) => {
-                        self.error(error_code(&e), &error_detail(&e), Some(&client_id))
-                            .await
-                    }
+                    _ => Err(End::Gone),
                 }
             }
         }
-    }
-
-    /// Stores an argument as `POST …/messages/` does: same permission, same rules.
-    async fn post(&self, body: &str, reply_to: Option<i64>) -> Result<MessageDto, ApiError> {
-        self.state
-            .guard
-            .require(
-                Some(&self.principal),
-                perm(ResourceType::Message, Action::Create),
-                self.scope,
-                None,
-            )
-            .await?;
-        let message = self
-            .state
-            .debates
-            .post_message(
-                self.principal.user_id.as_uuid(),
-                self.session_id,
-                body,
-                reply_to,
-            )
-            .await?;
-        Ok(MessageDto::from(message))
     }
 }
 
