@@ -289,6 +289,13 @@ struct SendJob {
     reply_to: Option<i64>,
 }
 
+/// The result of storing one argument: the frame for its sender and, when stored, the
+/// message to broadcast once that frame is out (the sender sees its `ack` first).
+struct Outcome {
+    frame: String,
+    created: Option<MessageDto>,
+}
+
 /// Stores a connection's arguments one by one, in the order sent, and reports each outcome
 /// (an `ack` or an `error` frame). It runs beside the connection's loop so that a slow
 /// database write never stops that loop from forwarding the room's frames (a sender would
@@ -299,21 +306,25 @@ async fn store_arguments(
     scope: Scope,
     session_id: Uuid,
     mut jobs: tokio::sync::mpsc::Receiver<SendJob>,
-    outcomes: tokio::sync::mpsc::Sender<String>,
+    outcomes: tokio::sync::mpsc::Sender<Outcome>,
 ) {
     while let Some(job) = jobs.recv().await {
-        let frame = match post(&state, &principal, scope, session_id, &job.body, job.reply_to).await {
-            Ok(message) => {
-                let seq = message.seq;
-                state.rooms.message_created(session_id, &message).await;
-                json!({"type": "ack", "client_id": job.client_id, "seq": seq}).to_string()
-            }
-            Err(e) => json!({"type": "error", "code": error_code(&e), "detail": error_detail(&e), "client_id": job.client_id})
-                .to_string(),
+        let outcome = match post(&state, &principal, scope, session_id, &job.body, job.reply_to).await {
+            Ok(message) => Outcome {
+                frame: json!({"type": "ack", "client_id": job.client_id, "seq": message.seq}).to_string(),
+                created: Some(message),
+            },
+            Err(e) => Outcome {
+                frame: json!({"type": "error", "code": error_code(&e), "detail": error_detail(&e), "client_id": job.client_id})
+                    .to_string(),
+                created: None,
+            },
         };
-        if outcomes.send(frame).await.is_err() {
-            // the connection is gone; what was stored has been broadcast all the same
-            continue;
+        if let Err(unsent) = outcomes.send(outcome).await
+            && let Some(message) = unsent.0.created
+        {
+            // the sender is gone; what was stored is broadcast all the same
+            state.rooms.message_created(session_id, &message).await;
         }
     }
 }
@@ -383,7 +394,7 @@ impl Connection {
         stream: &mut AggregatedMessageStream,
         member: &mut RoomMember,
         shutdown: &mut tokio::sync::watch::Receiver<bool>,
-        outcomes: &mut tokio::sync::mpsc::Receiver<String>,
+        outcomes: &mut tokio::sync::mpsc::Receiver<Outcome>,
     ) -> End {
         if *shutdown.borrow_and_update() {
             return close(CloseCode::Away, "server shutting down");
@@ -418,7 +429,7 @@ impl Connection {
                         None => return End::Gone,
                     }
                 }
-                Some(frame) = outcomes.recv() => self.send(frame).await,
+                Some(outcome) = outcomes.recv() => self.acknowledge(outcome).await,
                 ev = member.events.recv() => match ev {
                     Ok(ev) => self.deliver(&ev).await,
                     Err(RecvError::Lagged(_)) => {
@@ -437,6 +448,19 @@ impl Connection {
                 return end;
             }
         }
+    }
+
+    /// Sends the sender its `ack` (or `error`), then broadcasts what was stored, so the
+    /// sender always sees the ack before its own `message.created`.
+    async fn acknowledge(&mut self, outcome: Outcome) -> Result<(), End> {
+        let sent = self.send(outcome.frame).await;
+        if let Some(message) = outcome.created {
+            self.state
+                .rooms
+                .message_created(self.session_id, &message)
+                .await;
+        }
+        sent
     }
 
     /// Sends a text frame, giving up on a client that does not take it in time.
