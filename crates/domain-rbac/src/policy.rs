@@ -50,7 +50,9 @@ pub enum RoleVerdict {
 pub struct Policy {
     templates: HashMap<String, RoleTemplate>,
     effective: HashMap<String, BTreeSet<Permission>>,
-    overrides: HashMap<(String, Permission), Vec<(Scope, Effect)>>,
+    /// By role, then permission: looked up with a borrowed role name, so a decision
+    /// allocates nothing.
+    overrides: HashMap<String, HashMap<Permission, Vec<(Scope, Effect)>>>,
     version: u64,
 }
 
@@ -67,10 +69,12 @@ impl Policy {
             expand(&templates, name, &mut seen, &mut perms);
             effective.insert(name.clone(), perms);
         }
-        let mut index: HashMap<(String, Permission), Vec<(Scope, Effect)>> = HashMap::new();
+        let mut index: HashMap<String, HashMap<Permission, Vec<(Scope, Effect)>>> = HashMap::new();
         for o in overrides {
             index
-                .entry((o.role, o.permission))
+                .entry(o.role)
+                .or_default()
+                .entry(o.permission)
                 .or_default()
                 .push((o.scope, o.effect));
         }
@@ -116,7 +120,11 @@ impl Policy {
         target: &ScopePath,
     ) -> RoleVerdict {
         let mut allow_override = false;
-        if let Some(list) = self.overrides.get(&(role.to_owned(), permission)) {
+        if let Some(list) = self
+            .overrides
+            .get(role)
+            .and_then(|by_perm| by_perm.get(&permission))
+        {
             for (scope, effect) in list {
                 if target.is_within(scope) {
                     match effect {

@@ -231,6 +231,27 @@ impl From<IdentityError> for ApiError {
     }
 }
 
+/// Parses a scope sent by a client; a bad one is a validation problem on `field`.
+///
+/// # Errors
+/// [`ApiError::Validation`].
+pub fn client_scope(field: &str, text: &str) -> Result<domain_rbac::Scope, ApiError> {
+    text.parse().map_err(|e: domain_rbac::ScopeParseError| {
+        ApiError::Validation(vec![FieldError::new(field, e.to_string())])
+    })
+}
+
+/// Parses a `resource.action` permission sent by a client.
+///
+/// # Errors
+/// [`ApiError::Validation`].
+pub fn client_permission(field: &str, text: &str) -> Result<domain_rbac::Permission, ApiError> {
+    text.parse()
+        .map_err(|e: domain_rbac::permission::PermissionParseError| {
+            ApiError::Validation(vec![FieldError::new(field, e.to_string())])
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

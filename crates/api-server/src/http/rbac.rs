@@ -16,22 +16,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::guard::Authorize;
-use super::problem::ApiError;
+use super::problem::{ApiError, client_permission, client_scope};
 use super::routes::Endpoint;
 use super::state::AppState;
-
-fn parse_scope(field: &str, text: &str) -> Result<Scope, ApiError> {
-    text.parse().map_err(|e: domain_rbac::ScopeParseError| {
-        ApiError::Validation(vec![FieldError::new(field, e.to_string())])
-    })
-}
-
-fn parse_permission(field: &str, text: &str) -> Result<Permission, ApiError> {
-    text.parse()
-        .map_err(|e: domain_rbac::permission::PermissionParseError| {
-            ApiError::Validation(vec![FieldError::new(field, e.to_string())])
-        })
-}
 
 /// A role template.
 #[derive(Serialize, Deserialize, JsonSchema)]
@@ -365,7 +352,7 @@ async fn get_role(
 }
 
 fn parse_permissions(field: &str, list: &[String]) -> Result<BTreeSet<Permission>, ApiError> {
-    list.iter().map(|p| parse_permission(field, p)).collect()
+    list.iter().map(|p| client_permission(field, p)).collect()
 }
 
 async fn create_role(
@@ -428,7 +415,7 @@ async fn list_overrides(
     let scope = q
         .scope
         .as_deref()
-        .map(|s| parse_scope("scope", s))
+        .map(|s| client_scope("scope", s))
         .transpose()?;
     auth.require(scope.unwrap_or(Scope::Global)).await?;
     let items = state.rbac.list_overrides(&auth.actor(), scope).await?;
@@ -442,8 +429,8 @@ async fn create_override(
     auth: Authorize,
     body: web::Json<CreateOverrideRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = parse_scope("scope", &body.scope)?;
-    let permission = parse_permission("permission", &body.permission)?;
+    let scope = client_scope("scope", &body.scope)?;
+    let permission = client_permission("permission", &body.permission)?;
     let effect = match body.effect.as_str() {
         "allow" => Effect::Allow,
         "deny" => Effect::Deny,
@@ -483,7 +470,7 @@ async fn list_grants(
     let scope = q
         .scope
         .as_deref()
-        .map(|s| parse_scope("scope", s))
+        .map(|s| client_scope("scope", s))
         .transpose()?;
     if q.user_id.is_none() && scope.is_none() {
         return Err(ApiError::Validation(vec![FieldError::new(
@@ -514,7 +501,7 @@ async fn create_grant(
     auth: Authorize,
     body: web::Json<CreateGrantRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = parse_scope("scope", &body.scope)?;
+    let scope = client_scope("scope", &body.scope)?;
     auth.require(scope).await?;
     let a = state
         .rbac
@@ -547,8 +534,8 @@ async fn create_permission_grant(
     auth: Authorize,
     body: web::Json<CreatePermissionGrantRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = parse_scope("scope", &body.scope)?;
-    let permission = parse_permission("permission", &body.permission)?;
+    let scope = client_scope("scope", &body.scope)?;
+    let permission = client_permission("permission", &body.permission)?;
     auth.require(scope).await?;
     let g = state
         .rbac
@@ -601,7 +588,7 @@ async fn audit(
     let scope = q
         .scope
         .as_deref()
-        .map(|s| parse_scope("scope", s))
+        .map(|s| client_scope("scope", s))
         .transpose()?;
     auth.require(scope.unwrap_or(Scope::Global)).await?;
     let limit = PageLimit::new(q.limit);
@@ -637,8 +624,8 @@ async fn check(
     auth: Authorize,
     body: web::Json<CheckRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = parse_scope("scope", &body.scope)?;
-    let permission = parse_permission("permission", &body.permission)?;
+    let scope = client_scope("scope", &body.scope)?;
+    let permission = client_permission("permission", &body.permission)?;
     let subject = body.user_id.or(auth.user_id());
     if subject != auth.user_id() {
         auth.require(scope).await?; // explaining someone else's rights needs role.read there

@@ -7,7 +7,7 @@ use domain_debates::transcript::TranscriptFormat;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{MessageDto, MessagePage, PostMessageRequest, scope_of};
+use super::{MessageDto, MessagePage, PostMessageRequest, session_in_scope};
 use crate::http::guard::Authorize;
 use crate::http::problem::ApiError;
 use crate::http::routes::Endpoint;
@@ -60,8 +60,7 @@ async fn list(
     id: web::Path<Uuid>,
     q: web::Query<WindowQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let session = state.debates.session(id.into_inner()).await?;
-    auth.require(scope_of(&session.scope)?).await?;
+    let (session, _) = session_in_scope(&state, &auth, id.into_inner()).await?;
     let limit = PageLimit::new(q.limit);
     let range = MessageRange {
         after: q.after,
@@ -91,8 +90,7 @@ async fn post(
     id: web::Path<Uuid>,
     body: web::Json<PostMessageRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let session = state.debates.session(id.into_inner()).await?;
-    auth.require(scope_of(&session.scope)?).await?;
+    let (session, _) = session_in_scope(&state, &auth, id.into_inner()).await?;
     let author = auth
         .user_id()
         .ok_or_else(|| ApiError::Unauthorized("sign in first".into()))?;
@@ -126,8 +124,7 @@ async fn transcript(
             )])
         })?,
     };
-    let session = state.debates.session(id.into_inner()).await?;
-    auth.require(scope_of(&session.scope)?).await?;
+    let (session, _) = session_in_scope(&state, &auth, id.into_inner()).await?;
     let t = state.debates.transcript(session.id).await?;
     if format == TranscriptFormat::Json {
         return Ok(HttpResponse::Ok().json(&t));

@@ -13,6 +13,7 @@ use domain_debates::DebateError;
 use domain_rbac::Scope;
 
 use super::problem::ApiError;
+pub(crate) use super::problem::client_scope;
 use super::routes::Endpoint;
 
 pub(crate) fn endpoints() -> Vec<Endpoint> {
@@ -43,9 +44,14 @@ fn scope_of(text: &str) -> Result<Scope, ApiError> {
         .map_err(|_| ApiError::Internal(format!("stored scope {text:?} does not parse")))
 }
 
-/// Parses a scope given by a client.
-fn client_scope(field: &str, text: &str) -> Result<Scope, ApiError> {
-    text.parse().map_err(|e: domain_rbac::ScopeParseError| {
-        ApiError::Validation(vec![domain_core::FieldError::new(field, e.to_string())])
-    })
+/// Loads a session (404 when missing) and checks the route's permission in its scope.
+async fn session_in_scope(
+    state: &super::state::AppState,
+    auth: &super::guard::Authorize,
+    id: uuid::Uuid,
+) -> Result<(domain_debates::DebateSession, Scope), ApiError> {
+    let session = state.debates.session(id).await?;
+    let scope = scope_of(&session.scope)?;
+    auth.require(scope).await?;
+    Ok((session, scope))
 }

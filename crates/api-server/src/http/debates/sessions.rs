@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{
     CreateSessionRequest, JoinRequest, ParticipantDto, ParticipantPage, SessionDto, SessionPage,
-    UpdateSessionRequest, client_scope, scope_of,
+    UpdateSessionRequest, client_scope, scope_of, session_in_scope,
 };
 use crate::http::guard::Authorize;
 use crate::http::paging::{next_cursor, uuid_after};
@@ -252,9 +252,7 @@ async fn join(
             "must be pro, con or audience",
         )])
     })?;
-    let session = state.debates.session(id.into_inner()).await?;
-    let scope = scope_of(&session.scope)?;
-    auth.require(scope).await?;
+    let (session, scope) = session_in_scope(&state, &auth, id.into_inner()).await?;
     let who = auth
         .principal
         .as_ref()
@@ -275,8 +273,7 @@ async fn leave(
     auth: Authorize,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let session = state.debates.session(id.into_inner()).await?;
-    auth.require(scope_of(&session.scope)?).await?;
+    let (session, _) = session_in_scope(&state, &auth, id.into_inner()).await?;
     let user = auth
         .user_id()
         .ok_or_else(|| ApiError::Unauthorized("sign in first".into()))?;
@@ -296,8 +293,7 @@ async fn participants(
     id: web::Path<Uuid>,
     q: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let session = state.debates.session(id.into_inner()).await?;
-    auth.require(scope_of(&session.scope)?).await?;
+    let (session, _) = session_in_scope(&state, &auth, id.into_inner()).await?;
     let limit = PageLimit::new(q.limit);
     let items = state
         .debates
