@@ -6,18 +6,25 @@
 //! seat change, an append's numbering and insert — is atomic. Accounts are looked up
 //! before the lock is taken (it is never held across an await); they are never deleted,
 //! so the answer cannot go stale. Only active seats are kept: the port never reads a
-//! closed one back except from the `leave` that closes it.
+//! closed one back except from the `leave` that closes it; who ever sat is kept apart, for
+//! voting.
+//!
+//! The same store implements [`domain_debates::ModerationRepository`] (`moderation.rs`)
+//! and [`domain_debates::VoteRepository`] (`votes.rs`): under the one lock an append sees
+//! the mute and a join sees the removal, as PostgreSQL's statements do.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound::{Excluded, Included, Unbounded};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use chrono::TimeDelta;
 use chrono::{DateTime, Utc};
 use domain_core::StoreError;
 use domain_debates::{
-    DebateRepository, DebateSession, JoinOutcome, Message, MessageRange, NewMessage, Participant,
-    SessionFilter, SessionStatus, Side, Topic,
+    AppendOutcome, Ballot, DebateRepository, DebateSession, JoinOutcome, Message, MessageRange,
+    ModerationAction, Mute, NewMessage, Participant, SessionFilter, SessionStatus, Side, Topic,
+    Vote,
 };
 use domain_identity::{UserId, UserRepository};
 use uuid::Uuid;
@@ -28,7 +35,7 @@ use crate::{lock, stored};
 pub struct MemoryDebateRepository {
     /// Where creators, participants and authors must exist.
     users: Arc<dyn UserRepository>,
-    state: Mutex<Debates>,
+    pub(crate) state: Mutex<Debates>,
 }
 
 impl std::fmt::Debug for MemoryDebateRepository {
@@ -40,19 +47,30 @@ impl std::fmt::Debug for MemoryDebateRepository {
 }
 
 #[derive(Debug, Default)]
-struct Debates {
+pub(crate) struct Debates {
     topics: BTreeMap<Uuid, Topic>,
-    sessions: BTreeMap<Uuid, SessionEntry>,
+    pub(crate) sessions: BTreeMap<Uuid, SessionEntry>,
     /// Active seats, keyed (session, user): one session's seats are a range ordered by
     /// user id.
-    seats: BTreeMap<(Uuid, Uuid), Participant>,
+    pub(crate) seats: BTreeMap<(Uuid, Uuid), Participant>,
+    /// (session, user) of every seat ever taken (`debate_participants`, closed rows
+    /// included): who may vote.
+    pub(crate) ever_seated: BTreeSet<(Uuid, Uuid)>,
     /// Keyed (session, seq): one session's messages are a range in order.
-    messages: BTreeMap<(Uuid, i64), Message>,
+    pub(crate) messages: BTreeMap<(Uuid, i64), Message>,
+    /// Current mutes, keyed (session, user); expired ones may linger, as in PostgreSQL.
+    pub(crate) mutes: BTreeMap<(Uuid, Uuid), Mute>,
+    /// (session, user) of removed participants.
+    pub(crate) bans: BTreeSet<(Uuid, Uuid)>,
+    /// Moderation actions keyed (created_at, id): newest first is a reverse walk.
+    pub(crate) actions: BTreeMap<(DateTime<Utc>, Uuid), ModerationAction>,
+    /// Votes keyed (session, user, ballot): one per user and ballot.
+    pub(crate) votes: BTreeMap<(Uuid, Uuid, Ballot), Vote>,
 }
 
 #[derive(Debug)]
-struct SessionEntry {
-    session: DebateSession,
+pub(crate) struct SessionEntry {
+    pub(crate) session: DebateSession,
     /// Number of the session's last message (`debate_sessions.last_seq`).
     last_seq: i64,
 }
@@ -66,7 +84,7 @@ impl MemoryDebateRepository {
         }
     }
 
-    async fn user_exists(&self, id: Uuid) -> Result<bool, StoreError> {
+    pub(crate) async fn user_exists(&self, id: Uuid) -> Result<bool, StoreError> {
         Ok(self.users.by_id(UserId(id)).await?.is_some())
     }
 
@@ -79,7 +97,7 @@ impl MemoryDebateRepository {
     }
 }
 
-fn take(limit: u32) -> usize {
+pub(crate) fn take(limit: u32) -> usize {
     usize::try_from(limit).unwrap_or(usize::MAX)
 }
 
@@ -90,7 +108,12 @@ impl Debates {
             return false;
         }
         self.seats.retain(|(session, _), _| *session != id);
+        self.ever_seated.retain(|(session, _)| *session != id);
         self.messages.retain(|(session, _), _| *session != id);
+        self.mutes.retain(|(session, _), _| *session != id);
+        self.bans.retain(|(session, _)| *session != id);
+        self.actions.retain(|_, a| a.session_id != id);
+        self.votes.retain(|(session, _, _), _| *session != id);
         true
     }
 
@@ -110,6 +133,7 @@ fn session_stored(s: DebateSession) -> DebateSession {
         created_at: stored(s.created_at),
         started_at: s.started_at.map(stored),
         closed_at: s.closed_at.map(stored),
+        voting_closes_at: s.voting_closes_at.map(stored),
         ..s
     }
 }
@@ -244,6 +268,7 @@ impl DebateRepository for MemoryDebateRepository {
         s.scheduled_start = stored(session.scheduled_start);
         s.scheduled_end = session.scheduled_end.map(stored);
         s.max_per_side = session.max_per_side;
+        s.voting_window_seconds = session.voting_window_seconds;
         Ok(())
     }
 
@@ -262,7 +287,16 @@ impl DebateRepository for MemoryDebateRepository {
         s.status = to;
         match to {
             SessionStatus::Live => s.started_at = Some(stored(at)),
-            SessionStatus::Closed => s.closed_at = Some(stored(at)),
+            SessionStatus::Closed => {
+                let at = stored(at);
+                s.closed_at = Some(at);
+                // Only a debate that ran opens a voting window (cancelling one that
+                // never started leaves nothing to vote on).
+                if from == SessionStatus::Live {
+                    s.voting_closes_at =
+                        Some(at + TimeDelta::seconds(i64::from(s.voting_window_seconds)));
+                }
+            }
             SessionStatus::Scheduled => {}
         }
         Ok(Some(s.clone()))
@@ -292,6 +326,9 @@ impl DebateRepository for MemoryDebateRepository {
             return Err(StoreError::NotFound);
         }
         let key = (session, user);
+        if d.bans.contains(&key) {
+            return Ok(JoinOutcome::Removed);
+        }
         if let Some(seat) = d.seats.get(&key).filter(|s| s.side == side) {
             return Ok(JoinOutcome::Joined(seat.clone()));
         }
@@ -313,6 +350,7 @@ impl DebateRepository for MemoryDebateRepository {
             left_at: None,
         };
         d.seats.insert(key, seat.clone());
+        d.ever_seated.insert(key);
         Ok(JoinOutcome::Joined(seat))
     }
 
@@ -350,13 +388,31 @@ impl DebateRepository for MemoryDebateRepository {
             .collect())
     }
 
-    async fn append_message(&self, message: NewMessage) -> Result<Message, StoreError> {
+    async fn append_message(
+        &self,
+        message: NewMessage,
+        now: DateTime<Utc>,
+    ) -> Result<AppendOutcome, StoreError> {
         let author_ok = self.user_exists(message.author_id).await?;
         let mut d = lock(&self.state);
+        let key = (message.session_id, message.author_id);
+        // PostgreSQL's order: the session, its state, the author's mute, then the
+        // reply_to check and the author foreign key of the insert.
+        let muted_until = d
+            .mutes
+            .get(&key)
+            .filter(|m| m.is_active(now))
+            .map(|m| m.until);
         let entry = d
             .sessions
             .get_mut(&message.session_id)
             .ok_or(StoreError::NotFound)?;
+        if entry.session.status != SessionStatus::Live {
+            return Ok(AppendOutcome::NotLive);
+        }
+        if let Some(until) = muted_until {
+            return Ok(AppendOutcome::Muted { until });
+        }
         let seq = entry.last_seq + 1;
         // A reply answers an earlier message of the session: any number below this one.
         if message.reply_to.is_some_and(|r| !(1..seq).contains(&r)) || !author_ok {
@@ -371,10 +427,15 @@ impl DebateRepository for MemoryDebateRepository {
             body: message.body,
             reply_to: message.reply_to,
             created_at: stored(message.created_at),
+            removed: None,
         };
         d.messages
             .insert((message.session_id, seq), stored_message.clone());
-        Ok(stored_message)
+        Ok(AppendOutcome::Appended(stored_message))
+    }
+
+    async fn ever_seated(&self, session: Uuid, user: Uuid) -> Result<bool, StoreError> {
+        Ok(lock(&self.state).ever_seated.contains(&(session, user)))
     }
 
     async fn message(&self, session: Uuid, seq: i64) -> Result<Option<Message>, StoreError> {

@@ -13,18 +13,22 @@
 mod debates;
 mod grants;
 mod limiter;
+mod moderation;
 mod org;
+mod presence;
 mod rbac;
 mod rbac_cache;
 mod revocation;
 mod room_bus;
 mod sessions;
 mod users;
+mod votes;
 
 pub use debates::MemoryDebateRepository;
 pub use grants::MemoryGrantSource;
 pub use limiter::MemoryAttemptLimiter;
 pub use org::MemoryOrgRepository;
+pub use presence::MemoryPresence;
 pub use rbac::MemoryRbacRepository;
 pub use rbac_cache::{MemoryInvalidationBus, MemorySubjectCache};
 pub use revocation::MemoryRevocationList;

@@ -2,37 +2,53 @@
 //! `debate_messages` tables.
 //!
 //! Sessions, seats and messages go with their topic or session through
-//! `ON DELETE CASCADE`. The writes that must be atomic are single transactions:
+//! `ON DELETE CASCADE`. The writes that must be atomic are single statements or
+//! transactions:
 //!
-//! - `append_message` takes its number with `UPDATE debate_sessions SET last_seq =
-//!   last_seq + 1 … RETURNING last_seq` and inserts the message in the same transaction.
-//!   The update holds the session's row lock until commit, so concurrent appends queue
-//!   up, numbers commit in order, and a failed insert rolls the number back: no gaps.
+//! - `append_message` is ONE statement (see [`APPEND`]): a CTE takes the number with
+//!   `UPDATE debate_sessions SET last_seq = last_seq + 1 WHERE status = 'live' AND NOT
+//!   EXISTS (active mute) RETURNING last_seq` and the `INSERT … SELECT` uses it. The
+//!   row lock is held for that statement only (one round trip), concurrent appends
+//!   queue on it, numbers commit in order, and a failed insert (reply_to CHECK, author
+//!   foreign key) fails the statement and with it the number: no gaps. Nothing returned
+//!   means not live or muted; a second query says which (the rare path).
 //! - `join` locks the session's row (`FOR NO KEY UPDATE`: it serialises joins without
-//!   blocking the foreign-key checks of other inserts), then counts the side, closes the
-//!   previous seat and opens the new one; concurrent joins cannot overfill a side.
-//! - `transition` is one conditional `UPDATE … WHERE status = from RETURNING`.
+//!   blocking the foreign-key checks of other inserts), then checks the user was not
+//!   removed (removals take the same lock), counts the side, closes the previous seat and
+//!   opens the new one; concurrent joins cannot overfill a side.
+//! - `transition` is one conditional `UPDATE … WHERE status = from RETURNING`; closing a
+//!   live session also sets `voting_closes_at` from its window in that statement.
+//!
+//! The same adapter implements the moderation (`moderation.rs`) and vote (`votes.rs`)
+//! ports, over the tables of the same migration set.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error};
+use diesel::sql_types;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use domain_core::StoreError;
 use domain_debates::{
-    DebateRepository, DebateSession, JoinOutcome, Message, MessageRange, NewMessage, Participant,
-    SessionFilter, SessionStatus, Side, Topic,
+    AppendOutcome, DebateRepository, DebateSession, JoinOutcome, Message, MessageRange, NewMessage,
+    Participant, Removal, SessionFilter, SessionStatus, Side, Topic,
 };
 use uuid::Uuid;
 
 use crate::PgPool;
 use crate::error::{db_error, pool_error};
-use crate::schema::{debate_messages, debate_participants, debate_sessions, debate_topics};
+use crate::schema::{
+    debate_bans, debate_messages, debate_mutes, debate_participants, debate_sessions, debate_topics,
+};
 
-/// [`DebateRepository`] over PostgreSQL.
+/// [`DebateRepository`] over PostgreSQL; also the
+/// [`ModerationRepository`](domain_debates::ModerationRepository) and the
+/// [`VoteRepository`](domain_debates::VoteRepository), whose writes meet the debates'
+/// rows in the same statements.
 #[derive(Clone)]
 pub struct PgDebateRepository {
-    pool: PgPool,
+    pub(crate) pool: PgPool,
 }
 
 impl PgDebateRepository {
@@ -46,9 +62,16 @@ impl PgDebateRepository {
 /// or creator is missing) and [`Error::NotFound`] (a row that had to be there, also
 /// raised on purpose to roll a transaction back) become [`StoreError::NotFound`]; clashes
 /// name their field; the rest as everywhere else.
-fn debate_error(e: Error) -> StoreError {
+pub(crate) fn debate_error(e: Error) -> StoreError {
     match &e {
         Error::NotFound | Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
+            StoreError::NotFound
+        }
+        // A reply to no earlier message: the reply_to CHECK of debate_messages, the
+        // backstop of the one-statement append.
+        Error::DatabaseError(DatabaseErrorKind::CheckViolation, info)
+            if info.constraint_name() == Some("debate_messages_check") =>
+        {
             StoreError::NotFound
         }
         Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
@@ -76,11 +99,11 @@ fn one_row(changed: usize) -> Result<(), StoreError> {
 
 /// A stored value the domain cannot read: the table's CHECK constraints make this
 /// impossible short of manual edits.
-fn unreadable(what: &str, value: impl std::fmt::Debug) -> StoreError {
+pub(crate) fn unreadable(what: &str, value: impl std::fmt::Debug) -> StoreError {
     StoreError::Unexpected(format!("unreadable {what} {value:?}").into())
 }
 
-fn side_of(text: &str) -> Result<Side, StoreError> {
+pub(crate) fn side_of(text: &str) -> Result<Side, StoreError> {
     Side::parse(text).ok_or_else(|| unreadable("side", text))
 }
 
@@ -146,12 +169,22 @@ struct SessionRow {
     created_at: DateTime<Utc>,
     started_at: Option<DateTime<Utc>>,
     closed_at: Option<DateTime<Utc>>,
+    voting_window_seconds: i32,
+    voting_closes_at: Option<DateTime<Utc>>,
+}
+
+/// The column value of a voting window; the CHECK constraint refuses what is out of
+/// range.
+fn window_column(seconds: u32) -> Result<i32, StoreError> {
+    i32::try_from(seconds).map_err(|_| unreadable("voting window", seconds))
 }
 
 impl SessionRow {
     fn of(s: DebateSession) -> Result<Self, StoreError> {
         Ok(Self {
             max_per_side: limit_column(s.max_per_side)?,
+            voting_window_seconds: window_column(s.voting_window_seconds)?,
+            voting_closes_at: s.voting_closes_at,
             id: s.id,
             topic_id: s.topic_id,
             scope: s.scope,
@@ -173,7 +206,11 @@ impl SessionRow {
             .max_per_side
             .map(|m| u32::try_from(m).map_err(|_| unreadable("side limit", m)))
             .transpose()?;
+        let voting_window_seconds = u32::try_from(self.voting_window_seconds)
+            .map_err(|_| unreadable("voting window", self.voting_window_seconds))?;
         Ok(DebateSession {
+            voting_window_seconds,
+            voting_closes_at: self.voting_closes_at,
             id: self.id,
             topic_id: self.topic_id,
             scope: self.scope,
@@ -213,9 +250,11 @@ impl ParticipantRow {
     }
 }
 
-#[derive(Queryable, Selectable, Insertable)]
+/// A message as read: by the query builder (`Selectable`) and by the append statement
+/// (`QueryableByName`, column names as in the table).
+#[derive(Queryable, Selectable, QueryableByName)]
 #[diesel(table_name = debate_messages, check_for_backend(diesel::pg::Pg))]
-struct MessageRow {
+pub(crate) struct MessageRow {
     session_id: Uuid,
     seq: i64,
     author_id: Uuid,
@@ -223,22 +262,22 @@ struct MessageRow {
     body: String,
     reply_to: Option<i64>,
     created_at: DateTime<Utc>,
+    removed_at: Option<DateTime<Utc>>,
+    removed_by: Option<Uuid>,
+    removal_reason: Option<String>,
 }
 
 impl MessageRow {
-    fn of(m: NewMessage, seq: i64) -> Self {
-        Self {
-            session_id: m.session_id,
-            seq,
-            author_id: m.author_id,
-            side: m.side.as_str().to_owned(),
-            body: m.body,
-            reply_to: m.reply_to,
-            created_at: m.created_at,
-        }
-    }
-
-    fn read(self) -> Result<Message, StoreError> {
+    pub(crate) fn read(self) -> Result<Message, StoreError> {
+        // The table's CHECK keeps removed_at and removed_by set together.
+        let removed = match (self.removed_at, self.removed_by) {
+            (Some(at), Some(by)) => Some(Removal {
+                at,
+                by,
+                reason: self.removal_reason,
+            }),
+            _ => None,
+        };
         Ok(Message {
             side: side_of(&self.side)?,
             session_id: self.session_id,
@@ -247,14 +286,37 @@ impl MessageRow {
             body: self.body,
             reply_to: self.reply_to,
             created_at: self.created_at,
+            removed,
         })
     }
 }
+
+/// The append, in one statement: the session's number is taken only if the session is
+/// live and the author not muted at `$7`, and the insert uses it. `$1` session, `$2`
+/// author, `$3` side, `$4` body, `$5` reply_to, `$6` created_at, `$7` now.
+const APPEND: &str = "\
+WITH s AS (
+    UPDATE debate_sessions SET last_seq = last_seq + 1
+    WHERE id = $1 AND status = 'live'
+      AND NOT EXISTS (
+          SELECT 1 FROM debate_mutes m
+          WHERE m.session_id = $1 AND m.user_id = $2 AND (m.until IS NULL OR m.until > $7))
+    RETURNING last_seq
+)
+INSERT INTO debate_messages (session_id, seq, author_id, side, body, reply_to, created_at)
+SELECT $1, s.last_seq, $2, $3, $4, $5, $6 FROM s
+RETURNING session_id, seq, author_id, side, body, reply_to, created_at,
+          removed_at, removed_by, removal_reason";
+
+/// How many times an append is retried when it stored nothing yet neither the session's
+/// state nor a mute explains why (a mute lifted or expired between the two queries).
+const APPEND_ATTEMPTS: usize = 3;
 
 /// What a join transaction decided; read into [`JoinOutcome`] after commit.
 enum Joined {
     Seat(ParticipantRow),
     SideFull,
+    Removed,
 }
 
 #[async_trait]
@@ -384,6 +446,7 @@ impl DebateRepository for PgDebateRepository {
 
     async fn update_session(&self, session: &DebateSession) -> Result<(), StoreError> {
         let max_per_side = limit_column(session.max_per_side)?;
+        let window = window_column(session.voting_window_seconds)?;
         let mut conn = self.pool.get().await.map_err(pool_error)?;
         let updated = diesel::update(debate_sessions::table.find(session.id))
             .set((
@@ -391,6 +454,7 @@ impl DebateRepository for PgDebateRepository {
                 debate_sessions::scheduled_start.eq(session.scheduled_start),
                 debate_sessions::scheduled_end.eq(session.scheduled_end),
                 debate_sessions::max_per_side.eq(max_per_side),
+                debate_sessions::voting_window_seconds.eq(window),
             ))
             .execute(&mut conn)
             .await
@@ -418,6 +482,23 @@ impl DebateRepository for PgDebateRepository {
                     .get_result(&mut conn)
                     .await
             }
+            // Closing a debate that ran opens its voting window now, for the length the
+            // session has at this moment.
+            SessionStatus::Closed if from == SessionStatus::Live => {
+                let closes = sql::<sql_types::Nullable<sql_types::Timestamptz>>("")
+                    .bind::<sql_types::Timestamptz, _>(at)
+                    .sql(" + voting_window_seconds * interval '1 second'");
+                diesel::update(target)
+                    .set((
+                        status,
+                        debate_sessions::closed_at.eq(at),
+                        debate_sessions::voting_closes_at.eq(closes),
+                    ))
+                    .returning(SessionRow::as_returning())
+                    .get_result(&mut conn)
+                    .await
+            }
+            // Cancelling one that never started: nothing to vote on.
             SessionStatus::Closed => {
                 diesel::update(target)
                     .set((status, debate_sessions::closed_at.eq(at)))
@@ -489,6 +570,16 @@ impl DebateRepository for PgDebateRepository {
                 if let Some(seat) = current.filter(|s| s.side == side.as_str()) {
                     return Ok(Joined::Seat(seat));
                 }
+                // Removals lock the session's row too: none can commit between this
+                // check and the insert.
+                let removed: bool = diesel::select(diesel::dsl::exists(
+                    debate_bans::table.find((session, user)),
+                ))
+                .get_result(conn)
+                .await?;
+                if removed {
+                    return Ok(Joined::Removed);
+                }
                 if let Some(max) = max_per_side.filter(|_| side.is_debater()) {
                     let taken: i64 = debate_participants::table
                         .filter(debate_participants::session_id.eq(session))
@@ -524,6 +615,7 @@ impl DebateRepository for PgDebateRepository {
         match joined {
             Joined::Seat(seat) => seat.read().map(JoinOutcome::Joined),
             Joined::SideFull => Ok(JoinOutcome::SideFull),
+            Joined::Removed => Ok(JoinOutcome::Removed),
         }
     }
 
@@ -584,31 +676,75 @@ impl DebateRepository for PgDebateRepository {
         rows.into_iter().map(ParticipantRow::read).collect()
     }
 
-    async fn append_message(&self, message: NewMessage) -> Result<Message, StoreError> {
+    async fn append_message(
+        &self,
+        message: NewMessage,
+        now: DateTime<Utc>,
+    ) -> Result<AppendOutcome, StoreError> {
         let mut conn = self.pool.get().await.map_err(pool_error)?;
-        let row = conn
-            .transaction(async |conn| {
-                // Takes the session's row lock until commit: the next append waits here.
-                let seq: i64 = diesel::update(debate_sessions::table.find(message.session_id))
-                    .set(debate_sessions::last_seq.eq(debate_sessions::last_seq + 1))
-                    .returning(debate_sessions::last_seq)
-                    .get_result(conn)
-                    .await?;
-                // A reply answers an earlier message of the session; numbers are gapless,
-                // so that is any number below this one. Otherwise roll the number back.
-                if message.reply_to.is_some_and(|r| !(1..seq).contains(&r)) {
-                    return Err(Error::NotFound);
+        for _ in 0..APPEND_ATTEMPTS {
+            // No explicit transaction: one statement is atomic, and autocommit ends it.
+            let row: Option<MessageRow> = diesel::sql_query(APPEND)
+                .bind::<sql_types::Uuid, _>(message.session_id)
+                .bind::<sql_types::Uuid, _>(message.author_id)
+                .bind::<sql_types::Text, _>(message.side.as_str())
+                .bind::<sql_types::Text, _>(&message.body)
+                .bind::<sql_types::Nullable<sql_types::BigInt>, _>(message.reply_to)
+                .bind::<sql_types::Timestamptz, _>(message.created_at)
+                .bind::<sql_types::Timestamptz, _>(now)
+                .get_result(&mut conn)
+                .await
+                .optional()
+                .map_err(debate_error)?;
+            if let Some(row) = row {
+                return row.read().map(AppendOutcome::Appended);
+            }
+            // Nothing stored: say why.
+            let status: Option<String> = debate_sessions::table
+                .find(message.session_id)
+                .select(debate_sessions::status)
+                .first(&mut conn)
+                .await
+                .optional()
+                .map_err(debate_error)?;
+            match status.as_deref() {
+                None => return Err(StoreError::NotFound),
+                Some(s) if s != SessionStatus::Live.as_str() => {
+                    return Ok(AppendOutcome::NotLive);
                 }
-                // The author_id foreign key refuses an unknown author (NotFound).
-                diesel::insert_into(debate_messages::table)
-                    .values(MessageRow::of(message, seq))
-                    .returning(MessageRow::as_returning())
-                    .get_result(conn)
-                    .await
-            })
-            .await
-            .map_err(debate_error)?;
-        row.read()
+                Some(_) => {}
+            }
+            let mute: Option<Option<DateTime<Utc>>> = debate_mutes::table
+                .find((message.session_id, message.author_id))
+                .filter(
+                    debate_mutes::until
+                        .is_null()
+                        .or(debate_mutes::until.gt(now)),
+                )
+                .select(debate_mutes::until)
+                .first(&mut conn)
+                .await
+                .optional()
+                .map_err(debate_error)?;
+            if let Some(until) = mute {
+                return Ok(AppendOutcome::Muted { until });
+            }
+        }
+        Err(StoreError::Unavailable(
+            "the session's state kept changing during the append; retry".into(),
+        ))
+    }
+
+    async fn ever_seated(&self, session: Uuid, user: Uuid) -> Result<bool, StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        diesel::select(diesel::dsl::exists(
+            debate_participants::table
+                .filter(debate_participants::session_id.eq(session))
+                .filter(debate_participants::user_id.eq(user)),
+        ))
+        .get_result(&mut conn)
+        .await
+        .map_err(debate_error)
     }
 
     async fn message(&self, session: Uuid, seq: i64) -> Result<Option<Message>, StoreError> {

@@ -9,6 +9,7 @@
 mod debates;
 mod error;
 mod grants;
+mod moderation;
 mod org;
 mod rbac;
 /// Table definitions exactly as `diesel print-schema` prints them (see `diesel.toml` at
@@ -18,6 +19,7 @@ mod sessions;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod users;
+mod votes;
 
 pub use debates::PgDebateRepository;
 pub use grants::PgGrantSource;

@@ -24,6 +24,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    debate_bans (session_id, user_id) {
+        session_id -> Uuid,
+        user_id -> Uuid,
+        reason -> Nullable<Text>,
+        banned_by -> Uuid,
+        banned_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     debate_messages (session_id, seq) {
         session_id -> Uuid,
         seq -> Int8,
@@ -32,6 +42,20 @@ diesel::table! {
         body -> Text,
         reply_to -> Nullable<Int8>,
         created_at -> Timestamptz,
+        removed_at -> Nullable<Timestamptz>,
+        removed_by -> Nullable<Uuid>,
+        removal_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    debate_mutes (session_id, user_id) {
+        session_id -> Uuid,
+        user_id -> Uuid,
+        until -> Nullable<Timestamptz>,
+        reason -> Nullable<Text>,
+        muted_by -> Uuid,
+        muted_at -> Timestamptz,
     }
 }
 
@@ -61,6 +85,8 @@ diesel::table! {
         started_at -> Nullable<Timestamptz>,
         closed_at -> Nullable<Timestamptz>,
         last_seq -> Int8,
+        voting_window_seconds -> Int4,
+        voting_closes_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -72,6 +98,17 @@ diesel::table! {
         scope -> Text,
         created_by -> Nullable<Uuid>,
         created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    debate_votes (session_id, user_id, ballot) {
+        session_id -> Uuid,
+        user_id -> Uuid,
+        ballot -> Text,
+        side -> Nullable<Text>,
+        seq -> Nullable<Int8>,
+        cast_at -> Timestamptz,
     }
 }
 
@@ -91,6 +128,22 @@ diesel::table! {
         id -> Uuid,
         name -> Text,
         created_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    moderation_actions (id) {
+        id -> Uuid,
+        session_id -> Uuid,
+        scope -> Text,
+        actor_id -> Uuid,
+        target_user_id -> Nullable<Uuid>,
+        target_seq -> Nullable<Int8>,
+        kind -> Text,
+        reason -> Nullable<Text>,
+        duration_seconds -> Nullable<Int8>,
+        expires_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
     }
 }
@@ -200,13 +253,17 @@ diesel::table! {
 
 diesel::joinable!(auth_sessions -> users (user_id));
 diesel::joinable!(campuses -> institutions (institution_id));
+diesel::joinable!(debate_bans -> debate_sessions (session_id));
 diesel::joinable!(debate_messages -> debate_sessions (session_id));
-diesel::joinable!(debate_messages -> users (author_id));
+diesel::joinable!(debate_mutes -> debate_sessions (session_id));
 diesel::joinable!(debate_participants -> debate_sessions (session_id));
 diesel::joinable!(debate_participants -> users (user_id));
 diesel::joinable!(debate_sessions -> debate_topics (topic_id));
 diesel::joinable!(debate_sessions -> users (created_by));
 diesel::joinable!(debate_topics -> users (created_by));
+diesel::joinable!(debate_votes -> debate_sessions (session_id));
+diesel::joinable!(debate_votes -> users (user_id));
+diesel::joinable!(moderation_actions -> debate_sessions (session_id));
 diesel::joinable!(permission_grants -> permissions (permission));
 diesel::joinable!(refresh_tokens -> auth_sessions (session_id));
 diesel::joinable!(role_overrides -> permissions (permission));
@@ -217,12 +274,16 @@ diesel::joinable!(role_permissions -> roles (role));
 diesel::allow_tables_to_appear_in_same_query!(
     auth_sessions,
     campuses,
+    debate_bans,
     debate_messages,
+    debate_mutes,
     debate_participants,
     debate_sessions,
     debate_topics,
+    debate_votes,
     departments,
     institutions,
+    moderation_actions,
     org_members,
     permission_grants,
     permissions,

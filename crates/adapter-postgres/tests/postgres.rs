@@ -177,8 +177,8 @@ SELECT c.conrelid::regclass::text || '.' || c.conname AS item
     .load(&mut conn)
     .await
     .unwrap();
-    // identity 4, organisations 4, rbac 7, debates 7
-    assert_eq!(fks.len(), 22, "the check saw the foreign keys: {fks:?}");
+    // identity 4, organisations 4, rbac 7, debates 7, moderation and voting 13
+    assert_eq!(fks.len(), 35, "the check saw the foreign keys: {fks:?}");
     drop(conn);
     db.cleanup().await;
 }
@@ -225,11 +225,29 @@ async fn schema_rs_matches_the_migrated_tables() {
             ),
         ),
         (
+            "debate_bans",
+            columns_of(
+                debug_query::<Pg, _>(
+                    &schema::debate_bans::table.select(schema::debate_bans::table::all_columns()),
+                )
+                .to_string(),
+            ),
+        ),
+        (
             "debate_messages",
             columns_of(
                 debug_query::<Pg, _>(
                     &schema::debate_messages::table
                         .select(schema::debate_messages::table::all_columns()),
+                )
+                .to_string(),
+            ),
+        ),
+        (
+            "debate_mutes",
+            columns_of(
+                debug_query::<Pg, _>(
+                    &schema::debate_mutes::table.select(schema::debate_mutes::table::all_columns()),
                 )
                 .to_string(),
             ),
@@ -265,6 +283,15 @@ async fn schema_rs_matches_the_migrated_tables() {
             ),
         ),
         (
+            "debate_votes",
+            columns_of(
+                debug_query::<Pg, _>(
+                    &schema::debate_votes::table.select(schema::debate_votes::table::all_columns()),
+                )
+                .to_string(),
+            ),
+        ),
+        (
             "departments",
             columns_of(
                 debug_query::<Pg, _>(
@@ -278,6 +305,16 @@ async fn schema_rs_matches_the_migrated_tables() {
             columns_of(
                 debug_query::<Pg, _>(
                     &schema::institutions::table.select(schema::institutions::table::all_columns()),
+                )
+                .to_string(),
+            ),
+        ),
+        (
+            "moderation_actions",
+            columns_of(
+                debug_query::<Pg, _>(
+                    &schema::moderation_actions::table
+                        .select(schema::moderation_actions::table::all_columns()),
                 )
                 .to_string(),
             ),

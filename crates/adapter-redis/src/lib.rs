@@ -12,6 +12,7 @@
 mod error;
 mod invalidation;
 mod limiter;
+mod presence;
 mod revocation;
 mod room_bus;
 mod subject_cache;
@@ -23,6 +24,7 @@ pub use invalidation::{
     invalidation_channel, run_invalidation_listener,
 };
 pub use limiter::RedisAttemptLimiter;
+pub use presence::RedisPresence;
 pub use revocation::RedisRevocationList;
 pub use room_bus::{RedisRoomBus, room_channel};
 pub use subject_cache::RedisSubjectCache;

@@ -78,6 +78,12 @@ pub struct Config {
     /// `*`) whose pages may open real-time rooms, besides the server's own host and
     /// clients that send no `Origin`.
     pub allowed_origins: Vec<String>,
+    /// `AGORA_ROOM_SEND_RATES`: how many arguments per second a connection may send into
+    /// a debate room, by role (`role=rate/burst,…,*=rate/burst`).
+    pub room_send_rates: crate::send_rate::SendRates,
+    /// `AGORA_PRESENCE_TTL_SECS`: how long a room connection counts as present after its
+    /// last heartbeat — how long a crashed instance's clients linger in presence.
+    pub presence_ttl_secs: u64,
     /// `AGORA_WORKERS`: HTTP worker threads.
     pub workers: usize,
     /// `AGORA_SHUTDOWN_TIMEOUT` in seconds, for in-flight requests on shutdown.
@@ -270,6 +276,24 @@ impl Config {
                         .collect()
                 })
                 .unwrap_or_default(),
+            room_send_rates: match get("AGORA_ROOM_SEND_RATES") {
+                None => crate::send_rate::SendRates::default(),
+                Some(v) => crate::send_rate::SendRates::parse(&v)
+                    .map_err(|e| err("AGORA_ROOM_SEND_RATES", e))?,
+            },
+            presence_ttl_secs: match parse(
+                "AGORA_PRESENCE_TTL_SECS",
+                get("AGORA_PRESENCE_TTL_SECS"),
+                30,
+            )? {
+                ttl @ 3..=3600 => ttl,
+                _ => {
+                    return Err(err(
+                        "AGORA_PRESENCE_TTL_SECS",
+                        "must be between 3 and 3600 seconds",
+                    ));
+                }
+            },
             workers: parse(
                 "AGORA_WORKERS",
                 get("AGORA_WORKERS"),
@@ -398,6 +422,16 @@ mod tests {
         assert_eq!(
             cfg(&[("AGORA_ACCESS_TOKEN_TTL", "1")]).unwrap_err().var,
             "AGORA_ACCESS_TOKEN_TTL"
+        );
+        assert_eq!(
+            cfg(&[("AGORA_ROOM_SEND_RATES", "student=fast")])
+                .unwrap_err()
+                .var,
+            "AGORA_ROOM_SEND_RATES"
+        );
+        assert_eq!(
+            cfg(&[("AGORA_PRESENCE_TTL_SECS", "1")]).unwrap_err().var,
+            "AGORA_PRESENCE_TTL_SECS"
         );
     }
 

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod realtime;
+pub mod send_rate;
 pub mod server;
 pub mod telemetry;
 pub mod wiring;

@@ -72,7 +72,12 @@ pub async fn start(config: &Config, handle_signals: bool) -> Result<RunningServe
         );
     }
     // one hub for every worker: built here, outside `HttpServer::new`
-    let rooms = RoomHub::new(backends.room_bus.clone());
+    let rooms = RoomHub::new(
+        backends.room_bus.clone(),
+        backends.presence.clone(),
+        backends.clock.clone(),
+        Duration::from_secs(config.presence_ttl_secs),
+    );
     let state = AppState {
         auth: backends.auth,
         health: Arc::new(backends.health),
@@ -81,8 +86,11 @@ pub async fn start(config: &Config, handle_signals: bool) -> Result<RunningServe
         rbac: backends.rbac,
         org: backends.org,
         debates: backends.debates,
+        moderation: backends.moderation,
+        voting: backends.voting,
         rooms: rooms.clone(),
         allowed_origins: Arc::new(config.allowed_origins.clone()),
+        send_rates: Arc::new(config.room_send_rates.clone()),
     };
     let permissions = web::Data::new(crate::http::guard::RoutePermissions::from_routes());
     let state = web::Data::new(state);

@@ -46,8 +46,16 @@ pub struct Backends {
     pub org: OrgService,
     /// Debates.
     pub debates: domain_debates::DebateService,
+    /// Moderation of debate sessions.
+    pub moderation: domain_debates::ModerationService,
+    /// Votes on closed sessions.
+    pub voting: domain_debates::VotingService,
     /// Fan-out of the real-time rooms: Redis pub/sub, or in process.
     pub room_bus: Arc<dyn domain_debates::RoomBus>,
+    /// Who is connected to which room: Redis with expiry, or in process.
+    pub presence: Arc<dyn domain_debates::PresenceStore>,
+    /// The clock every service reads.
+    pub clock: Arc<dyn Clock>,
     /// Probes for `/readyz`.
     pub health: Vec<Arc<dyn HealthCheck>>,
     /// One line describing where data lives, logged at startup.
@@ -125,6 +133,8 @@ struct Storage {
     org_repo: Arc<dyn OrgRepository>,
     scopes: Arc<dyn ScopeDirectory>,
     debates: Arc<dyn domain_debates::DebateRepository>,
+    moderation: Arc<dyn domain_debates::ModerationRepository>,
+    votes: Arc<dyn domain_debates::VoteRepository>,
 }
 
 /// State shared by every instance, in Redis or (single instance) in process.
@@ -134,6 +144,7 @@ struct Shared {
     subject_cache: Arc<dyn SubjectCache>,
     bus: Arc<dyn InvalidationBus>,
     room_bus: Arc<dyn domain_debates::RoomBus>,
+    presence: Arc<dyn domain_debates::PresenceStore>,
 }
 
 /// Feeds invalidations received over Redis to the RBAC service.
@@ -187,6 +198,8 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
 
     let Storage {
         debates: debate_repo,
+        moderation: moderation_repo,
+        votes: vote_repo,
         users,
         sessions,
         grants,
@@ -205,12 +218,16 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
             health.push(Arc::new(PgHealth(pool.clone())));
             description.push("accounts in PostgreSQL");
             let org = Arc::new(adapter_postgres::PgOrgRepository::new(pool.clone()));
+            // one repository for debates, moderation and votes (same tables, same locks)
+            let debate_repo = Arc::new(adapter_postgres::PgDebateRepository::new(pool.clone()));
             Storage {
                 users: Arc::new(adapter_postgres::PgUserRepository::new(pool.clone())),
                 sessions: Arc::new(adapter_postgres::PgSessionRepository::new(pool.clone())),
                 grants: Arc::new(adapter_postgres::PgGrantSource::new(pool.clone())),
                 rbac_repo: Arc::new(adapter_postgres::PgRbacRepository::new(pool.clone())),
-                debates: Arc::new(adapter_postgres::PgDebateRepository::new(pool)),
+                debates: debate_repo.clone(),
+                moderation: debate_repo.clone(),
+                votes: debate_repo,
                 org_repo: org.clone(),
                 scopes: org,
             }
@@ -222,8 +239,12 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
             let users = Arc::new(adapter_memory::MemoryUserRepository::default());
             let rbac = Arc::new(adapter_memory::MemoryRbacRepository::new(users.clone()));
             let org = Arc::new(adapter_memory::MemoryOrgRepository::new(users.clone()));
+            // one store for debates, moderation and votes: their atomic checks span them
+            let debates = Arc::new(adapter_memory::MemoryDebateRepository::new(users.clone()));
             Storage {
-                debates: Arc::new(adapter_memory::MemoryDebateRepository::new(users.clone())),
+                debates: debates.clone(),
+                moderation: debates.clone(),
+                votes: debates,
                 users,
                 sessions: Arc::new(adapter_memory::MemorySessionRepository::default()),
                 grants: rbac.clone(),
@@ -240,6 +261,7 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
         subject_cache,
         bus,
         room_bus,
+        presence,
     } = match &config.redis_url {
         Some(url) => {
             let pool = adapter_redis::connect(url)
@@ -265,6 +287,10 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
                     adapter_redis::RedisRoomBus::new(pool.clone(), url, prefix.clone())
                         .map_err(backend("Redis"))?,
                 ),
+                presence: Arc::new(adapter_redis::RedisPresence::new(
+                    pool.clone(),
+                    prefix.clone(),
+                )),
                 bus: Arc::new(adapter_redis::RedisInvalidationBus::new(pool, prefix)),
             }
         }
@@ -276,6 +302,7 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
                 subject_cache: Arc::new(adapter_memory::MemorySubjectCache::default()),
                 bus: Arc::new(adapter_memory::MemoryInvalidationBus::default()),
                 room_bus: Arc::new(adapter_memory::MemoryRoomBus::default()),
+                presence: Arc::new(adapter_memory::MemoryPresence::default()),
             }
         }
     };
@@ -334,11 +361,23 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
         });
     }
     let debates = domain_debates::DebateService::new(
-        debate_repo,
+        debate_repo.clone(),
         Arc::new(NullEventPublisher),
         clock.clone(),
     );
-    let org = OrgService::new(org_repo, clock);
+    let moderation = domain_debates::ModerationService::new(
+        debate_repo.clone(),
+        moderation_repo,
+        Arc::new(NullEventPublisher),
+        clock.clone(),
+    );
+    let voting = domain_debates::VotingService::new(
+        debate_repo,
+        vote_repo,
+        Arc::new(NullEventPublisher),
+        clock.clone(),
+    );
+    let org = OrgService::new(org_repo, clock.clone());
     if let Some(admin) = &config.bootstrap_admin {
         bootstrap_admin(&auth, admin).await?;
     }
@@ -351,7 +390,11 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
         rbac,
         org,
         debates,
+        moderation,
+        voting,
         room_bus,
+        presence,
+        clock,
         health,
         storage_description: description.join("; "),
     })

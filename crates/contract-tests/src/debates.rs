@@ -8,8 +8,8 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use domain_core::{Clock, StoreError};
 use domain_debates::{
-    DebateRepository, DebateSession, JoinOutcome, Message, MessageRange, NewMessage, Participant,
-    SessionFilter, SessionStatus, Side, Topic,
+    AppendOutcome, DebateRepository, DebateSession, JoinOutcome, Message, MessageRange, NewMessage,
+    Participant, SessionFilter, SessionStatus, Side, Topic,
 };
 use domain_identity::UserRepository;
 use uuid::Uuid;
@@ -46,6 +46,29 @@ fn session(t: &Topic, at: DateTime<Utc>) -> DebateSession {
         created_at: at,
         started_at: None,
         closed_at: None,
+        voting_window_seconds: 600,
+        voting_closes_at: None,
+    }
+}
+
+/// [`session`], stored live (appends need it).
+pub(crate) fn live_session(t: &Topic, at: DateTime<Utc>) -> DebateSession {
+    DebateSession {
+        status: SessionStatus::Live,
+        started_at: Some(at),
+        ..session(t, at)
+    }
+}
+
+/// Appends `m` at its own time, expecting it stored.
+pub(crate) async fn append(
+    repo: &dyn DebateRepository,
+    m: NewMessage,
+) -> Result<Message, StoreError> {
+    let now = m.created_at;
+    match repo.append_message(m, now).await? {
+        AppendOutcome::Appended(m) => Ok(m),
+        other => panic!("expected the message stored, got {other:?}"),
     }
 }
 
@@ -80,10 +103,23 @@ async fn topic_with_session(
     (t, s)
 }
 
+/// A stored topic in a fresh scope, with one stored live session.
+pub(crate) async fn topic_with_live_session(
+    repo: &dyn DebateRepository,
+    at: DateTime<Utc>,
+) -> (Topic, DebateSession) {
+    let t = topic(&fresh_scope(), None, at);
+    repo.insert_topic(t.clone()).await.unwrap();
+    let s = live_session(&t, at);
+    repo.insert_session(s.clone()).await.unwrap();
+    (t, s)
+}
+
 fn seated(outcome: JoinOutcome) -> Participant {
     match outcome {
         JoinOutcome::Joined(p) => p,
         JoinOutcome::SideFull => panic!("expected a seat, the side was full"),
+        JoinOutcome::Removed => panic!("expected a seat, the user was removed"),
     }
 }
 
@@ -422,6 +458,8 @@ pub async fn transitions(repo: &dyn DebateRepository, _users: &dyn UserRepositor
     let closed = DebateSession {
         status: Closed,
         closed_at: Some(end),
+        // The close opens the voting window.
+        voting_closes_at: Some(end + TimeDelta::seconds(600)),
         ..live
     };
     assert_eq!(
@@ -735,6 +773,7 @@ pub async fn concurrent_joins_respect_the_limit(
         match outcome.unwrap() {
             JoinOutcome::Joined(p) => winners.push(p.user_id),
             JoinOutcome::SideFull => {}
+            JoinOutcome::Removed => panic!("nobody was removed"),
         }
     }
     winners.sort();
@@ -753,16 +792,15 @@ pub async fn concurrent_joins_respect_the_limit(
 /// append (unknown session or author, a reply to no earlier message) uses no number.
 pub async fn messages_are_numbered(repo: &dyn DebateRepository, users: &dyn UserRepository) {
     let now = clock().now();
-    let (t, s) = topic_with_session(repo, now).await;
-    let other = session(&t, now);
+    let (t, s) = topic_with_live_session(repo, now).await;
+    let other = live_session(&t, now);
     repo.insert_session(other.clone()).await.unwrap();
     let (pro, con) = (
         existing_user(users, now).await.0,
         existing_user(users, now).await.0,
     );
 
-    let first = repo
-        .append_message(argument(s.id, pro, Side::Pro, "Opening", now))
+    let first = append(repo, argument(s.id, pro, Side::Pro, "Opening", now))
         .await
         .unwrap();
     assert_eq!(
@@ -775,13 +813,14 @@ pub async fn messages_are_numbered(repo: &dyn DebateRepository, users: &dyn User
             body: "Opening".into(),
             reply_to: None,
             created_at: now,
+            removed: None,
         }
     );
     let reply = NewMessage {
         reply_to: Some(1),
         ..argument(s.id, con, Side::Con, "Rebuttal ✓ — ünïcødé", now)
     };
-    let second = repo.append_message(reply).await.unwrap();
+    let second = append(repo, reply).await.unwrap();
     assert_eq!((second.seq, second.reply_to), (2, Some(1)));
     assert_eq!(repo.message(s.id, 1).await.unwrap(), Some(first.clone()));
     assert_eq!(repo.message(s.id, 2).await.unwrap(), Some(second.clone()));
@@ -794,25 +833,19 @@ pub async fn messages_are_numbered(repo: &dyn DebateRepository, users: &dyn User
 
     // Refusals take no number.
     assert!(is_not_found(
-        repo.append_message(argument(Uuid::new_v4(), pro, Side::Pro, "x", now))
-            .await
+        append(repo, argument(Uuid::new_v4(), pro, Side::Pro, "x", now)).await
     ));
     assert!(is_not_found(
-        repo.append_message(argument(s.id, Uuid::new_v4(), Side::Pro, "x", now))
-            .await
+        append(repo, argument(s.id, Uuid::new_v4(), Side::Pro, "x", now)).await
     ));
     for bad in [0, 3, 4, -1] {
         let reply = NewMessage {
             reply_to: Some(bad),
             ..argument(s.id, pro, Side::Pro, "x", now)
         };
-        assert!(
-            is_not_found(repo.append_message(reply).await),
-            "a reply to {bad}"
-        );
+        assert!(is_not_found(append(repo, reply).await), "a reply to {bad}");
     }
-    let third = repo
-        .append_message(argument(s.id, pro, Side::Pro, "Third", now))
+    let third = append(repo, argument(s.id, pro, Side::Pro, "Third", now))
         .await
         .unwrap();
     assert_eq!(third.seq, 3, "no number lost");
@@ -823,8 +856,7 @@ pub async fn messages_are_numbered(repo: &dyn DebateRepository, users: &dyn User
         vec![first, second, third]
     );
 
-    let elsewhere = repo
-        .append_message(argument(other.id, con, Side::Con, "Elsewhere", now))
+    let elsewhere = append(repo, argument(other.id, con, Side::Con, "Elsewhere", now))
         .await
         .unwrap();
     assert_eq!(elsewhere.seq, 1, "each session counts from 1");
@@ -836,14 +868,17 @@ pub async fn concurrent_appends_are_gapless(
     users: &dyn UserRepository,
 ) {
     let now = clock().now();
-    let (_, s) = topic_with_session(repo, now).await;
+    let (_, s) = topic_with_live_session(repo, now).await;
     let authors = [
         existing_user(users, now).await.0,
         existing_user(users, now).await.0,
     ];
     let appends = (0..50).map(|n| {
         let side = if n % 2 == 0 { Side::Pro } else { Side::Con };
-        repo.append_message(argument(s.id, authors[n % 2], side, &format!("#{n}"), now))
+        append(
+            repo,
+            argument(s.id, authors[n % 2], side, &format!("#{n}"), now),
+        )
     });
     let stored: Vec<Message> = futures_util::future::join_all(appends)
         .await
@@ -868,17 +903,20 @@ pub async fn concurrent_appends_are_gapless(
 /// ascending; both bounds exclusive.
 pub async fn message_windows(repo: &dyn DebateRepository, users: &dyn UserRepository) {
     let now = clock().now();
-    let (t, s) = topic_with_session(repo, now).await;
+    let (t, s) = topic_with_live_session(repo, now).await;
     let author = existing_user(users, now).await.0;
     for n in 1..=10 {
         let at = now + TimeDelta::seconds(n);
-        repo.append_message(argument(s.id, author, Side::Pro, &format!("#{n}"), at))
-            .await
-            .unwrap();
+        append(
+            repo,
+            argument(s.id, author, Side::Pro, &format!("#{n}"), at),
+        )
+        .await
+        .unwrap();
     }
-    let other = session(&t, now);
+    let other = live_session(&t, now);
     repo.insert_session(other.clone()).await.unwrap();
-    repo.append_message(argument(other.id, author, Side::Con, "other", now))
+    append(repo, argument(other.id, author, Side::Con, "other", now))
         .await
         .unwrap();
 
@@ -928,14 +966,14 @@ pub async fn message_windows(repo: &dyn DebateRepository, users: &dyn UserReposi
 pub async fn deletes_cascade(repo: &dyn DebateRepository, users: &dyn UserRepository) {
     let now = clock().now();
     let user = existing_user(users, now).await.0;
-    let (t, s1) = topic_with_session(repo, now).await;
-    let s2 = session(&t, now);
+    let (t, s1) = topic_with_live_session(repo, now).await;
+    let s2 = live_session(&t, now);
     repo.insert_session(s2.clone()).await.unwrap();
-    let (keep_t, keep_s) = topic_with_session(repo, now).await;
+    let (keep_t, keep_s) = topic_with_live_session(repo, now).await;
     for s in [&s1, &s2, &keep_s] {
         seated(repo.join(s.id, user, Side::Pro, None, now).await.unwrap());
         for _ in 0..2 {
-            repo.append_message(argument(s.id, user, Side::Pro, "x", now))
+            append(repo, argument(s.id, user, Side::Pro, "x", now))
                 .await
                 .unwrap();
         }
@@ -953,8 +991,7 @@ pub async fn deletes_cascade(repo: &dyn DebateRepository, users: &dyn UserReposi
         );
         assert!(is_not_found(repo.join(s, user, Side::Pro, None, now).await));
         assert!(is_not_found(
-            repo.append_message(argument(s, user, Side::Pro, "x", now))
-                .await
+            append(repo, argument(s, user, Side::Pro, "x", now)).await
         ));
         assert!(is_not_found(
             repo.transition(s, SessionStatus::Scheduled, SessionStatus::Live, now)
@@ -1000,7 +1037,7 @@ pub async fn deletes_cascade(repo: &dyn DebateRepository, users: &dyn UserReposi
         2
     );
     assert_eq!(
-        repo.append_message(argument(keep_s.id, user, Side::Pro, "x", now))
+        append(repo, argument(keep_s.id, user, Side::Pro, "x", now))
             .await
             .unwrap()
             .seq,

@@ -15,7 +15,9 @@
 pub mod debates;
 pub mod grants;
 pub mod limiter;
+pub mod moderation;
 pub mod org_repository;
+pub mod presence;
 pub mod rbac;
 pub mod rbac_grants;
 pub mod revocation;
@@ -24,6 +26,7 @@ pub mod scope_directory;
 pub mod sessions;
 pub mod subject_cache;
 pub mod users;
+pub mod votes;
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use domain_core::{Clock, ManualClock, SystemClock};

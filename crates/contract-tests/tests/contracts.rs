@@ -95,6 +95,20 @@ mod memory {
         };
     }
     contracts!(room_bus => [delivers_per_room_in_order, dropping_unsubscribes], room_bus);
+
+    macro_rules! presence {
+        ($contract:path) => {
+            $contract(&adapter_memory::MemoryPresence::new()).await
+        };
+    }
+    contracts!(presence => [
+        arrivals_and_departures,
+        count_and_present,
+        connections_expire_without_leave,
+        refresh_extends_and_restores,
+        rooms_are_independent,
+        concurrent_enters_all_count,
+    ], presence);
 }
 
 mod postgres_redis {
@@ -207,6 +221,25 @@ mod postgres_redis {
         }};
     }
     contracts!(room_bus => [delivers_per_room_in_order, dropping_unsubscribes], room_bus);
+
+    macro_rules! presence {
+        ($contract:path) => {{
+            let Some(redis) = super::TestRedis::create().await else {
+                return;
+            };
+            let store = adapter_redis::RedisPresence::new(redis.pool().clone(), redis.prefix());
+            $contract(&store).await;
+            redis.cleanup().await;
+        }};
+    }
+    contracts!(presence => [
+        arrivals_and_departures,
+        count_and_present,
+        connections_expire_without_leave,
+        refresh_extends_and_restores,
+        rooms_are_independent,
+        concurrent_enters_all_count,
+    ], presence);
 }
 
 /// The organisation tree: [`domain_org::OrgRepository`] and the
@@ -447,4 +480,67 @@ mod debates_postgres {
         message_windows,
         deletes_cascade,
     ], debates);
+}
+
+/// Moderation and votes: [`domain_debates::ModerationRepository`] and
+/// [`domain_debates::VoteRepository`], served by the debate store itself (an append sees
+/// the mute, a join the removal, a vote the session's window), on the in-memory adapter.
+mod moderation_votes_memory {
+    use std::sync::Arc;
+
+    use adapter_memory::{MemoryDebateRepository, MemoryUserRepository};
+
+    macro_rules! with_debates {
+        ($contract:path) => {{
+            let users = super::Arc::new(super::MemoryUserRepository::new());
+            let repo = super::MemoryDebateRepository::new(users.clone());
+            $contract(&repo, &repo, &*users).await
+        }};
+    }
+
+    contracts!(moderation => [
+        mutes_replace_and_expire_by_the_clock,
+        unmute_reports_an_active_mute,
+        removal_bans_and_closes_the_seat,
+        messages_are_removed_once,
+        appends_need_a_live_session,
+        actions_filter_and_page,
+    ], with_debates);
+    contracts!(votes => [
+        votes_replace_within_the_window,
+        concurrent_casts_by_one_user_store_one_vote,
+        concurrent_casts_by_many_users_tally_exactly,
+    ], with_debates);
+}
+
+/// The same contracts on the PostgreSQL adapter.
+mod moderation_votes_postgres {
+    use adapter_postgres::testing::TestDatabase;
+    use adapter_postgres::{PgDebateRepository, PgUserRepository};
+
+    macro_rules! with_debates {
+        ($contract:path) => {{
+            let Some(db) = super::TestDatabase::create().await else {
+                return;
+            };
+            let pool = db.pool().clone();
+            let repo = super::PgDebateRepository::new(pool.clone());
+            $contract(&repo, &repo, &super::PgUserRepository::new(pool)).await;
+            db.cleanup().await;
+        }};
+    }
+
+    contracts!(moderation => [
+        mutes_replace_and_expire_by_the_clock,
+        unmute_reports_an_active_mute,
+        removal_bans_and_closes_the_seat,
+        messages_are_removed_once,
+        appends_need_a_live_session,
+        actions_filter_and_page,
+    ], with_debates);
+    contracts!(votes => [
+        votes_replace_within_the_window,
+        concurrent_casts_by_one_user_store_one_vote,
+        concurrent_casts_by_many_users_tally_exactly,
+    ], with_debates);
 }

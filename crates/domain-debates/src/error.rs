@@ -1,5 +1,6 @@
 //! The one error type of the debates domain.
 
+use chrono::{DateTime, Utc};
 use domain_core::StoreError;
 
 /// Why a debate operation was refused or failed.
@@ -23,7 +24,20 @@ pub enum DebateError {
     /// The caller's seat does not allow it (audience sending, not a participant…).
     #[error("{0}")]
     NotAllowed(String),
+    /// The user is muted in this session and may not send arguments.
+    #[error("{}", muted_message(*until))]
+    Muted {
+        /// When the mute ends; `None`: when a moderator lifts it.
+        until: Option<DateTime<Utc>>,
+    },
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+fn muted_message(until: Option<DateTime<Utc>>) -> String {
+    match until {
+        Some(at) => format!("muted until {}", at.format("%Y-%m-%d %H:%M:%S UTC")),
+        None => "muted until a moderator lifts it".to_owned(),
+    }
 }

@@ -9,18 +9,36 @@
 
 pub mod error;
 pub mod model;
+pub mod moderation;
+pub mod moderation_service;
 pub mod ports;
+pub mod presence;
 pub mod service;
 pub mod transcript;
+pub mod voting;
+pub mod voting_service;
 
 pub use error::DebateError;
 pub use model::{
-    BODY_MAX_CHARS, DebateSession, Message, NewMessage, Participant, SessionStatus, Side, Topic,
+    BODY_MAX_CHARS, DebateSession, Message, NewMessage, Participant, Removal, SessionStatus, Side,
+    Topic, VOTING_WINDOW_DEFAULT_SECONDS, VOTING_WINDOW_MAX_SECONDS, VOTING_WINDOW_MIN_SECONDS,
+};
+pub use moderation::{
+    ActionFilter, ActionKind, MessageRemoval, ModerationAction, ModerationRepository, Mute,
+};
+pub use moderation_service::{
+    MUTE_MAX_SECONDS, MUTE_MIN_SECONDS, ModerationService, REASON_MAX_CHARS, moderation_events,
 };
 pub use ports::{
-    DebateRepository, JoinOutcome, MessageRange, RoomBus, RoomSink, RoomSubscription, SessionFilter,
+    AppendOutcome, DebateRepository, JoinOutcome, MessageRange, RoomBus, RoomSink,
+    RoomSubscription, SessionFilter,
 };
+pub use presence::{PresenceEntry, PresenceStore, PresentUser};
 pub use service::{
     DESCRIPTION_MAX_CHARS, DebateService, MAX_PER_SIDE_LIMIT, TITLE_MAX_CHARS, events,
 };
-pub use transcript::{Transcript, TranscriptFormat};
+pub use transcript::{REMOVED_TEXT, Transcript, TranscriptFormat};
+pub use voting::{
+    ArgumentVotes, Ballot, CastOutcome, Results, Tally, Vote, VoteChoice, VoteRepository,
+};
+pub use voting_service::{CastVote, VotingService, voting_events};

@@ -7,6 +7,14 @@ use uuid::Uuid;
 /// Longest argument accepted, in characters.
 pub const BODY_MAX_CHARS: usize = 5_000;
 
+/// Length of a session's voting window when none is chosen: ten minutes.
+pub const VOTING_WINDOW_DEFAULT_SECONDS: u32 = 600;
+/// Shortest voting window a session may set: ten seconds (a quick show of hands at the
+/// end of a class).
+pub const VOTING_WINDOW_MIN_SECONDS: u32 = 10;
+/// Longest voting window a session may set: seven days.
+pub const VOTING_WINDOW_MAX_SECONDS: u32 = 7 * 24 * 3600;
+
 /// A debate topic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Topic {
@@ -84,6 +92,13 @@ pub struct DebateSession {
     pub started_at: Option<DateTime<Utc>>,
     /// When it closed.
     pub closed_at: Option<DateTime<Utc>>,
+    /// How long voting stays open after the close, in seconds
+    /// ([`VOTING_WINDOW_MIN_SECONDS`]`..=`[`VOTING_WINDOW_MAX_SECONDS`]).
+    pub voting_window_seconds: u32,
+    /// When voting ends: set by the close of a live session to `closed_at +
+    /// voting_window_seconds`, so a later change of the window does not move a window
+    /// already open. `None` until then, and for a session cancelled before it started.
+    pub voting_closes_at: Option<DateTime<Utc>>,
 }
 
 /// Where a participant sits.
@@ -156,6 +171,20 @@ pub struct Message {
     pub reply_to: Option<i64>,
     /// When stored.
     pub created_at: DateTime<Utc>,
+    /// Set when a moderator removed it: the text is kept (moderators may read it) but
+    /// shown to everyone else as removed.
+    pub removed: Option<Removal>,
+}
+
+/// A moderator's removal of a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Removal {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The moderator.
+    pub by: Uuid,
+    /// Why, if they said.
+    pub reason: Option<String>,
 }
 
 /// An argument to store; the repository assigns `seq`.

@@ -34,6 +34,24 @@ pub enum JoinOutcome {
     Joined(Participant),
     /// The chosen side already has `max_per_side` active debaters.
     SideFull,
+    /// A moderator removed the user from this session: they cannot take a seat again.
+    Removed,
+}
+
+/// Result of appending a message. The session's state and the author's mute are checked
+/// in the same atomic step as the numbering, so no message slips in after a close or a
+/// mute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppendOutcome {
+    /// Stored with the next sequence number.
+    Appended(Message),
+    /// The session is not live (scheduled or closed); nothing stored, no number used.
+    NotLive,
+    /// The author is muted in the session at that time; nothing stored.
+    Muted {
+        /// When the mute ends; `None`: until lifted.
+        until: Option<DateTime<Utc>>,
+    },
 }
 
 /// Durable storage of debates.
@@ -105,7 +123,8 @@ pub trait DebateRepository: Send + Sync {
     async fn delete_session(&self, id: Uuid) -> Result<(), StoreError>;
 
     /// Seats `user` on `side` at `at`, atomically checking `max_per_side` (debater sides
-    /// only) so concurrent joins cannot overfill a side. An active seat elsewhere in the
+    /// only) so concurrent joins cannot overfill a side, and that no moderator removed
+    /// the user from the session ([`JoinOutcome::Removed`]). An active seat elsewhere in the
     /// session is closed first; joining the side one already sits on returns that seat.
     ///
     /// # Errors
@@ -139,11 +158,21 @@ pub trait DebateRepository: Send + Sync {
     ) -> Result<Vec<Participant>, StoreError>;
 
     /// Stores a message with the next sequence number of its session (1, 2, 3, … with no
-    /// gap, even under concurrent appends).
+    /// gap, even under concurrent appends), in one atomic step with the checks that the
+    /// session is live and that the author is not muted at `now`; a refused append uses
+    /// no number.
     ///
     /// # Errors
-    /// [`StoreError::NotFound`] when the session does not exist.
-    async fn append_message(&self, message: NewMessage) -> Result<Message, StoreError>;
+    /// [`StoreError::NotFound`] when the session or the author does not exist, or
+    /// `reply_to` is not an earlier message of the session.
+    async fn append_message(
+        &self,
+        message: NewMessage,
+        now: DateTime<Utc>,
+    ) -> Result<AppendOutcome, StoreError>;
+    /// Whether `user` ever had a seat in the session (any side, audience included, left
+    /// or not): who may vote.
+    async fn ever_seated(&self, session: Uuid, user: Uuid) -> Result<bool, StoreError>;
     /// One message by sequence number.
     async fn message(&self, session: Uuid, seq: i64) -> Result<Option<Message>, StoreError>;
     /// Messages in `range`: ascending from `after` when `before` is absent, else the

@@ -14,8 +14,9 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::{
-    BODY_MAX_CHARS, DebateError, DebateRepository, DebateSession, JoinOutcome, Message,
-    MessageRange, NewMessage, Participant, SessionFilter, SessionStatus, Side, Topic,
+    AppendOutcome, BODY_MAX_CHARS, DebateError, DebateRepository, DebateSession, JoinOutcome,
+    Message, MessageRange, NewMessage, Participant, SessionFilter, SessionStatus, Side, Topic,
+    VOTING_WINDOW_DEFAULT_SECONDS, VOTING_WINDOW_MAX_SECONDS, VOTING_WINDOW_MIN_SECONDS,
 };
 
 /// Longest title of a topic or a session, in characters.
@@ -56,14 +57,14 @@ impl std::fmt::Debug for DebateService {
 
 // ---- validation ------------------------------------------------------------------------
 
-fn invalid(field: &str, message: impl Into<String>) -> DebateError {
+pub(crate) fn invalid(field: &str, message: impl Into<String>) -> DebateError {
     DebateError::Invalid {
         field: field.into(),
         message: message.into(),
     }
 }
 
-fn not_found(what: &str) -> DebateError {
+pub(crate) fn not_found(what: &str) -> DebateError {
     DebateError::NotFound(what.into())
 }
 
@@ -134,6 +135,35 @@ fn valid_max_per_side(max: Option<u32>) -> Result<Option<u32>, DebateError> {
     }
 }
 
+fn valid_voting_window(seconds: Option<u32>) -> Result<Option<u32>, DebateError> {
+    match seconds {
+        Some(n) if !(VOTING_WINDOW_MIN_SECONDS..=VOTING_WINDOW_MAX_SECONDS).contains(&n) => {
+            Err(invalid(
+                "voting_window_seconds",
+                format!(
+                    "must be between {VOTING_WINDOW_MIN_SECONDS} and {VOTING_WINDOW_MAX_SECONDS}"
+                ),
+            ))
+        }
+        other => Ok(other),
+    }
+}
+
+/// Publishes an event after a committed change. A failure to publish is logged, not
+/// returned: the change itself has happened.
+pub(crate) async fn publish(
+    events: &dyn EventPublisher,
+    name: &'static str,
+    aggregate: Uuid,
+    at: DateTime<Utc>,
+    payload: serde_json::Value,
+) {
+    let event = DomainEvent::new(name, aggregate, at, payload);
+    if let Err(e) = events.publish(event).await {
+        tracing::warn!(error = %e, event = name, "could not publish domain event");
+    }
+}
+
 fn valid_schedule(start: DateTime<Utc>, end: Option<DateTime<Utc>>) -> Result<(), DebateError> {
     match end {
         Some(end) if end <= start => Err(invalid("scheduled_end", "must be after scheduled_start")),
@@ -143,13 +173,13 @@ fn valid_schedule(start: DateTime<Utc>, end: Option<DateTime<Utc>>) -> Result<()
 
 /// Instants kept at the precision every store keeps (microseconds), so what a create
 /// returns equals what a later read returns.
-fn micros(at: DateTime<Utc>) -> DateTime<Utc> {
+pub(crate) fn micros(at: DateTime<Utc>) -> DateTime<Utc> {
     at.trunc_subsecs(6)
 }
 
 /// Maps a storage error of a call about `what`: not found becomes
 /// [`DebateError::NotFound`], anything else stays a storage failure.
-fn map_store(e: StoreError, what: &str) -> DebateError {
+pub(crate) fn map_store(e: StoreError, what: &str) -> DebateError {
     match e {
         StoreError::NotFound => not_found(what),
         other => DebateError::Store(other),
@@ -170,6 +200,10 @@ impl Parent {
             Self::Session(_) => "session",
         }
     }
+}
+
+fn not_live() -> DebateError {
+    DebateError::Conflict("session is not live".into())
 }
 
 fn side_full(side: Side, max: Option<u32>) -> DebateError {
@@ -200,8 +234,7 @@ impl DebateService {
         micros(self.clock.now())
     }
 
-    /// Publishes an event after a committed change. A failure to publish is logged, not
-    /// returned: the change itself has happened.
+    /// Publishes an event after a committed change (see [`publish`]).
     async fn emit(
         &self,
         name: &'static str,
@@ -209,10 +242,7 @@ impl DebateService {
         at: DateTime<Utc>,
         payload: serde_json::Value,
     ) {
-        let event = DomainEvent::new(name, aggregate, at, payload);
-        if let Err(e) = self.events.publish(event).await {
-            tracing::warn!(error = %e, event = name, "could not publish domain event");
-        }
+        publish(&*self.events, name, aggregate, at, payload).await;
     }
 
     /// `page`, unless it is empty because the record it lists the children of does not
@@ -336,8 +366,11 @@ impl DebateService {
     ///
     /// # Errors
     /// [`DebateError::Invalid`] (`"title"`, `"scheduled_end"` unless after the start,
-    /// `"max_per_side"` outside `1..=100`); [`DebateError::NotFound`] (`"topic"`);
+    /// `"max_per_side"` outside `1..=100`, `"voting_window_seconds"` outside
+    /// [`VOTING_WINDOW_MIN_SECONDS`]`..=`[`VOTING_WINDOW_MAX_SECONDS`]; `None` takes
+    /// [`VOTING_WINDOW_DEFAULT_SECONDS`]); [`DebateError::NotFound`] (`"topic"`);
     /// [`DebateError::Store`].
+    #[allow(clippy::too_many_arguments)] // each is one field of the form; a struct would only rename them
     pub async fn create_session(
         &self,
         actor: Option<Uuid>,
@@ -346,11 +379,14 @@ impl DebateService {
         scheduled_start: DateTime<Utc>,
         scheduled_end: Option<DateTime<Utc>>,
         max_per_side: Option<u32>,
+        voting_window_seconds: Option<u32>,
     ) -> Result<DebateSession, DebateError> {
         let title = valid_title(title)?;
         let (scheduled_start, scheduled_end) = (micros(scheduled_start), scheduled_end.map(micros));
         valid_schedule(scheduled_start, scheduled_end)?;
         let max_per_side = valid_max_per_side(max_per_side)?;
+        let voting_window_seconds =
+            valid_voting_window(voting_window_seconds)?.unwrap_or(VOTING_WINDOW_DEFAULT_SECONDS);
         let topic = self.topic(topic_id).await?;
         let session = DebateSession {
             id: Uuid::new_v4(),
@@ -365,6 +401,8 @@ impl DebateService {
             created_at: self.now(),
             started_at: None,
             closed_at: None,
+            voting_window_seconds,
+            voting_closes_at: None,
         };
         self.repo
             .insert_session(session.clone())
@@ -417,7 +455,7 @@ impl DebateService {
     }
 
     /// Changes what is given — title, planned start, planned end (`Some(None)` removes
-    /// it), side limit (`Some(None)` removes it) — while the session is scheduled or live,
+    /// it), side limit (`Some(None)` removes it), voting window — while the session is scheduled or live,
     /// and returns the session as it now is. A changed start or end publishes
     /// `debates.session_rescheduled` so other features can notify participants. Lowering
     /// the limit keeps debaters already seated; it only refuses new ones.
@@ -433,9 +471,11 @@ impl DebateService {
         scheduled_start: Option<DateTime<Utc>>,
         scheduled_end: Option<Option<DateTime<Utc>>>,
         max_per_side: Option<Option<u32>>,
+        voting_window_seconds: Option<u32>,
     ) -> Result<DebateSession, DebateError> {
         let title = title.map(valid_title).transpose()?;
         let max_per_side = max_per_side.map(valid_max_per_side).transpose()?;
+        let voting_window_seconds = valid_voting_window(voting_window_seconds)?;
         let current = self.session(id).await?;
         if current.status == SessionStatus::Closed {
             return Err(DebateError::Conflict("session is closed".into()));
@@ -452,6 +492,9 @@ impl DebateService {
         }
         if let Some(max) = max_per_side {
             next.max_per_side = max;
+        }
+        if let Some(window) = voting_window_seconds {
+            next.voting_window_seconds = window;
         }
         valid_schedule(next.scheduled_start, next.scheduled_end)?;
         if next == current {
@@ -524,8 +567,8 @@ impl DebateService {
         Ok(session)
     }
 
-    /// Closes a live session (no more seats or arguments) and publishes
-    /// `debates.session_closed`.
+    /// Closes a live session (no more seats or arguments), which opens its voting window
+    /// until `voting_closes_at`, and publishes `debates.session_closed`.
     ///
     /// # Errors
     /// [`DebateError::NotFound`] (`"session"`); [`DebateError::Conflict`] when it has not
@@ -544,6 +587,7 @@ impl DebateService {
                 "topic_id": session.topic_id,
                 "scope": session.scope,
                 "closed_at": session.closed_at,
+                "voting_closes_at": session.voting_closes_at,
             }),
         )
         .await;
@@ -590,6 +634,7 @@ impl DebateService {
     /// # Errors
     /// [`DebateError::NotFound`] (`"session"`); [`DebateError::Conflict`] when the session
     /// is closed or the side is full ("the pro side is full (3 debaters)");
+    /// [`DebateError::NotAllowed`] when a moderator removed the user from the session;
     /// [`DebateError::Store`].
     pub async fn join(
         &self,
@@ -611,6 +656,9 @@ impl DebateService {
         {
             JoinOutcome::Joined(participant) => Ok(participant),
             JoinOutcome::SideFull => Err(side_full(side, session.max_per_side)),
+            JoinOutcome::Removed => Err(DebateError::NotAllowed(
+                "removed from this session by a moderator".into(),
+            )),
         }
     }
 
@@ -664,7 +712,9 @@ impl DebateService {
 
     /// Stores an argument of `author` with the session's next sequence number and returns
     /// it; its side is the author's seat. Broadcasting it is the caller's business, after
-    /// this returns (persisted first).
+    /// this returns (persisted first). That the session is live and the author not muted
+    /// is checked by the store in the same atomic step as the numbering, so no argument
+    /// slips in after a close or a mute, on any instance.
     ///
     /// # Errors
     /// [`DebateError::Invalid`] (`"body"`: empty once trimmed, over [`BODY_MAX_CHARS`]
@@ -672,7 +722,7 @@ impl DebateService {
     /// message in the session); [`DebateError::NotFound`] (`"session"`);
     /// [`DebateError::Conflict`] when the session is not live;
     /// [`DebateError::NotAllowed`] when the author has no seat or sits in the audience;
-    /// [`DebateError::Store`].
+    /// [`DebateError::Muted`] when a moderator muted the author; [`DebateError::Store`].
     pub async fn post_message(
         &self,
         author: Uuid,
@@ -688,15 +738,14 @@ impl DebateService {
                 format!("no message #{seq} in this session"),
             ));
         }
-        let session = self.session(session_id).await?;
-        if session.status != SessionStatus::Live {
-            return Err(DebateError::Conflict("session is not live".into()));
-        }
-        let seat = self
-            .repo
-            .seat(session_id, author)
-            .await?
-            .ok_or_else(|| DebateError::NotAllowed("join the session first".into()))?;
+        let Some(seat) = self.repo.seat(session_id, author).await? else {
+            // Rare: only then is the session worth reading, to say what is wrong first.
+            let session = self.session(session_id).await?;
+            if session.status != SessionStatus::Live {
+                return Err(not_live());
+            }
+            return Err(DebateError::NotAllowed("join the session first".into()));
+        };
         if !seat.side.is_debater() {
             return Err(DebateError::NotAllowed(
                 "only debaters on the pro or con side may send arguments".into(),
@@ -710,18 +759,28 @@ impl DebateService {
                 format!("no message #{seq} in this session"),
             ));
         }
-        self.repo
-            .append_message(NewMessage {
-                session_id,
-                author_id: author,
-                side: seat.side,
-                body,
-                reply_to,
-                created_at: self.now(),
-            })
+        let now = self.now();
+        let outcome = self
+            .repo
+            .append_message(
+                NewMessage {
+                    session_id,
+                    author_id: author,
+                    side: seat.side,
+                    body,
+                    reply_to,
+                    created_at: now,
+                },
+                now,
+            )
             .await
-            // NotFound here: the session was deleted since it was read.
-            .map_err(|e| map_store(e, "session"))
+            // NotFound here: the session was deleted since the seat was read.
+            .map_err(|e| map_store(e, "session"))?;
+        match outcome {
+            AppendOutcome::Appended(message) => Ok(message),
+            AppendOutcome::NotLive => Err(not_live()),
+            AppendOutcome::Muted { until } => Err(DebateError::Muted { until }),
+        }
     }
 
     /// A window of the session's messages in ascending sequence order: the first `limit`

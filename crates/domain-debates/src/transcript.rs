@@ -16,6 +16,9 @@ use crate::{DebateError, DebateService, DebateSession, Message, MessageRange, Si
 /// How many messages [`DebateService::transcript`] reads per store call.
 const PAGE: u32 = 500;
 
+/// What a removed message shows instead of its text, unless the reader may see it.
+pub const REMOVED_TEXT: &str = "[removed by a moderator]";
+
 /// The forms a transcript is offered in.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum TranscriptFormat {
@@ -119,12 +122,60 @@ impl DebateService {
 }
 
 impl Transcript {
+    /// The transcript with the text of removed messages replaced by [`REMOVED_TEXT`]
+    /// (the removal itself stays), for readers who may not see it — what the JSON form
+    /// should carry for them.
+    pub fn without_removed_text(mut self) -> Self {
+        for m in &mut self.messages {
+            if m.removed.is_some() {
+                REMOVED_TEXT.clone_into(&mut m.body);
+            }
+        }
+        self
+    }
+
+    /// The transcript in `format` (JSON: the [`Transcript`] serialised). Removed
+    /// messages show as removed; with `reveal_removed` (moderators) their original text
+    /// follows the mark, otherwise it is not in the document at all.
+    pub fn render(
+        &self,
+        format: TranscriptFormat,
+        names: &dyn Fn(Uuid) -> String,
+        reveal_removed: bool,
+    ) -> String {
+        match format {
+            TranscriptFormat::Json => {
+                let json = if reveal_removed {
+                    serde_json::to_string(self)
+                } else {
+                    serde_json::to_string(&self.clone().without_removed_text())
+                };
+                // Serialising plain data cannot fail; an empty body would show it did.
+                json.unwrap_or_default()
+            }
+            TranscriptFormat::Markdown => self.markdown(names, reveal_removed),
+            TranscriptFormat::Text => self.text(names, reveal_removed),
+        }
+    }
+
+    /// [`render`](Self::render) as Markdown, removed text hidden.
+    pub fn render_markdown(&self, names: &dyn Fn(Uuid) -> String) -> String {
+        self.markdown(names, false)
+    }
+
+    /// [`render`](Self::render) as plain text, removed text hidden.
+    pub fn render_text(&self, names: &dyn Fn(Uuid) -> String) -> String {
+        self.text(names, false)
+    }
+
     /// The transcript as Markdown: a heading with the session title, a list of facts
     /// (topic, status, times, message count), the topic description as a quote, then one
     /// paragraph per message, `**#seq [PRO] author** (time) ↪ #n: body`. Every piece of
     /// user text is escaped, so it reads as typed and cannot add headings, links, images,
-    /// HTML, lists or code. `names` maps an author id to the name to show.
-    pub fn render_markdown(&self, names: &dyn Fn(Uuid) -> String) -> String {
+    /// HTML, lists or code. `names` maps an author id to the name to show. A removed
+    /// message's body is `_[removed by a moderator]_`, followed by the original text
+    /// only when `reveal_removed`.
+    fn markdown(&self, names: &dyn Fn(Uuid) -> String, reveal_removed: bool) -> String {
         let mut out = format!("# Transcript: {}\n\n", md_line(&self.session.title));
         for (label, value) in self.facts() {
             let value = if label == "Topic" {
@@ -149,6 +200,15 @@ impl Transcript {
             out.push_str("\n_No messages._\n");
         }
         for m in &self.messages {
+            let body = match (&m.removed, reveal_removed) {
+                (None, _) => md_lines(&m.body).join("\n"),
+                (Some(_), false) => format!("_{}_", md_line(REMOVED_TEXT)),
+                (Some(_), true) => format!(
+                    "_{}_ {}",
+                    md_line(REMOVED_TEXT),
+                    md_lines(&m.body).join("\n")
+                ),
+            };
             out.push_str(&format!(
                 "\n**#{} [{}] {}** ({}){}: {}\n",
                 m.seq,
@@ -156,7 +216,7 @@ impl Transcript {
                 md_line(&name_of(names, m.author_id)),
                 time(m.created_at),
                 reply_marker(m.reply_to),
-                md_lines(&m.body).join("\n"),
+                body,
             ));
         }
         out
@@ -166,8 +226,9 @@ impl Transcript {
     /// the topic description indented by two spaces, then one line per message,
     /// `#seq [PRO] author (time) ↪ #n: body`, further lines of a body indented by four
     /// spaces. Control characters in user text are shown as `�`. `names` maps an author
-    /// id to the name to show.
-    pub fn render_text(&self, names: &dyn Fn(Uuid) -> String) -> String {
+    /// id to the name to show. A removed message's body is `[removed by a moderator]`,
+    /// followed by the original text only when `reveal_removed`.
+    fn text(&self, names: &dyn Fn(Uuid) -> String, reveal_removed: bool) -> String {
         let mut out = format!("Transcript: {}\n", one_line(&self.session.title));
         for (label, value) in self.facts() {
             let value = if label == "Topic" {
@@ -188,7 +249,14 @@ impl Transcript {
             out.push_str("(no messages)\n");
         }
         for m in &self.messages {
-            let mut lines = m.body.trim().split('\n');
+            let hidden = m.removed.is_some() && !reveal_removed;
+            let mut lines = if hidden { "" } else { m.body.trim() }.split('\n');
+            let first = one_line(lines.next().unwrap_or_default());
+            let first = match (&m.removed, hidden) {
+                (None, _) => first,
+                (Some(_), true) => REMOVED_TEXT.to_owned(),
+                (Some(_), false) => format!("{REMOVED_TEXT} {first}"),
+            };
             out.push_str(&format!(
                 "#{} [{}] {} ({}){}: {}\n",
                 m.seq,
@@ -196,7 +264,7 @@ impl Transcript {
                 one_line(&name_of(names, m.author_id)),
                 time(m.created_at),
                 reply_marker(m.reply_to),
-                one_line(lines.next().unwrap_or_default()),
+                first,
             ));
             // Indented, so a line of the body never starts with `#`: it cannot pass for
             // a message of its own.

@@ -143,7 +143,8 @@ async fn every_documented_operation_is_served(app: &App) {
         let concrete = path
             .replace("{name}", "no_such_role")
             .replace("{id}", "00000000-0000-0000-0000-000000000000")
-            .replace("{user_id}", "00000000-0000-0000-0000-000000000000");
+            .replace("{user_id}", "00000000-0000-0000-0000-000000000000")
+            .replace("{seq}", "1");
         assert!(
             !concrete.contains('{'),
             "unhandled path parameter in {path}"

@@ -8,6 +8,7 @@ mod accounts;
 mod conventions;
 mod debates;
 mod journey;
+mod moderation;
 mod multi_instance;
 mod rbac;
 mod realtime;

@@ -14,22 +14,30 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 const WAIT: Duration = Duration::from_secs(10);
 
-crate::both_modes!(room_lifecycle, room_refusals, room_resume);
+crate::both_modes!(
+    room_lifecycle,
+    room_refusals,
+    room_resume,
+    room_presence,
+    seats_are_announced
+);
 
 /// A live session with a pro and a con debater and an audience member.
-struct Room {
-    session: String,
-    moderator: String,
-    pro: String,
-    con: String,
-    audience: String,
+pub(crate) struct Room {
+    pub(crate) session: String,
+    pub(crate) scope: String,
+    pub(crate) moderator: String,
+    pub(crate) pro: String,
+    pub(crate) pro_id: String,
+    pub(crate) con: String,
+    pub(crate) audience: String,
 }
 
-async fn id_of(res: reqwest::Response) -> String {
+pub(crate) async fn id_of(res: reqwest::Response) -> String {
     assert!(res.status().is_success(), "status {}", res.status());
     res.json::<Value>().await.unwrap()["id"]
         .as_str()
@@ -37,7 +45,7 @@ async fn id_of(res: reqwest::Response) -> String {
         .to_owned()
 }
 
-async fn live_room(app: &App) -> Room {
+pub(crate) async fn live_room(app: &App) -> Room {
     let root = app.admin_token().await;
     let inst = id_of(
         app.post_auth(
@@ -52,10 +60,12 @@ async fn live_room(app: &App) -> Room {
     let (mod_id, moderator) = app.user("rt_mod").await;
     app.grant(&root, &mod_id, "moderator", &scope).await;
     let mut tokens = Vec::new();
+    let mut ids = Vec::new();
     for name in ["rt_pro", "rt_con", "rt_audience"] {
         let (id, token) = app.user(name).await;
         app.grant(&root, &id, "student", &scope).await;
         tokens.push(token);
+        ids.push(id);
     }
     let topic = id_of(
         app.post_auth(
@@ -84,14 +94,16 @@ async fn live_room(app: &App) -> Room {
     }
     Room {
         session,
+        scope,
         moderator,
+        pro_id: ids[0].clone(),
         pro: tokens[0].clone(),
         con: tokens[1].clone(),
         audience: tokens[2].clone(),
     }
 }
 
-async fn start(app: &App, room: &Room) {
+pub(crate) async fn start(app: &App, room: &Room) {
     let res = app
         .post_auth(
             &format!("/api/debates/sessions/{}/start/", room.session),
@@ -102,14 +114,14 @@ async fn start(app: &App, room: &Room) {
     assert_eq!(res.status(), 200);
 }
 
-fn ws_url(base: &str, session: &str, query: &str) -> String {
+pub(crate) fn ws_url(base: &str, session: &str, query: &str) -> String {
     format!(
         "{}/ws/debate/{session}/{query}",
         base.replacen("http://", "ws://", 1)
     )
 }
 
-async fn connect_to(base: &str, session: &str, token: &str, since: Option<i64>) -> Ws {
+pub(crate) async fn connect_to(base: &str, session: &str, token: &str, since: Option<i64>) -> Ws {
     let query = match since {
         Some(s) => format!("?token={token}&since={s}"),
         None => format!("?token={token}"),
@@ -122,15 +134,36 @@ async fn connect_to(base: &str, session: &str, token: &str, since: Option<i64>) 
     ws
 }
 
-async fn send(ws: &mut Ws, frame: Value) {
+pub(crate) async fn send(ws: &mut Ws, frame: Value) {
     timeout(WAIT, ws.send(Message::text(frame.to_string())))
         .await
         .expect("send in time")
         .expect("send");
 }
 
+/// The next text frame but `presence` (announced asynchronously, so tests of other
+/// frames skip them); panics on close or timeout.
+pub(crate) async fn next(ws: &mut Ws) -> Value {
+    loop {
+        let f = next_any(ws).await;
+        if f["type"] != "presence" {
+            return f;
+        }
+    }
+}
+
+/// The next frame of `kind`, skipping others.
+pub(crate) async fn next_of(ws: &mut Ws, kind: &str) -> Value {
+    loop {
+        let f = next_any(ws).await;
+        if f["type"] == kind {
+            return f;
+        }
+    }
+}
+
 /// The next text frame (protocol pings are skipped); panics on close or timeout.
-async fn next(ws: &mut Ws) -> Value {
+pub(crate) async fn next_any(ws: &mut Ws) -> Value {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let msg = tokio::time::timeout_at(deadline, ws.next())
@@ -147,7 +180,7 @@ async fn next(ws: &mut Ws) -> Value {
 }
 
 /// The close frame's code, skipping anything before it.
-async fn close_code(ws: &mut Ws) -> Option<CloseCode> {
+pub(crate) async fn close_code(ws: &mut Ws) -> Option<CloseCode> {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         match tokio::time::timeout_at(deadline, ws.next())
@@ -163,7 +196,7 @@ async fn close_code(ws: &mut Ws) -> Option<CloseCode> {
 
 /// The next `count` `message.created` frames' messages (other frames skipped), asserting
 /// they continue `after` without gap or duplicate.
-async fn messages(ws: &mut Ws, after: i64, count: usize) -> Vec<Value> {
+pub(crate) async fn messages(ws: &mut Ws, after: i64, count: usize) -> Vec<Value> {
     let mut out = Vec::new();
     while out.len() < count {
         let f = next(ws).await;
@@ -177,7 +210,7 @@ async fn messages(ws: &mut Ws, after: i64, count: usize) -> Vec<Value> {
 }
 
 /// Nothing else is queued: a ping is answered by the very next frame.
-async fn nothing_pending(ws: &mut Ws) {
+pub(crate) async fn nothing_pending(ws: &mut Ws) {
     send(ws, json!({"type": "ping"})).await;
     let f = next(ws).await;
     assert_eq!(f["type"], "pong", "unexpected frame {f}");
@@ -594,4 +627,177 @@ async fn a_slow_client_is_dropped_others_are_not() {
         "closed with {end:?}"
     );
     app.stop().await;
+}
+
+/// Sends `n` arguments at once and counts the answers: (acked, rate limited).
+async fn burst(ws: &mut Ws, n: usize, tag: &str) -> (usize, usize) {
+    for i in 0..n {
+        send(
+            ws,
+            json!({"type": "message.send", "body": format!("{tag} {i}"), "client_id": format!("{tag}{i}")}),
+        )
+        .await;
+    }
+    let (mut acked, mut limited) = (0, 0);
+    while acked + limited < n {
+        let f = next(ws).await;
+        match (f["type"].as_str(), f["code"].as_str()) {
+            (Some("ack"), _) => acked += 1,
+            (Some("error"), Some("rate_limited")) => limited += 1,
+            (Some("error"), _) => panic!("unexpected refusal {f}"),
+            _ => {}
+        }
+    }
+    (acked, limited)
+}
+
+#[tokio::test]
+async fn send_rates_follow_the_senders_role() {
+    // students: bursts of 2, slowly refilled; moderators: bursts of 20
+    let app = App::memory_with(&[(
+        "AGORA_ROOM_SEND_RATES",
+        "student=0.1/2,moderator=20/20,*=1/1",
+    )])
+    .await;
+    let room = live_room(&app).await;
+    let res = app
+        .post_auth(
+            &format!("/api/debates/sessions/{}/join/", room.session),
+            &room.moderator,
+            json!({"side": "con"}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    start(&app, &room).await;
+
+    let mut pro = connect_to(&app.url(), &room.session, &room.pro, None).await;
+    let (acked, limited) = burst(&mut pro, 5, "student").await;
+    assert_eq!((acked, limited), (2, 3), "a student's burst is 2");
+    let f = {
+        send(
+            &mut pro,
+            json!({"type": "message.send", "body": "again", "client_id": "again"}),
+        )
+        .await;
+        loop {
+            let f = next(&mut pro).await;
+            if f["type"] == "error" {
+                break f;
+            }
+        }
+    };
+    assert!(
+        f["detail"].as_str().unwrap().contains("0.1 per second"),
+        "the refusal says the limit: {f}"
+    );
+
+    let mut moderator = connect_to(&app.url(), &room.session, &room.moderator, None).await;
+    let (acked, limited) = burst(&mut moderator, 12, "moderator").await;
+    assert_eq!((acked, limited), (12, 0), "a moderator's burst is 20");
+}
+
+/// The next `presence` frame for which `done` holds (frames are coalesced, so one may
+/// carry several changes, or arrive before the awaited one).
+async fn presence_until(ws: &mut Ws, done: impl Fn(&Value) -> bool) -> Value {
+    loop {
+        let f = next_of(ws, "presence").await;
+        if done(&f) {
+            return f;
+        }
+    }
+}
+
+fn usernames(list: &Value) -> Vec<&str> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect()
+}
+
+async fn room_presence(app: &App) {
+    let room = live_room(app).await;
+    let mut moderator = connect_to(&app.url(), &room.session, &room.moderator, None).await;
+    let f = presence_until(&mut moderator, |f| f["count"] == 1).await;
+    assert_eq!(usernames(&f["detail"]["users"]), ["rt_mod"]);
+
+    // a student arrives: the moderator sees who, the student only how many
+    let mut pro = connect_to(&app.url(), &room.session, &room.pro, None).await;
+    let f = presence_until(&mut moderator, |f| f["count"] == 2).await;
+    assert_eq!(usernames(&f["detail"]["users"]), ["rt_mod", "rt_pro"]);
+    assert_eq!(usernames(&f["detail"]["joined"]), ["rt_pro"]);
+    let f = presence_until(&mut pro, |f| f["count"] == 2).await;
+    assert_eq!(
+        f,
+        json!({"type": "presence", "count": 2}),
+        "no detail for students"
+    );
+
+    // a second tab is the same person
+    let mut pro_again = connect_to(&app.url(), &room.session, &room.pro, None).await;
+    let f = presence_until(&mut pro_again, |_| true).await;
+    assert_eq!(f, json!({"type": "presence", "count": 2}));
+
+    // leaving: only when the last connection closes
+    pro.close(None).await.unwrap();
+    drop(pro);
+    pro_again.close(None).await.unwrap();
+    drop(pro_again);
+    let f = presence_until(&mut moderator, |f| f["count"] == 1).await;
+    assert_eq!(usernames(&f["detail"]["users"]), ["rt_mod"]);
+    assert_eq!(usernames(&f["detail"]["left"]), ["rt_pro"]);
+}
+
+async fn seats_are_announced(app: &App) {
+    let room = live_room(app).await;
+    let mut audience = connect_to(&app.url(), &room.session, &room.audience, None).await;
+    let base = format!("/api/debates/sessions/{}", room.session);
+    let res = app
+        .post_auth(&format!("{base}/leave/"), &room.con, json!({}))
+        .await;
+    assert_eq!(res.status(), 200);
+    let left = next(&mut audience).await;
+    assert_eq!(left["type"], "participant.left", "{left}");
+    assert_eq!(left["participant"]["side"], "con");
+    assert!(left["participant"]["left_at"].is_string());
+    let res = app
+        .post_auth(&format!("{base}/join/"), &room.con, json!({"side": "pro"}))
+        .await;
+    assert_eq!(res.status(), 200);
+    let joined = next(&mut audience).await;
+    assert_eq!(joined["type"], "participant.joined", "{joined}");
+    assert_eq!(joined["participant"]["side"], "pro");
+    assert_eq!(
+        joined["participant"]["user_id"],
+        left["participant"]["user_id"]
+    );
+}
+
+/// A server process that crashes leaves no ghost in the room: its connections expire
+/// from presence (kept in Redis with a time to live) and later frames do not count them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_instance_leaves_no_ghosts() {
+    let Some(a) = App::postgres_redis_with(&[("AGORA_PRESENCE_TTL_SECS", "3")]).await else {
+        return;
+    };
+    let b = a.another_process().await;
+    let room = live_room(&a).await;
+    let mut moderator = connect_to(&a.url(), &room.session, &room.moderator, None).await;
+    let _on_b = connect_to(&b.url, &room.session, &room.audience, None).await;
+    let f = presence_until(&mut moderator, |f| f["count"] == 2).await;
+    assert_eq!(usernames(&f["detail"]["users"]), ["rt_audience", "rt_mod"]);
+
+    drop(b); // SIGKILL: no goodbye from that instance
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let _pro = connect_to(&a.url(), &room.session, &room.pro, None).await;
+    // (frames of both instances may still be queued from before the crash)
+    let f = presence_until(&mut moderator, |f| {
+        f["detail"]["joined"]
+            .as_array()
+            .is_some_and(|j| j.iter().any(|u| u["username"] == "rt_pro"))
+    })
+    .await;
+    assert_eq!(f["count"], 2, "{f}");
+    assert_eq!(usernames(&f["detail"]["users"]), ["rt_mod", "rt_pro"]);
+    a.stop().await;
 }

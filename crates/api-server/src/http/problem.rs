@@ -89,6 +89,11 @@ pub enum ApiError {
     /// Authenticated but not allowed.
     #[error("{0}")]
     Forbidden(String),
+    /// A moderator muted the caller in this debate session: 403 with its own problem
+    /// type (`/problems/muted`, title "Muted") so clients can tell it from a missing
+    /// right; the detail says until when.
+    #[error("{0}")]
+    Muted(String),
     /// The resource does not exist (or is not visible to the caller).
     #[error("{0}")]
     NotFound(String),
@@ -122,6 +127,7 @@ impl ApiError {
             Self::Validation(_) => "validation",
             Self::Unauthorized(_) => "unauthorized",
             Self::Forbidden(_) => "forbidden",
+            Self::Muted(_) => "muted",
             Self::NotFound(_) => "not-found",
             Self::Conflict(_) => "conflict",
             Self::PayloadTooLarge(_) => "payload-too-large",
@@ -148,6 +154,9 @@ impl ApiError {
         if let Self::Validation(fields) = self {
             p.errors = fields.iter().cloned().map(ProblemField::from).collect();
         }
+        if let Self::Muted(_) = self {
+            "Muted".clone_into(&mut p.title);
+        }
         p
     }
 }
@@ -158,7 +167,7 @@ impl ResponseError for ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Forbidden(_) | Self::Muted(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -277,6 +286,26 @@ mod tests {
         for (err, status) in cases {
             assert_eq!(err.status_code().as_u16(), status, "{err:?}");
         }
+    }
+
+    #[test]
+    fn muted_is_a_forbidden_problem_of_its_own() {
+        let err = ApiError::from(domain_debates::DebateError::Muted { until: None });
+        assert_eq!(err.status_code().as_u16(), 403);
+        let p = err.problem();
+        assert_eq!(
+            (p.kind.as_str(), p.title.as_str()),
+            ("/problems/muted", "Muted")
+        );
+        assert_eq!(
+            p.detail.as_deref(),
+            Some("muted until a moderator lifts it")
+        );
+        let res = err.error_response();
+        assert_eq!(
+            res.headers().get(header::CONTENT_TYPE).unwrap(),
+            PROBLEM_JSON
+        );
     }
 
     #[test]

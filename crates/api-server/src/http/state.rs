@@ -41,8 +41,14 @@ pub struct AppState {
     pub org: OrgService,
     /// Debates.
     pub debates: domain_debates::DebateService,
+    /// Moderation of debate sessions.
+    pub moderation: domain_debates::ModerationService,
+    /// Votes on closed debate sessions.
+    pub voting: domain_debates::VotingService,
     /// The real-time debate rooms of this instance.
     pub rooms: crate::realtime::RoomHub,
     /// `AGORA_ALLOWED_ORIGINS`: origins besides the server's own that may open a room.
     pub allowed_origins: Arc<Vec<String>>,
+    /// `AGORA_ROOM_SEND_RATES`: per-role send rates in debate rooms.
+    pub send_rates: Arc<crate::send_rate::SendRates>,
 }

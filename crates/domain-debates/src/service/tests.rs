@@ -60,6 +60,8 @@ fn session(id: Uuid, status: SessionStatus) -> DebateSession {
         created_at: now(),
         started_at: (status != SessionStatus::Scheduled).then(now),
         closed_at: (status == SessionStatus::Closed).then(now),
+        voting_window_seconds: 600,
+        voting_closes_at: (status == SessionStatus::Closed).then(|| now() + Duration::minutes(10)),
     }
 }
 
@@ -82,6 +84,7 @@ fn stored(m: NewMessage, seq: i64) -> Message {
         body: m.body,
         reply_to: m.reply_to,
         created_at: m.created_at,
+        removed: None,
     }
 }
 
@@ -283,36 +286,45 @@ async fn invalid_input_never_reaches_the_store() {
     let sessions = [
         (
             "title",
-            svc.create_session(None, id, "", at(10, 0), None, None)
+            svc.create_session(None, id, "", at(10, 0), None, None, None)
                 .await,
         ),
         (
             "scheduled_end",
-            svc.create_session(None, id, "R", at(10, 0), Some(at(10, 0)), None)
+            svc.create_session(None, id, "R", at(10, 0), Some(at(10, 0)), None, None)
                 .await,
         ),
         (
             "scheduled_end",
-            svc.create_session(None, id, "R", at(10, 0), Some(at(9, 0)), None)
+            svc.create_session(None, id, "R", at(10, 0), Some(at(9, 0)), None, None)
                 .await,
         ),
         (
             "max_per_side",
-            svc.create_session(None, id, "R", at(10, 0), None, Some(0))
+            svc.create_session(None, id, "R", at(10, 0), None, Some(0), None)
                 .await,
         ),
         (
             "max_per_side",
-            svc.create_session(None, id, "R", at(10, 0), None, Some(MAX_PER_SIDE_LIMIT + 1))
-                .await,
+            svc.create_session(
+                None,
+                id,
+                "R",
+                at(10, 0),
+                None,
+                Some(MAX_PER_SIDE_LIMIT + 1),
+                None,
+            )
+            .await,
         ),
         (
             "title",
-            svc.update_session(id, Some("a\nb"), None, None, None).await,
+            svc.update_session(id, Some("a\nb"), None, None, None, None)
+                .await,
         ),
         (
             "max_per_side",
-            svc.update_session(id, None, None, None, Some(Some(0)))
+            svc.update_session(id, None, None, None, Some(Some(0)), None)
                 .await,
         ),
     ];
@@ -521,6 +533,7 @@ async fn create_session_copies_the_scope_and_announces_the_schedule() {
             start_at,
             Some(at(11, 30)),
             Some(3),
+            None,
         )
         .await
         .unwrap();
@@ -556,6 +569,46 @@ async fn create_session_copies_the_scope_and_announces_the_schedule() {
 }
 
 #[tokio::test]
+async fn voting_windows_have_bounds_and_a_default() {
+    let topic_id = Uuid::new_v4();
+    let mut h = Harness::new();
+    h.topic_is(topic_id, Some(topic(topic_id)));
+    h.repo
+        .expect_insert_session()
+        .times(3)
+        .returning(|_| Ok(()));
+    h.capture_events();
+    let svc = h.build();
+    for (asked, kept) in [
+        (None, VOTING_WINDOW_DEFAULT_SECONDS),
+        (Some(VOTING_WINDOW_MIN_SECONDS), VOTING_WINDOW_MIN_SECONDS),
+        (Some(VOTING_WINDOW_MAX_SECONDS), VOTING_WINDOW_MAX_SECONDS),
+    ] {
+        let s = svc
+            .create_session(None, topic_id, "R", at(10, 0), None, None, asked)
+            .await
+            .unwrap();
+        assert_eq!((s.voting_window_seconds, s.voting_closes_at), (kept, None));
+    }
+    for bad in [
+        0,
+        VOTING_WINDOW_MIN_SECONDS - 1,
+        VOTING_WINDOW_MAX_SECONDS + 1,
+    ] {
+        let e = svc
+            .create_session(None, topic_id, "R", at(10, 0), None, None, Some(bad))
+            .await
+            .unwrap_err();
+        assert!(is_invalid(&e, "voting_window_seconds"), "{e:?}");
+        let e = svc
+            .update_session(topic_id, None, None, None, None, Some(bad))
+            .await
+            .unwrap_err();
+        assert!(is_invalid(&e, "voting_window_seconds"), "{e:?}");
+    }
+}
+
+#[tokio::test]
 async fn side_limit_bounds_are_accepted_and_optional() {
     let topic_id = Uuid::new_v4();
     let mut h = Harness::new();
@@ -568,7 +621,7 @@ async fn side_limit_bounds_are_accepted_and_optional() {
     let svc = h.build();
     for max in [Some(1), Some(MAX_PER_SIDE_LIMIT), None] {
         let s = svc
-            .create_session(None, topic_id, "R", at(10, 0), None, max)
+            .create_session(None, topic_id, "R", at(10, 0), None, max, None)
             .await
             .unwrap();
         assert_eq!(s.max_per_side, max);
@@ -588,7 +641,7 @@ async fn create_session_of_a_missing_topic() {
     let svc = h.build();
     for id in [gone, deleted_meanwhile] {
         let e = svc
-            .create_session(None, id, "R", at(10, 0), None, None)
+            .create_session(None, id, "R", at(10, 0), None, None, None)
             .await
             .unwrap_err();
         assert!(is_not_found(&e, "topic"), "{e:?}");
@@ -724,7 +777,7 @@ async fn retitling_writes_without_a_reschedule_event() {
     let events = h.capture_events();
     let s = h
         .build()
-        .update_session(id, Some(" Final "), None, None, Some(None))
+        .update_session(id, Some(" Final "), None, None, Some(None), None)
         .await
         .unwrap();
     assert_eq!(s.title, "Final");
@@ -741,7 +794,7 @@ async fn rescheduling_announces_old_and_new_times() {
     let events = h.capture_events();
     let s = h
         .build()
-        .update_session(id, None, Some(at(14, 0)), Some(None), None)
+        .update_session(id, None, Some(at(14, 0)), Some(None), None, None)
         .await
         .unwrap();
     assert_eq!((s.scheduled_start, s.scheduled_end), (at(14, 0), None));
@@ -765,7 +818,7 @@ async fn a_live_session_may_be_rescheduled() {
     let events = h.capture_events();
     let s = h
         .build()
-        .update_session(id, None, None, Some(Some(at(12, 0))), None)
+        .update_session(id, None, None, Some(Some(at(12, 0))), None, None)
         .await
         .unwrap();
     assert_eq!(s.scheduled_end, Some(at(12, 0)));
@@ -780,11 +833,18 @@ async fn an_update_changing_nothing_writes_nothing() {
     // No update_session or publish expectation: either would panic.
     let svc = h.build();
     let same = svc
-        .update_session(id, Some("Round 1"), Some(at(10, 0)), None, Some(Some(2)))
+        .update_session(
+            id,
+            Some("Round 1"),
+            Some(at(10, 0)),
+            None,
+            Some(Some(2)),
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(same, session(id, SessionStatus::Scheduled));
-    svc.update_session(id, None, None, None, None)
+    svc.update_session(id, None, None, None, None, None)
         .await
         .unwrap();
 }
@@ -797,12 +857,12 @@ async fn the_end_is_checked_against_the_resulting_start() {
     let svc = h.build();
     // The stored end is 11:00; moving the start past it alone is refused.
     let e = svc
-        .update_session(id, None, Some(at(12, 0)), None, None)
+        .update_session(id, None, Some(at(12, 0)), None, None, None)
         .await
         .unwrap_err();
     assert!(is_invalid(&e, "scheduled_end"), "{e:?}");
     let e = svc
-        .update_session(id, None, None, Some(Some(at(9, 0))), None)
+        .update_session(id, None, None, Some(Some(at(9, 0))), None, None)
         .await
         .unwrap_err();
     assert!(is_invalid(&e, "scheduled_end"), "{e:?}");
@@ -816,12 +876,12 @@ async fn a_closed_or_missing_session_cannot_be_updated() {
     h.session_is(missing, None);
     let svc = h.build();
     let e = svc
-        .update_session(closed, Some("Late"), None, None, None)
+        .update_session(closed, Some("Late"), None, None, None, None)
         .await
         .unwrap_err();
     assert_eq!(conflict(&e), "session is closed");
     let e = svc
-        .update_session(missing, Some("Late"), None, None, None)
+        .update_session(missing, Some("Late"), None, None, None, None)
         .await
         .unwrap_err();
     assert!(is_not_found(&e, "session"), "{e:?}");
@@ -837,7 +897,7 @@ async fn a_session_deleted_during_an_update_is_not_found() {
         .returning(|_| Err(StoreError::NotFound));
     let e = h
         .build()
-        .update_session(id, None, Some(at(9, 0)), None, None)
+        .update_session(id, None, Some(at(9, 0)), None, None, None)
         .await
         .unwrap_err();
     assert!(is_not_found(&e, "session"), "{e:?}");
@@ -1153,14 +1213,19 @@ async fn a_debater_posts_on_their_side() {
                 body: "earlier".into(),
                 reply_to: None,
                 created_at: now(),
+                removed: None,
             }))
         });
     let appended: Captured<NewMessage> = Arc::default();
     let seen = appended.clone();
-    h.repo.expect_append_message().times(1).returning(move |m| {
-        seen.lock().unwrap().push(m.clone());
-        Ok(stored(m, 5))
-    });
+    h.repo
+        .expect_append_message()
+        .withf(|_, at| *at == now())
+        .times(1)
+        .returning(move |m, _| {
+            seen.lock().unwrap().push(m.clone());
+            Ok(AppendOutcome::Appended(stored(m, 5)))
+        });
     let m = h
         .build()
         .post_message(author, id, "  No:\r\nhomework crowds out sleep.  ", Some(4))
@@ -1193,7 +1258,7 @@ async fn the_longest_body_is_accepted() {
     h.repo
         .expect_append_message()
         .times(1)
-        .returning(|m| Ok(stored(m, 1)));
+        .returning(|m, _| Ok(AppendOutcome::Appended(stored(m, 1))));
     let body = "€".repeat(BODY_MAX_CHARS);
     let m = h
         .build()
@@ -1213,21 +1278,77 @@ async fn only_live_sessions_take_messages() {
     );
     h.session_is(closed, Some(session(closed, SessionStatus::Closed)));
     h.session_is(missing, None);
-    // No seat, message or append expectation: state is checked before the seat.
+    let (debater, stranger) = (Uuid::new_v4(), Uuid::new_v4());
+    h.repo
+        .expect_seat()
+        .returning(move |s, u| Ok((u == debater).then(|| seat(s, u, Side::Pro))));
+    // The store decides, atomically with the numbering: a debater still seated in a
+    // closed session is refused there.
+    h.repo
+        .expect_append_message()
+        .times(2)
+        .returning(|_, _| Ok(AppendOutcome::NotLive));
     let svc = h.build();
-    let author = Uuid::new_v4();
     for id in [scheduled, closed] {
-        let e = svc
-            .post_message(author, id, "hello", None)
-            .await
-            .unwrap_err();
-        assert_eq!(conflict(&e), "session is not live");
+        for author in [debater, stranger] {
+            let e = svc
+                .post_message(author, id, "hello", None)
+                .await
+                .unwrap_err();
+            assert_eq!(conflict(&e), "session is not live");
+        }
     }
     let e = svc
-        .post_message(author, missing, "hello", None)
+        .post_message(stranger, missing, "hello", None)
         .await
         .unwrap_err();
     assert!(is_not_found(&e, "session"), "{e:?}");
+}
+
+#[tokio::test]
+async fn muted_authors_are_refused_with_the_end_of_their_mute() {
+    let (author, id) = (Uuid::new_v4(), Uuid::new_v4());
+    let until = now() + Duration::minutes(5);
+    let mut h = Harness::new();
+    h.seat_is(Some(seat(id, author, Side::Pro)));
+    let answers = Arc::new(Mutex::new(vec![
+        AppendOutcome::Muted { until: None },
+        AppendOutcome::Muted { until: Some(until) },
+    ]));
+    h.repo
+        .expect_append_message()
+        .withf(|_, at| *at == now())
+        .times(2)
+        .returning(move |_, _| Ok(answers.lock().unwrap().pop().unwrap()));
+    let svc = h.build();
+    let e = svc
+        .post_message(author, id, "hello", None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, DebateError::Muted { until: Some(u) } if u == until),
+        "{e:?}"
+    );
+    assert_eq!(e.to_string(), "muted until 2026-03-01 09:05:00 UTC");
+    let e = svc
+        .post_message(author, id, "hello", None)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, DebateError::Muted { until: None }), "{e:?}");
+    assert_eq!(e.to_string(), "muted until a moderator lifts it");
+}
+
+#[tokio::test]
+async fn removed_users_cannot_join_again() {
+    let (user, id) = (Uuid::new_v4(), Uuid::new_v4());
+    let mut h = Harness::new();
+    h.session_is(id, Some(session(id, SessionStatus::Live)));
+    h.repo
+        .expect_join()
+        .times(1)
+        .returning(|_, _, _, _, _| Ok(JoinOutcome::Removed));
+    let e = h.build().join(user, id, Side::Pro).await.unwrap_err();
+    assert_eq!(not_allowed(&e), "removed from this session by a moderator");
 }
 
 #[tokio::test]
@@ -1292,7 +1413,7 @@ async fn a_session_deleted_while_posting_is_not_found() {
     h.seat_is(Some(seat(id, author, Side::Pro)));
     h.repo
         .expect_append_message()
-        .returning(|_| Err(StoreError::NotFound));
+        .returning(|_, _| Err(StoreError::NotFound));
     let e = h
         .build()
         .post_message(author, id, "hello", None)
@@ -1323,6 +1444,7 @@ async fn messages_pass_the_range_and_check_the_session_of_an_empty_page() {
                     body: format!("m{seq}"),
                     reply_to: None,
                     created_at: now(),
+                    removed: None,
                 })
                 .collect())
         });

@@ -52,6 +52,8 @@ fn session() -> DebateSession {
         created_at: at(8, 30, 0),
         started_at: Some(at(9, 1, 30)),
         closed_at: Some(at(9, 58, 0)),
+        voting_window_seconds: 600,
+        voting_closes_at: Some(at(10, 8, 0)),
     }
 }
 
@@ -67,6 +69,7 @@ fn message(seq: i64, author: Uuid, side: Side, body: &str, reply_to: Option<i64>
         created_at: at(9, 4, 30)
             + chrono::Duration::minutes(seq)
             + chrono::Duration::microseconds(250_000),
+        removed: None,
     }
 }
 
@@ -92,6 +95,60 @@ fn debate() -> Transcript {
             ),
         ],
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// removed messages
+// ---------------------------------------------------------------------------------------
+
+/// [`debate`] with its second message removed by a moderator.
+fn moderated() -> Transcript {
+    let mut t = debate();
+    t.messages[1].removed = Some(crate::Removal {
+        at: at(9, 30, 0),
+        by: Uuid::from_u128(99),
+        reason: Some("off topic".into()),
+    });
+    t
+}
+
+#[test]
+fn removed_messages_show_as_removed_without_their_text() {
+    let t = moderated();
+    let names = |id: Uuid| if id == ALICE { "alice" } else { "bob" }.to_owned();
+    for format in [
+        TranscriptFormat::Json,
+        TranscriptFormat::Markdown,
+        TranscriptFormat::Text,
+    ] {
+        let hidden = t.render(format, &names, false);
+        assert!(!hidden.contains("crowds out sleep"), "{format:?}: {hidden}");
+        assert!(!hidden.contains("And play"), "{format:?}: {hidden}");
+        assert!(
+            hidden.contains("removed by a moderator"),
+            "{format:?}: {hidden}"
+        );
+        assert!(hidden.contains("Homework builds discipline"), "{format:?}");
+        let revealed = t.render(format, &names, true);
+        assert!(
+            revealed.contains("crowds out sleep"),
+            "{format:?}: {revealed}"
+        );
+    }
+    let text = t.render_text(&names);
+    assert!(
+        text.contains("#2 [CON] bob (2026-03-01 09:06:30 UTC) ↪ #1: [removed by a moderator]\n#3"),
+        "{text}"
+    );
+    let md = t.render_markdown(&names);
+    assert!(
+        md.contains("↪ #1: _\\[removed by a moderator\\]_\n"),
+        "{md}"
+    );
+    let plain = t.clone().without_removed_text();
+    assert_eq!(plain.messages[1].body, REMOVED_TEXT);
+    assert_eq!(plain.messages[1].removed, t.messages[1].removed);
+    assert_eq!(plain.messages[0], t.messages[0]);
 }
 
 // ---------------------------------------------------------------------------------------

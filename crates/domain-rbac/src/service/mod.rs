@@ -238,6 +238,32 @@ impl RbacService {
         ))
     }
 
+    /// The roles `user_id` holds in `scope` right now (assignments in force on the scope or
+    /// any scope containing it, plus the implicit `basic_user` and `guest`), highest rank
+    /// first. For settings chosen by role, such as a room's send rate.
+    ///
+    /// # Errors
+    /// [`RbacError::UnknownScope`], storage errors.
+    pub async fn roles_in(&self, user_id: Uuid, scope: Scope) -> Result<Vec<String>, RbacError> {
+        let target = self.path_of(scope).await?;
+        let subject = self.subject(Some(user_id)).await?;
+        let policy = self.policy();
+        let now = self.clock.now();
+        let mut roles: Vec<String> = subject
+            .roles
+            .iter()
+            .filter(|a| a.is_active(now) && target.is_within(&a.scope))
+            .map(|a| a.role.clone())
+            .chain([
+                crate::role::names::BASIC_USER.to_owned(),
+                crate::role::names::GUEST.to_owned(),
+            ])
+            .collect();
+        roles.sort_by(|a, b| policy.rank(b).cmp(&policy.rank(a)).then(a.cmp(b)));
+        roles.dedup();
+        Ok(roles)
+    }
+
     /// Like [`RbacService::check`], but a denial is an error.
     ///
     /// # Errors

@@ -1176,3 +1176,26 @@ async fn a_custom_role_within_the_creators_permissions_is_created_and_audited() 
     let effective = policy.effective_permissions("librarian").unwrap();
     assert!(effective.contains(&p("audit.read")) && effective.contains(&p("chat.read")));
 }
+
+#[tokio::test]
+async fn roles_in_lists_the_roles_in_force_on_the_scope_highest_rank_first() {
+    let mut h = Harness::new();
+    h.shared_cache_hits();
+    let (svc, _, _, _) = h.build().await;
+
+    // the institution's teacher holds it in the campus below too
+    let roles = svc.roles_in(TEACH, campus()).await.unwrap();
+    assert_eq!(roles, [TEACHER, "basic_user", "guest"]);
+    // … but not in another institution
+    let roles = svc
+        .roles_in(TEACH, Scope::Institution(OTHER_INST))
+        .await
+        .unwrap();
+    assert_eq!(roles, ["basic_user", "guest"]);
+    let roles = svc.roles_in(ROOT, campus()).await.unwrap();
+    assert_eq!(roles[0], SUPER_ADMIN);
+    assert!(matches!(
+        svc.roles_in(TEACH, Scope::Institution(MISSING)).await,
+        Err(RbacError::UnknownScope(_))
+    ));
+}

@@ -96,6 +96,10 @@ pub struct SessionDto {
     pub started_at: Option<DateTime<Utc>>,
     /// When it closed.
     pub closed_at: Option<DateTime<Utc>>,
+    /// How long voting stays open after the session closes, in seconds.
+    pub voting_window_seconds: u32,
+    /// When voting closes (set when the session closes).
+    pub voting_closes_at: Option<DateTime<Utc>>,
 }
 
 impl From<DebateSession> for SessionDto {
@@ -113,6 +117,8 @@ impl From<DebateSession> for SessionDto {
             created_at: s.created_at,
             started_at: s.started_at,
             closed_at: s.closed_at,
+            voting_window_seconds: s.voting_window_seconds,
+            voting_closes_at: s.voting_closes_at,
         }
     }
 }
@@ -140,6 +146,8 @@ pub struct CreateSessionRequest {
     pub scheduled_end: Option<DateTime<Utc>>,
     /// Most debaters per side (1–100); none for no limit.
     pub max_per_side: Option<u32>,
+    /// How long voting stays open once the session closes (10 s – 7 days; default 600).
+    pub voting_window_seconds: Option<u32>,
 }
 
 /// Changes a session (only while scheduled or live). Absent fields stay as they are.
@@ -157,6 +165,8 @@ pub struct UpdateSessionRequest {
     #[serde(default, deserialize_with = "double_option::deserialize")]
     #[schemars(with = "Option<u32>")]
     pub max_per_side: Option<Option<u32>>,
+    /// New voting window, in seconds (10 s – 7 days).
+    pub voting_window_seconds: Option<u32>,
 }
 
 /// Distinguishes an absent field (no change) from an explicit `null` (clear it).
@@ -219,16 +229,31 @@ pub struct MessageDto {
     pub author_id: Uuid,
     /// `pro` or `con`.
     pub side: String,
-    /// Text.
+    /// Text; for a removed message, `[removed by a moderator]` (moderators see the
+    /// original).
     pub body: String,
     /// Answered message.
     pub reply_to: Option<i64>,
     /// When stored.
     pub created_at: DateTime<Utc>,
+    /// Set when a moderator removed the message.
+    pub removed: Option<RemovalDto>,
 }
 
-impl From<Message> for MessageDto {
-    fn from(m: Message) -> Self {
+/// A moderator's removal of a message.
+#[derive(Serialize, Deserialize, JsonSchema)]
+pub struct RemovalDto {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The moderator.
+    pub by: Uuid,
+    /// Why, if they said.
+    pub reason: Option<String>,
+}
+
+impl MessageDto {
+    /// The message as moderators see it: a removed message keeps its text.
+    pub fn revealed(m: Message) -> Self {
         Self {
             seq: m.seq,
             author_id: m.author_id,
@@ -236,7 +261,33 @@ impl From<Message> for MessageDto {
             body: m.body,
             reply_to: m.reply_to,
             created_at: m.created_at,
+            removed: m.removed.map(|r| RemovalDto {
+                at: r.at,
+                by: r.by,
+                reason: r.reason,
+            }),
         }
+    }
+
+    /// The message as `reveal` decides: as moderators see it, or with a removed
+    /// message's text withdrawn.
+    pub fn shown(m: Message, reveal: bool) -> Self {
+        if reveal {
+            Self::revealed(m)
+        } else {
+            Self::from(m)
+        }
+    }
+}
+
+impl From<Message> for MessageDto {
+    /// The message as everybody sees it: a removed message's text is withdrawn.
+    fn from(m: Message) -> Self {
+        let mut dto = Self::revealed(m);
+        if dto.removed.is_some() {
+            domain_debates::transcript::REMOVED_TEXT.clone_into(&mut dto.body);
+        }
+        dto
     }
 }
 

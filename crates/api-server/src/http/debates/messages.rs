@@ -7,6 +7,7 @@ use domain_debates::transcript::TranscriptFormat;
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::moderation::reveals_removed;
 use super::{MessageDto, MessagePage, PostMessageRequest, session_in_scope};
 use crate::http::guard::Authorize;
 use crate::http::problem::ApiError;
@@ -60,7 +61,8 @@ async fn list(
     id: web::Path<Uuid>,
     q: web::Query<WindowQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (session, _) = session_in_scope(&state, &auth, id.into_inner()).await?;
+    let (session, scope) = session_in_scope(&state, &auth, id.into_inner()).await?;
+    let reveal = reveals_removed(&state, &auth, scope).await;
     let limit = PageLimit::new(q.limit);
     let range = MessageRange {
         after: q.after,
@@ -78,7 +80,10 @@ async fn list(
     };
     let prev_before = items.first().map(|m| m.seq).filter(|seq| *seq > 1);
     Ok(HttpResponse::Ok().json(MessagePage {
-        items: items.into_iter().map(Into::into).collect(),
+        items: items
+            .into_iter()
+            .map(|m| MessageDto::shown(m, reveal))
+            .collect(),
         next_after,
         prev_before,
     }))
@@ -124,10 +129,11 @@ async fn transcript(
             )])
         })?,
     };
-    let (session, _) = session_in_scope(&state, &auth, id.into_inner()).await?;
+    let (session, scope) = session_in_scope(&state, &auth, id.into_inner()).await?;
+    let reveal = reveals_removed(&state, &auth, scope).await;
     let t = state.debates.transcript(session.id).await?;
     if format == TranscriptFormat::Json {
-        return Ok(HttpResponse::Ok().json(&t));
+        return Ok(HttpResponse::Ok().json(if reveal { t } else { t.without_removed_text() }));
     }
     // authors by username, looked up once each
     let authors: std::collections::BTreeSet<Uuid> =
@@ -145,10 +151,7 @@ async fn transcript(
         names.insert(author, name);
     }
     let name_of = |id: Uuid| names.get(&id).cloned().unwrap_or_default();
-    let text = match format {
-        TranscriptFormat::Markdown => t.render_markdown(&name_of),
-        _ => t.render_text(&name_of),
-    };
+    let text = t.render(format, &name_of, reveal);
     Ok(HttpResponse::Ok()
         .content_type(format.media_type())
         .body(text))

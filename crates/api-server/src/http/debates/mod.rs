@@ -3,9 +3,11 @@
 
 mod dto;
 mod messages;
+mod moderation;
 mod room;
 mod sessions;
 mod topics;
+mod votes;
 
 pub use dto::*;
 
@@ -20,7 +22,9 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
     let mut v = topics::endpoints();
     v.extend(sessions::endpoints());
     v.extend(messages::endpoints());
+    v.extend(moderation::endpoints());
     v.extend(room::endpoints());
+    v.extend(votes::endpoints());
     v
 }
 
@@ -33,6 +37,7 @@ impl From<DebateError> for ApiError {
             DebateError::NotFound(what) => Self::NotFound(format!("{what} not found")),
             DebateError::Conflict(m) => Self::Conflict(m),
             DebateError::NotAllowed(m) => Self::Forbidden(m),
+            e @ DebateError::Muted { .. } => Self::Muted(e.to_string()),
             DebateError::Store(s) => s.into(),
         }
     }

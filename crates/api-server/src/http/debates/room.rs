@@ -9,7 +9,7 @@ use std::time::Duration;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, Session};
-use domain_debates::{DebateError, MessageRange};
+use domain_debates::{DebateError, MessageRange, PresenceEntry};
 use domain_identity::Principal;
 use domain_rbac::{Action, ResourceType, Scope, perm};
 use serde::Deserialize;
@@ -18,11 +18,13 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::time::{Instant, MissedTickBehavior, interval_at, timeout};
 use uuid::Uuid;
 
+use super::moderation::REMOVED_CLOSE_CODE;
 use super::{MessageDto, scope_of};
 use crate::http::problem::ApiError;
 use crate::http::routes::Endpoint;
 use crate::http::state::AppState;
 use crate::realtime::{RoomEvent, RoomMember};
+use crate::send_rate::{SendRate, TokenBucket};
 
 /// Largest frame a client may send.
 pub const MAX_FRAME: usize = 64 * 1024;
@@ -32,10 +34,6 @@ pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest wait for the client to take a frame before it counts as unable to keep up.
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
-/// Sustained `message.send` rate per connection (per second) …
-const SEND_RATE: f64 = 5.0;
-/// … and burst.
-const SEND_BURST: f64 = 10.0;
 /// Stored messages read per page when catching up.
 const CATCH_UP_PAGE: u32 = 100;
 /// Arguments of one connection waiting to be stored; more in flight are refused.
@@ -116,6 +114,15 @@ async fn room(
             session.created_by,
         )
         .await?;
+    if state
+        .moderation
+        .is_removed(session.id, principal.user_id.as_uuid())
+        .await?
+    {
+        return Err(ApiError::Forbidden(
+            "removed from this session by a moderator".into(),
+        ));
+    }
     if q.since.is_some_and(|s| s < 0) {
         return Err(ApiError::Validation(vec![domain_core::FieldError::new(
             "since",
@@ -124,6 +131,18 @@ async fn room(
     }
     let (res, ws, stream) = actix_ws::handle(&req, body)
         .map_err(|e| ApiError::BadRequest(format!("not a WebSocket handshake: {e}")))?;
+    let rate = send_rate(&state, &principal, scope).await;
+    // Who is in the room is for those who run it; everybody else sees a count.
+    let sees_detail = state
+        .rbac
+        .check(
+            Some(principal.user_id.as_uuid()),
+            perm(ResourceType::DebateSession, Action::RealtimeManage),
+            scope,
+            None,
+        )
+        .await
+        .is_ok_and(|d| d.allowed);
     let member = state.rooms.join(session.id).await?;
     // Subscribed first, then the starting point, before answering 101: a message stored
     // after the client sees the upgrade is never missed.
@@ -135,18 +154,42 @@ async fn room(
         .max_frame_size(MAX_FRAME)
         .aggregate_continuations()
         .max_continuation_size(MAX_FRAME);
+    let presence = PresenceEntry {
+        session_id: session.id,
+        connection_id: Uuid::new_v4(),
+        user_id: principal.user_id.as_uuid(),
+        username: principal.username.clone(),
+    };
     let conn = Connection {
         state: state.into_inner(),
         session_id: session.id,
+        presence,
+        sees_detail,
         scope,
         principal,
         ws,
         last_seq: 0,
-        bucket: TokenBucket::new(),
+        bucket: TokenBucket::new(rate),
         jobs: None,
     };
     actix_web::rt::spawn(conn.run(stream, member, after));
     Ok(res)
+}
+
+/// The send rate of the caller's highest-ranked role in the session's scope (chosen once,
+/// when the connection opens).
+async fn send_rate(state: &AppState, principal: &Principal, scope: Scope) -> SendRate {
+    match state
+        .rbac
+        .roles_in(principal.user_id.as_uuid(), scope)
+        .await
+    {
+        Ok(roles) => state.send_rates.for_roles(&roles),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the caller's roles; using the fallback send rate");
+            state.send_rates.for_roles::<&str>(&[])
+        }
+    }
 }
 
 /// The newest stored sequence number of a session (0 when it has none).
@@ -178,33 +221,6 @@ fn close(code: CloseCode, why: &str) -> End {
         code,
         description: Some(why.to_owned()),
     }))
-}
-
-struct TokenBucket {
-    tokens: f64,
-    at: Instant,
-}
-
-impl TokenBucket {
-    fn new() -> Self {
-        Self {
-            tokens: SEND_BURST,
-            at: Instant::now(),
-        }
-    }
-
-    fn take(&mut self) -> bool {
-        let now = Instant::now();
-        let refill = now.duration_since(self.at).as_secs_f64() * SEND_RATE;
-        self.tokens = (self.tokens + refill).min(SEND_BURST);
-        self.at = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
 }
 
 /// A client frame, or why it was refused (`code`, `detail`).
@@ -249,6 +265,7 @@ fn error_code(e: &ApiError) -> &'static str {
     match e {
         ApiError::Unauthorized(_) => "unauthorized",
         ApiError::Forbidden(_) => "forbidden",
+        ApiError::Muted(_) => "muted",
         ApiError::NotFound(_) => "not_found",
         ApiError::Validation(_) | ApiError::BadRequest(_) => "invalid",
         ApiError::Conflict(_) => "conflict",
@@ -272,6 +289,10 @@ fn error_detail(e: &ApiError) -> String {
 struct Connection {
     state: Arc<AppState>,
     session_id: Uuid,
+    /// This connection in the room's presence.
+    presence: PresenceEntry,
+    /// Whether it gets the detail of `presence` frames (who), not only the count.
+    sees_detail: bool,
     scope: Scope,
     principal: Principal,
     ws: Session,
@@ -329,7 +350,8 @@ async fn store_arguments(
     }
 }
 
-/// Stores an argument as `POST …/messages/` does: same permission, same rules.
+/// Stores an argument as `POST …/messages/` does (same permission, same rules), after
+/// checking the right to send in real time (`debate_session.realtime_send`).
 async fn post(
     state: &AppState,
     principal: &Principal,
@@ -338,6 +360,15 @@ async fn post(
     body: &str,
     reply_to: Option<i64>,
 ) -> Result<MessageDto, ApiError> {
+    state
+        .guard
+        .require(
+            Some(principal),
+            perm(ResourceType::DebateSession, Action::RealtimeSend),
+            scope,
+            None,
+        )
+        .await?;
     state
         .guard
         .require(
@@ -379,8 +410,12 @@ impl Connection {
         let end = match start {
             Err(end) => end,
             Ok(()) => {
-                self.serve(&mut stream, &mut member, &mut shutdown, &mut outcomes)
-                    .await
+                self.state.rooms.arrive(&self.presence).await;
+                let end = self
+                    .serve(&mut stream, &mut member, &mut shutdown, &mut outcomes)
+                    .await;
+                self.state.rooms.depart(&self.presence).await;
+                end
             }
         };
         drop(member);
@@ -400,7 +435,9 @@ impl Connection {
             return close(CloseCode::Away, "server shutting down");
         }
         let mut last_heard = Instant::now();
-        let mut heartbeat = interval_at(Instant::now() + HEARTBEAT_EVERY, HEARTBEAT_EVERY);
+        // often enough to keep this connection's presence from expiring
+        let every = HEARTBEAT_EVERY.min(self.state.rooms.presence_ttl() / 3);
+        let mut heartbeat = interval_at(Instant::now() + every, every);
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             let step = tokio::select! {
@@ -441,6 +478,7 @@ impl Connection {
                     if last_heard.elapsed() > CLIENT_TIMEOUT {
                         return close(CloseCode::Policy, "no heartbeat");
                     }
+                    self.state.rooms.still_here(&self.presence).await;
                     self.ws.ping(b"").await.map_err(|_| End::Gone)
                 }
             };
@@ -524,8 +562,11 @@ impl Connection {
     }
 
     async fn deliver(&mut self, ev: &RoomEvent) -> Result<(), End> {
+        if let Some(target) = ev.target {
+            return self.deliver_targeted(ev, target).await;
+        }
         let Some(seq) = ev.seq else {
-            return self.send(ev.text.clone()).await;
+            return self.send(ev.text_for(self.sees_detail).to_owned()).await;
         };
         if seq <= self.last_seq {
             return Ok(());
@@ -536,6 +577,22 @@ impl Connection {
         }
         self.send(ev.text.clone()).await?;
         self.last_seq = seq;
+        Ok(())
+    }
+
+    /// A frame about one participant: for them and for moderators only. A removed
+    /// participant's connections close once they have it.
+    async fn deliver_targeted(&mut self, ev: &RoomEvent, target: Uuid) -> Result<(), End> {
+        let mine = target == self.presence.user_id;
+        if mine || self.sees_detail {
+            self.send(ev.text.clone()).await?;
+        }
+        if mine && ev.closes_target {
+            return Err(close(
+                CloseCode::Other(REMOVED_CLOSE_CODE),
+                "removed from this session by a moderator",
+            ));
+        }
         Ok(())
     }
 
@@ -552,13 +609,8 @@ impl Connection {
                 reply_to,
             }) => {
                 if !self.bucket.take() {
-                    return self
-                        .error(
-                            "rate_limited",
-                            "too many messages: at most 5 per second (bursts of 10)",
-                            Some(&client_id),
-                        )
-                        .await;
+                    let detail = format!("too many messages: {}", self.bucket.rate());
+                    return self.error("rate_limited", &detail, Some(&client_id)).await;
                 }
                 let job = SendJob {
                     body,
@@ -605,14 +657,5 @@ mod tests {
             parse_frame(r#"{"type":"message.send"}"#),
             Err(("malformed", _))
         ));
-    }
-
-    #[test]
-    fn token_bucket_allows_a_burst_then_refuses() {
-        let mut b = TokenBucket::new();
-        for _ in 0..10 {
-            assert!(b.take());
-        }
-        assert!(!b.take());
     }
 }

@@ -154,6 +154,7 @@ async fn create(
             b.scheduled_start,
             b.scheduled_end,
             b.max_per_side,
+            b.voting_window_seconds,
         )
         .await?;
     Ok(HttpResponse::Created().json(SessionDto::from(session)))
@@ -197,6 +198,7 @@ async fn update(
             b.scheduled_start,
             b.scheduled_end,
             b.max_per_side,
+            b.voting_window_seconds,
         )
         .await?;
     Ok(HttpResponse::Ok().json(SessionDto::from(updated)))
@@ -265,7 +267,9 @@ async fn join(
         .debates
         .join(who.user_id.as_uuid(), session.id, side)
         .await?;
-    Ok(HttpResponse::Ok().json(ParticipantDto::from(seat)))
+    let seat = ParticipantDto::from(seat);
+    state.rooms.seat_changed(session.id, true, &seat).await;
+    Ok(HttpResponse::Ok().json(seat))
 }
 
 async fn leave(
@@ -277,8 +281,9 @@ async fn leave(
     let user = auth
         .user_id()
         .ok_or_else(|| ApiError::Unauthorized("sign in first".into()))?;
-    let seat = state.debates.leave(user, session.id).await?;
-    Ok(HttpResponse::Ok().json(ParticipantDto::from(seat)))
+    let seat = ParticipantDto::from(state.debates.leave(user, session.id).await?);
+    state.rooms.seat_changed(session.id, false, &seat).await;
+    Ok(HttpResponse::Ok().json(seat))
 }
 
 #[derive(Deserialize)]

@@ -8,13 +8,19 @@
 //! loopback in the embedded mode), including on the instance that published it: each
 //! instance delivers only what comes back from the bus, so nothing arrives twice. A frame
 //! is serialised once by its publisher and parsed once per receiving instance.
+//!
+//! Presence (who is connected) lives in [`presence`].
+
+mod presence;
+
+pub use presence::{PRESENCE_COALESCE, PRESENCE_DETAIL_LIMIT, Visitor};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use domain_core::StoreError;
-use domain_debates::{RoomBus, RoomSink};
+use domain_core::{Clock, StoreError};
+use domain_debates::{PresenceEntry, PresenceStore, RoomBus, RoomSink};
 use serde::Deserialize;
 use tokio::sync::{broadcast, oneshot, watch};
 use uuid::Uuid;
@@ -31,6 +37,14 @@ pub struct RoomEvent {
     pub seq: Option<i64>,
     /// The frame's JSON text.
     pub text: String,
+    /// What clients without the right to the frame's detail get instead (a `presence`
+    /// frame's count without who), prepared once per instance.
+    pub public_text: Option<String>,
+    /// For frames about one participant (`moderation.*`): only their connections and
+    /// those of moderators receive it.
+    pub target: Option<Uuid>,
+    /// Whether the target's connections close after receiving it (`moderation.removed`).
+    pub closes_target: bool,
 }
 
 impl RoomEvent {
@@ -44,12 +58,43 @@ impl RoomEvent {
             #[serde(rename = "type")]
             kind: String,
             message: Option<Seq>,
+            count: Option<u64>,
+            target: Option<Uuid>,
         }
-        let seq = serde_json::from_str::<Peek>(&text)
-            .ok()
-            .filter(|p| p.kind == "message.created")
-            .and_then(|p| p.message.map(|m| m.seq));
-        Self { seq, text }
+        let Ok(peek) = serde_json::from_str::<Peek>(&text) else {
+            return Self {
+                seq: None,
+                text,
+                public_text: None,
+                target: None,
+                closes_target: false,
+            };
+        };
+        let seq = match (peek.kind.as_str(), peek.message) {
+            ("message.created", Some(m)) => Some(m.seq),
+            _ => None,
+        };
+        let public_text = match (peek.kind.as_str(), peek.count) {
+            ("presence", Some(count)) => {
+                Some(serde_json::json!({"type": "presence", "count": count}).to_string())
+            }
+            _ => None,
+        };
+        Self {
+            seq,
+            closes_target: peek.target.is_some() && peek.kind == "moderation.removed",
+            target: peek.target,
+            text,
+            public_text,
+        }
+    }
+
+    /// The text a client gets: the whole frame if it may see the detail.
+    pub fn text_for(&self, sees_detail: bool) -> &str {
+        match &self.public_text {
+            Some(public) if !sees_detail => public,
+            _ => &self.text,
+        }
     }
 }
 
@@ -66,6 +111,9 @@ struct Room {
 
 struct Inner {
     bus: Arc<dyn RoomBus>,
+    /// Frames scheduled by [`RoomHub::publish_coalesced`], by room and kind.
+    coalescing: Mutex<std::collections::HashSet<(Uuid, &'static str)>>,
+    presence: presence::PresenceBoard,
     rooms: Mutex<HashMap<Uuid, Room>>,
     generation: AtomicU64,
     shutdown: watch::Sender<bool>,
@@ -101,11 +149,19 @@ impl Drop for RoomMember {
 }
 
 impl RoomHub {
-    /// Rooms fanned out through `bus`.
-    pub fn new(bus: Arc<dyn RoomBus>) -> Self {
+    /// Rooms fanned out through `bus`, with connections recorded in `presence` for
+    /// `presence_ttl` after their last heartbeat.
+    pub fn new(
+        bus: Arc<dyn RoomBus>,
+        presence: Arc<dyn PresenceStore>,
+        clock: Arc<dyn Clock>,
+        presence_ttl: std::time::Duration,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 bus,
+                coalescing: Mutex::default(),
+                presence: presence::PresenceBoard::new(presence, clock, presence_ttl),
                 rooms: Mutex::new(HashMap::new()),
                 generation: AtomicU64::new(0),
                 shutdown: watch::channel(false).0,
@@ -194,6 +250,53 @@ impl RoomHub {
         }
     }
 
+    /// Broadcasts a frame to the room on every instance. A frame with a `target` (a user
+    /// id) reaches only that user's connections and moderators'; `moderation.removed`
+    /// also closes the target's connections.
+    pub async fn publish_frame(&self, session_id: Uuid, frame: &serde_json::Value) {
+        self.publish(session_id, frame).await;
+    }
+
+    /// Runs `frame` once after `delay` and publishes what it returns, however many times
+    /// this is called for the same room and `kind` meanwhile (coalescing bursts, such as
+    /// a wave of votes, into one frame per instance).
+    pub fn publish_coalesced<F, Fut>(
+        &self,
+        session_id: Uuid,
+        kind: &'static str,
+        delay: std::time::Duration,
+        frame: F,
+    ) where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Option<String>> + Send,
+    {
+        let key = (session_id, kind);
+        if !self
+            .inner
+            .coalescing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key)
+        {
+            return;
+        }
+        let hub = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            // Removed before reading, so a change during the read schedules another frame.
+            hub.inner
+                .coalescing
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&key);
+            if let Some(text) = frame().await
+                && let Err(e) = hub.inner.bus.publish(session_id, text).await
+            {
+                tracing::warn!(%session_id, kind, error = %e, "could not broadcast to a debate room");
+            }
+        });
+    }
+
     async fn publish(&self, session_id: Uuid, frame: &serde_json::Value) {
         let text = frame.to_string();
         if let Err(e) = self.inner.bus.publish(session_id, text).await {
@@ -221,6 +324,63 @@ impl RoomHub {
         .await;
     }
 
+    /// Broadcasts a seat taken (`participant.joined`) or left (`participant.left`).
+    pub async fn seat_changed(
+        &self,
+        session_id: Uuid,
+        joined: bool,
+        participant: &impl serde::Serialize,
+    ) {
+        let kind = if joined {
+            "participant.joined"
+        } else {
+            "participant.left"
+        };
+        self.publish(
+            session_id,
+            &serde_json::json!({"type": kind, "participant": participant}),
+        )
+        .await;
+    }
+
+    /// How long a connection counts as present after its last refresh; connections
+    /// refresh well within it.
+    pub fn presence_ttl(&self) -> std::time::Duration {
+        self.inner.presence.ttl()
+    }
+
+    /// Records a connection as present and announces it (coalesced).
+    pub async fn arrive(&self, entry: &PresenceEntry) {
+        if self.inner.presence.enter(entry).await {
+            self.announce_presence(entry.session_id);
+        }
+    }
+
+    /// Extends a connection's presence.
+    pub async fn still_here(&self, entry: &PresenceEntry) {
+        self.inner.presence.refresh(entry).await;
+    }
+
+    /// Removes a connection from presence and announces a departure (coalesced).
+    pub async fn depart(&self, entry: &PresenceEntry) {
+        if self.inner.presence.leave(entry).await {
+            self.announce_presence(entry.session_id);
+        }
+    }
+
+    /// Publishes the room's `presence` frame after [`PRESENCE_COALESCE`].
+    fn announce_presence(&self, session_id: Uuid) {
+        let hub = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(PRESENCE_COALESCE).await;
+            if let Some(frame) = hub.inner.presence.frame(session_id).await
+                && let Err(e) = hub.inner.bus.publish(session_id, frame).await
+            {
+                tracing::warn!(%session_id, error = %e, "could not announce presence");
+            }
+        });
+    }
+
     /// Tells every connection of this instance to close with 1001 (going away).
     pub fn shutdown(&self) {
         self.inner.shutdown.send_replace(true);
@@ -238,7 +398,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_room_lives_while_it_has_members() {
-        let hub = RoomHub::new(Arc::new(adapter_memory::MemoryRoomBus::default()));
+        let hub = RoomHub::new(
+            Arc::new(adapter_memory::MemoryRoomBus::default()),
+            Arc::new(adapter_memory::MemoryPresence::default()),
+            Arc::new(domain_core::SystemClock),
+            std::time::Duration::from_secs(30),
+        );
         let room = Uuid::new_v4();
         let a = hub.join(room).await;
         let b = hub.join(room).await;
@@ -260,5 +425,21 @@ mod tests {
         assert_eq!(e.seq, Some(7));
         let e = RoomEvent::parse(r#"{"type":"session.status","status":"live"}"#.into());
         assert_eq!(e.seq, None);
+    }
+
+    #[test]
+    fn presence_detail_is_only_for_those_who_may_see_it() {
+        let who = Visitor {
+            user_id: Uuid::nil(),
+            username: "ada".into(),
+        };
+        let frame = presence::presence_frame(3, &[], &[who], &[]).to_string();
+        let e = RoomEvent::parse(frame.clone());
+        assert_eq!(e.text_for(true), frame);
+        let public: serde_json::Value = serde_json::from_str(e.text_for(false)).unwrap();
+        assert_eq!(public, serde_json::json!({"type": "presence", "count": 3}));
+        // other frames are the same for everybody
+        let e = RoomEvent::parse(r#"{"type":"session.status","status":"live"}"#.into());
+        assert_eq!(e.text_for(false), e.text_for(true));
     }
 }

@@ -1,0 +1,423 @@
+//! The moderation use cases: mute, unmute, remove and warn a participant, remove a
+//! message, and the record of it all.
+//!
+//! Authorisation is not decided here: the caller asks the RBAC service first (moderation
+//! rights in the session's scope). This service enforces what the state allows — nobody
+//! acts on themselves, a closed session takes no mutes or removals, a message is removed
+//! once — and validates input. Each action's effect and its record are stored together
+//! by the [`ModerationRepository`], then announced as a [`domain_core::DomainEvent`].
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use domain_core::{Clock, EventPublisher, StoreError};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::service::{invalid, map_store, micros, not_found, publish};
+use crate::{
+    ActionFilter, ActionKind, DebateError, DebateRepository, DebateSession, Message,
+    MessageRemoval, ModerationAction, ModerationRepository, Mute, SessionStatus,
+};
+
+/// Longest moderation reason, in characters.
+pub const REASON_MAX_CHARS: usize = 500;
+/// Shortest mute with a duration, in seconds.
+pub const MUTE_MIN_SECONDS: i64 = 1;
+/// Longest mute with a duration, in seconds: 30 days (longer: mute until lifted).
+pub const MUTE_MAX_SECONDS: i64 = 30 * 24 * 3600;
+
+/// Names of the [`domain_core::DomainEvent`]s the moderation service publishes. The
+/// aggregate is the session; payloads carry `session_id`, `scope`, `actor_id`,
+/// `target_user_id` and `reason`, plus what the action adds.
+pub mod moderation_events {
+    /// A participant was muted (payload adds `until`, `null` when until lifted).
+    pub const PARTICIPANT_MUTED: &str = "debates.participant_muted";
+    /// A participant's mute was lifted.
+    pub const PARTICIPANT_UNMUTED: &str = "debates.participant_unmuted";
+    /// A participant was removed from the session for good.
+    pub const PARTICIPANT_REMOVED: &str = "debates.participant_removed";
+    /// A participant was warned.
+    pub const PARTICIPANT_WARNED: &str = "debates.participant_warned";
+    /// A message was removed (payload adds `seq`; the target is its author).
+    pub const MESSAGE_REMOVED: &str = "debates.message_removed";
+}
+
+/// The moderation service. Cheap to clone; clones share the repositories, publisher and
+/// clock.
+#[derive(Clone)]
+pub struct ModerationService {
+    debates: Arc<dyn DebateRepository>,
+    repo: Arc<dyn ModerationRepository>,
+    events: Arc<dyn EventPublisher>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for ModerationService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModerationService").finish_non_exhaustive()
+    }
+}
+
+/// A reason as typed: surrounding white space dropped, at most [`REASON_MAX_CHARS`]
+/// characters, no control characters (reasons are shown on one line, in lists and
+/// notifications). Empty becomes `None`.
+fn valid_reason(raw: Option<&str>) -> Result<Option<String>, DebateError> {
+    let Some(reason) = raw.map(str::trim).filter(|r| !r.is_empty()) else {
+        return Ok(None);
+    };
+    if reason.chars().count() > REASON_MAX_CHARS {
+        return Err(invalid(
+            "reason",
+            format!("must be at most {REASON_MAX_CHARS} characters long"),
+        ));
+    }
+    if reason.chars().any(char::is_control) {
+        return Err(invalid("reason", "must not contain control characters"));
+    }
+    Ok(Some(reason.to_owned()))
+}
+
+fn valid_duration(seconds: Option<i64>) -> Result<Option<i64>, DebateError> {
+    match seconds {
+        Some(s) if !(MUTE_MIN_SECONDS..=MUTE_MAX_SECONDS).contains(&s) => Err(invalid(
+            "duration_seconds",
+            format!("must be between {MUTE_MIN_SECONDS} and {MUTE_MAX_SECONDS}"),
+        )),
+        other => Ok(other),
+    }
+}
+
+fn not_on_self(actor: Uuid, target: Uuid) -> Result<(), DebateError> {
+    if actor == target {
+        Err(DebateError::NotAllowed(
+            "moderators cannot act on themselves".into(),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+fn open(session: &DebateSession) -> Result<(), DebateError> {
+    if session.status == SessionStatus::Closed {
+        Err(DebateError::Conflict("session is closed".into()))
+    } else {
+        Ok(())
+    }
+}
+
+impl ModerationService {
+    /// A service reading sessions and messages from `debates`, storing moderation in
+    /// `repo`, announcing actions through `events` and reading the time from `clock`.
+    pub fn new(
+        debates: Arc<dyn DebateRepository>,
+        repo: Arc<dyn ModerationRepository>,
+        events: Arc<dyn EventPublisher>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            debates,
+            repo,
+            events,
+            clock,
+        }
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        micros(self.clock.now())
+    }
+
+    async fn session(&self, id: Uuid) -> Result<DebateSession, DebateError> {
+        self.debates
+            .session(id)
+            .await?
+            .ok_or_else(|| not_found("session"))
+    }
+
+    /// An action of `kind` by `actor` in `session`, now, on `target`.
+    fn action(
+        &self,
+        kind: ActionKind,
+        actor: Uuid,
+        session: &DebateSession,
+        target: Option<Uuid>,
+        reason: Option<String>,
+    ) -> ModerationAction {
+        ModerationAction {
+            id: Uuid::new_v4(),
+            session_id: session.id,
+            scope: session.scope.clone(),
+            actor_id: actor,
+            target_user_id: target,
+            target_seq: None,
+            kind,
+            reason,
+            duration_seconds: None,
+            expires_at: None,
+            created_at: self.now(),
+        }
+    }
+
+    async fn announce(&self, name: &'static str, action: &ModerationAction) {
+        publish(
+            &*self.events,
+            name,
+            action.session_id,
+            action.created_at,
+            json!({
+                "action_id": action.id,
+                "session_id": action.session_id,
+                "scope": action.scope,
+                "actor_id": action.actor_id,
+                "target_user_id": action.target_user_id,
+                "seq": action.target_seq,
+                "reason": action.reason,
+                "until": action.expires_at,
+            }),
+        )
+        .await;
+    }
+
+    /// Mutes `target` in the session for `duration_seconds` (`None`: until lifted),
+    /// replacing any earlier mute, publishes `debates.participant_muted` and returns the
+    /// recorded action (`expires_at`: when the mute ends). From then on the store refuses
+    /// the target's arguments until the mute ends by the clock or is lifted.
+    ///
+    /// # Errors
+    /// [`DebateError::Invalid`] (`"duration_seconds"` outside
+    /// [`MUTE_MIN_SECONDS`]`..=`[`MUTE_MAX_SECONDS`], `"reason"`);
+    /// [`DebateError::NotAllowed`] when `actor` is `target`; [`DebateError::NotFound`]
+    /// (`"session"`, `"user"`); [`DebateError::Conflict`] when the session is closed;
+    /// [`DebateError::Store`].
+    pub async fn mute(
+        &self,
+        actor: Uuid,
+        session_id: Uuid,
+        target: Uuid,
+        duration_seconds: Option<i64>,
+        reason: Option<&str>,
+    ) -> Result<ModerationAction, DebateError> {
+        not_on_self(actor, target)?;
+        let duration_seconds = valid_duration(duration_seconds)?;
+        let reason = valid_reason(reason)?;
+        let session = self.session(session_id).await?;
+        open(&session)?;
+        let mut action = self.action(ActionKind::Mute, actor, &session, Some(target), reason);
+        let until = duration_seconds.map(|s| action.created_at + Duration::seconds(s));
+        action.duration_seconds = duration_seconds;
+        action.expires_at = until;
+        let mute = Mute {
+            session_id,
+            user_id: target,
+            until,
+            reason: action.reason.clone(),
+            muted_by: actor,
+            muted_at: action.created_at,
+        };
+        self.repo
+            .mute(mute, action.clone())
+            .await
+            // The session was read: a missing row is the target.
+            .map_err(|e| map_store(e, "user"))?;
+        self.announce(moderation_events::PARTICIPANT_MUTED, &action)
+            .await;
+        Ok(action)
+    }
+
+    /// Lifts `target`'s active mute in the session, records it, publishes
+    /// `debates.participant_unmuted` and returns the recorded action. Allowed in any
+    /// session state.
+    ///
+    /// # Errors
+    /// [`DebateError::NotAllowed`] when `actor` is `target`; [`DebateError::NotFound`]
+    /// (`"session"`); [`DebateError::Conflict`] ("user is not muted") when no mute was
+    /// active (nothing recorded; an expired mute is dropped); [`DebateError::Store`].
+    pub async fn unmute(
+        &self,
+        actor: Uuid,
+        session_id: Uuid,
+        target: Uuid,
+    ) -> Result<ModerationAction, DebateError> {
+        not_on_self(actor, target)?;
+        let session = self.session(session_id).await?;
+        let action = self.action(ActionKind::Unmute, actor, &session, Some(target), None);
+        let lifted = self
+            .repo
+            .unmute(action.clone())
+            .await
+            .map_err(|e| map_store(e, "session"))?;
+        if !lifted {
+            return Err(DebateError::Conflict("user is not muted".into()));
+        }
+        self.announce(moderation_events::PARTICIPANT_UNMUTED, &action)
+            .await;
+        Ok(action)
+    }
+
+    /// Removes `target` from the session for good: their seat is closed and they cannot
+    /// join again. Publishes `debates.participant_removed`; closing their live
+    /// connections is the caller's business, after this returns.
+    ///
+    /// # Errors
+    /// [`DebateError::Invalid`] (`"reason"`); [`DebateError::NotAllowed`] when `actor` is
+    /// `target`; [`DebateError::NotFound`] (`"session"`, `"user"`);
+    /// [`DebateError::Conflict`] when the session is closed or the target was removed
+    /// already; [`DebateError::Store`].
+    pub async fn remove(
+        &self,
+        actor: Uuid,
+        session_id: Uuid,
+        target: Uuid,
+        reason: Option<&str>,
+    ) -> Result<ModerationAction, DebateError> {
+        not_on_self(actor, target)?;
+        let reason = valid_reason(reason)?;
+        let session = self.session(session_id).await?;
+        open(&session)?;
+        let action = self.action(ActionKind::Remove, actor, &session, Some(target), reason);
+        let removed = self
+            .repo
+            .remove_participant(action.clone())
+            .await
+            .map_err(|e| map_store(e, "user"))?;
+        if !removed {
+            return Err(DebateError::Conflict(
+                "user was already removed from this session".into(),
+            ));
+        }
+        self.announce(moderation_events::PARTICIPANT_REMOVED, &action)
+            .await;
+        Ok(action)
+    }
+
+    /// Warns `target` with `reason` (required) and publishes
+    /// `debates.participant_warned`; delivering it to them live is the caller's business.
+    ///
+    /// # Errors
+    /// [`DebateError::Invalid`] (`"reason"`: empty once trimmed, too long, control
+    /// characters); [`DebateError::NotAllowed`] when `actor` is `target`;
+    /// [`DebateError::NotFound`] (`"session"`, `"user"`); [`DebateError::Store`].
+    pub async fn warn(
+        &self,
+        actor: Uuid,
+        session_id: Uuid,
+        target: Uuid,
+        reason: &str,
+    ) -> Result<ModerationAction, DebateError> {
+        not_on_self(actor, target)?;
+        let reason =
+            valid_reason(Some(reason))?.ok_or_else(|| invalid("reason", "must not be empty"))?;
+        let session = self.session(session_id).await?;
+        let action = self.action(
+            ActionKind::Warn,
+            actor,
+            &session,
+            Some(target),
+            Some(reason),
+        );
+        self.repo
+            .warn(action.clone())
+            .await
+            .map_err(|e| map_store(e, "user"))?;
+        self.announce(moderation_events::PARTICIPANT_WARNED, &action)
+            .await;
+        Ok(action)
+    }
+
+    /// Removes the message `seq`: it stays stored, with the removal, and transcripts
+    /// show it as removed (its text only to moderators). Returns the message as it now
+    /// is and publishes `debates.message_removed`; telling live clients is the caller's
+    /// business. Allowed in any session state: transcripts are moderated after the close
+    /// too.
+    ///
+    /// # Errors
+    /// [`DebateError::Invalid`] (`"reason"`); [`DebateError::NotFound`] (`"session"`,
+    /// `"message"`); [`DebateError::Conflict`] when it was removed already;
+    /// [`DebateError::Store`].
+    pub async fn remove_message(
+        &self,
+        actor: Uuid,
+        session_id: Uuid,
+        seq: i64,
+        reason: Option<&str>,
+    ) -> Result<Message, DebateError> {
+        let reason = valid_reason(reason)?;
+        let session = self.session(session_id).await?;
+        let message = self
+            .debates
+            .message(session_id, seq)
+            .await?
+            .ok_or_else(|| not_found("message"))?;
+        if message.removed.is_some() {
+            return Err(already_removed());
+        }
+        let mut action = self.action(
+            ActionKind::RemoveMessage,
+            actor,
+            &session,
+            Some(message.author_id),
+            reason,
+        );
+        action.target_seq = Some(seq);
+        match self
+            .repo
+            .remove_message(action.clone())
+            .await
+            .map_err(|e| map_store(e, "session"))?
+        {
+            MessageRemoval::Removed(message) => {
+                self.announce(moderation_events::MESSAGE_REMOVED, &action)
+                    .await;
+                Ok(message)
+            }
+            // A concurrent removal won between the read and the write.
+            MessageRemoval::AlreadyRemoved => Err(already_removed()),
+            MessageRemoval::NoSuchMessage => Err(not_found("message")),
+        }
+    }
+
+    /// `user`'s mute in the session if it is active now.
+    ///
+    /// # Errors
+    /// [`DebateError::Store`].
+    pub async fn active_mute(
+        &self,
+        session_id: Uuid,
+        user: Uuid,
+    ) -> Result<Option<Mute>, DebateError> {
+        Ok(self.repo.active_mute(session_id, user, self.now()).await?)
+    }
+
+    /// Whether a moderator removed `user` from the session.
+    ///
+    /// # Errors
+    /// [`DebateError::Store`].
+    pub async fn is_removed(&self, session_id: Uuid, user: Uuid) -> Result<bool, DebateError> {
+        Ok(self.repo.is_removed(session_id, user).await?)
+    }
+
+    /// Recorded actions matching `filter`, newest first, after the action `after` (the
+    /// last one of the previous page), at most `limit` (clamp it before). The caller
+    /// restricts `filter.scope` / `filter.session_id` to what the reader may see.
+    ///
+    /// # Errors
+    /// [`DebateError::Store`].
+    pub async fn actions(
+        &self,
+        filter: ActionFilter,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<ModerationAction>, DebateError> {
+        self.repo
+            .actions(filter, after, limit)
+            .await
+            .map_err(|e: StoreError| DebateError::Store(e))
+    }
+}
+
+fn already_removed() -> DebateError {
+    DebateError::Conflict("message was already removed".into())
+}
+
+#[cfg(test)]
+mod tests;

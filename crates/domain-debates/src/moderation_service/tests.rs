@@ -1,0 +1,324 @@
+//! Unit tests of [`ModerationService`] against mockall mocks of its ports (strict: an
+//! unexpected port call panics, so "nothing was stored" is asserted by not expecting it).
+
+use std::sync::Mutex;
+
+use chrono::TimeZone;
+use domain_core::events::MockEventPublisher;
+use domain_core::{DomainEvent, ManualClock};
+
+use super::*;
+use crate::moderation::MockModerationRepository;
+use crate::ports::MockDebateRepository;
+use crate::{Removal, Side};
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap()
+}
+
+const SCOPE: &str = "institution:7d1b5c0e-8a51-4a3e-9d0f-1f2e3d4c5b6a";
+
+fn session(id: Uuid, status: SessionStatus) -> DebateSession {
+    DebateSession {
+        id,
+        topic_id: Uuid::from_u128(1),
+        scope: SCOPE.into(),
+        title: "Round 1".into(),
+        scheduled_start: now(),
+        scheduled_end: None,
+        max_per_side: None,
+        status,
+        created_by: None,
+        created_at: now(),
+        started_at: None,
+        closed_at: None,
+        voting_window_seconds: 600,
+        voting_closes_at: None,
+    }
+}
+
+fn message(session_id: Uuid, seq: i64, author: Uuid, removed: Option<Removal>) -> Message {
+    Message {
+        session_id,
+        seq,
+        author_id: author,
+        side: Side::Pro,
+        body: "text".into(),
+        reply_to: None,
+        created_at: now(),
+        removed,
+    }
+}
+
+struct Harness {
+    debates: MockDebateRepository,
+    repo: MockModerationRepository,
+    events: MockEventPublisher,
+    seen: Arc<Mutex<Vec<DomainEvent>>>,
+}
+
+impl Harness {
+    fn new() -> Self {
+        let mut events = MockEventPublisher::new();
+        let seen: Arc<Mutex<Vec<DomainEvent>>> = Arc::default();
+        let s = seen.clone();
+        events.expect_publish().returning(move |e| {
+            s.lock().unwrap().push(e);
+            Ok(())
+        });
+        Self {
+            debates: MockDebateRepository::new(),
+            repo: MockModerationRepository::new(),
+            events,
+            seen,
+        }
+    }
+
+    fn session_is(&mut self, found: Option<DebateSession>) {
+        self.debates
+            .expect_session()
+            .returning(move |_| Ok(found.clone()));
+    }
+
+    fn build(self) -> (ModerationService, Arc<Mutex<Vec<DomainEvent>>>) {
+        (
+            ModerationService::new(
+                Arc::new(self.debates),
+                Arc::new(self.repo),
+                Arc::new(self.events),
+                Arc::new(ManualClock::new(now())),
+            ),
+            self.seen,
+        )
+    }
+}
+
+fn names(seen: &Arc<Mutex<Vec<DomainEvent>>>) -> Vec<String> {
+    seen.lock()
+        .unwrap()
+        .iter()
+        .map(|e| e.name.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn mute_stores_the_mute_with_its_action_and_announces_it() {
+    let (actor, target, id) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let mut h = Harness::new();
+    h.session_is(Some(session(id, SessionStatus::Live)));
+    let stored: Arc<Mutex<Vec<(Mute, ModerationAction)>>> = Arc::default();
+    let s = stored.clone();
+    h.repo.expect_mute().times(1).returning(move |m, a| {
+        s.lock().unwrap().push((m, a));
+        Ok(())
+    });
+    let (svc, seen) = h.build();
+    let action = svc
+        .mute(actor, id, target, Some(300), Some("  calm down  "))
+        .await
+        .unwrap();
+    let until = now() + Duration::seconds(300);
+    let (m, a) = stored.lock().unwrap()[0].clone();
+    assert_eq!(a, action);
+    assert_eq!(
+        m,
+        Mute {
+            session_id: id,
+            user_id: target,
+            until: Some(until),
+            reason: Some("calm down".into()),
+            muted_by: actor,
+            muted_at: now(),
+        }
+    );
+    assert_eq!(
+        (a.kind, a.actor_id, a.target_user_id, a.scope.as_str()),
+        (ActionKind::Mute, actor, Some(target), SCOPE)
+    );
+    assert_eq!((a.duration_seconds, a.expires_at), (Some(300), Some(until)));
+    assert_eq!(names(&seen), [moderation_events::PARTICIPANT_MUTED]);
+    let e = &seen.lock().unwrap()[0];
+    assert_eq!(e.aggregate_id, id);
+    assert_eq!(e.payload["target_user_id"], target.to_string());
+    assert_eq!(e.payload["until"], serde_json::to_value(until).unwrap());
+}
+
+#[tokio::test]
+async fn mute_rules() {
+    let (actor, target, live, closed, missing) = (
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+    );
+    let mut h = Harness::new();
+    h.debates.expect_session().returning(move |id| {
+        Ok(if id == live {
+            Some(session(live, SessionStatus::Live))
+        } else if id == closed {
+            Some(session(closed, SessionStatus::Closed))
+        } else {
+            None
+        })
+    });
+    // An unknown target: the store's foreign key.
+    h.repo
+        .expect_mute()
+        .returning(|_, _| Err(StoreError::NotFound));
+    let (svc, seen) = h.build();
+    let e = svc.mute(actor, live, actor, None, None).await.unwrap_err();
+    assert!(matches!(e, DebateError::NotAllowed(_)), "{e:?}");
+    for bad in [0, -5, MUTE_MAX_SECONDS + 1] {
+        let e = svc
+            .mute(actor, live, target, Some(bad), None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, DebateError::Invalid { field, .. } if field == "duration_seconds"),
+            "{e:?}"
+        );
+    }
+    for bad in ["x".repeat(REASON_MAX_CHARS + 1), "a\u{1b}[31m".to_owned()] {
+        let e = svc
+            .mute(actor, live, target, None, Some(&bad))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, DebateError::Invalid { field, .. } if field == "reason"),
+            "{e:?}"
+        );
+    }
+    let e = svc
+        .mute(actor, closed, target, None, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(&e, DebateError::Conflict(m) if m == "session is closed"));
+    let e = svc
+        .mute(actor, missing, target, None, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(&e, DebateError::NotFound(w) if w == "session"));
+    let e = svc
+        .mute(actor, live, target, Some(MUTE_MAX_SECONDS), None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, DebateError::NotFound(w) if w == "user"),
+        "{e:?}"
+    );
+    assert!(names(&seen).is_empty());
+}
+
+#[tokio::test]
+async fn unmute_announces_only_a_lifted_mute() {
+    let (actor, target, id) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let mut h = Harness::new();
+    h.session_is(Some(session(id, SessionStatus::Closed)));
+    let answers = Arc::new(Mutex::new(vec![false, true]));
+    h.repo
+        .expect_unmute()
+        .times(2)
+        .returning(move |_| Ok(answers.lock().unwrap().pop().unwrap()));
+    let (svc, seen) = h.build();
+    let a = svc.unmute(actor, id, target).await.unwrap();
+    assert_eq!(
+        (a.kind, a.target_user_id),
+        (ActionKind::Unmute, Some(target))
+    );
+    let e = svc.unmute(actor, id, target).await.unwrap_err();
+    assert!(
+        matches!(&e, DebateError::Conflict(m) if m == "user is not muted"),
+        "{e:?}"
+    );
+    assert_eq!(names(&seen), [moderation_events::PARTICIPANT_UNMUTED]);
+}
+
+#[tokio::test]
+async fn remove_once_and_not_in_closed_sessions() {
+    let (actor, target, id) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let mut h = Harness::new();
+    h.session_is(Some(session(id, SessionStatus::Live)));
+    let answers = Arc::new(Mutex::new(vec![false, true]));
+    h.repo
+        .expect_remove_participant()
+        .times(2)
+        .returning(move |_| Ok(answers.lock().unwrap().pop().unwrap()));
+    let (svc, seen) = h.build();
+    let a = svc.remove(actor, id, target, None).await.unwrap();
+    assert_eq!((a.kind, a.reason), (ActionKind::Remove, None));
+    let e = svc.remove(actor, id, target, None).await.unwrap_err();
+    assert!(matches!(e, DebateError::Conflict(_)), "{e:?}");
+    let e = svc.remove(target, id, target, None).await.unwrap_err();
+    assert!(matches!(e, DebateError::NotAllowed(_)), "{e:?}");
+    assert_eq!(names(&seen), [moderation_events::PARTICIPANT_REMOVED]);
+}
+
+#[tokio::test]
+async fn warnings_need_a_reason() {
+    let (actor, target, id) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let mut h = Harness::new();
+    h.session_is(Some(session(id, SessionStatus::Closed)));
+    h.repo.expect_warn().times(1).returning(|_| Ok(()));
+    let (svc, seen) = h.build();
+    for bad in ["", "   "] {
+        let e = svc.warn(actor, id, target, bad).await.unwrap_err();
+        assert!(
+            matches!(&e, DebateError::Invalid { field, .. } if field == "reason"),
+            "{e:?}"
+        );
+    }
+    let a = svc.warn(actor, id, target, " Stay civil ").await.unwrap();
+    assert_eq!(a.reason.as_deref(), Some("Stay civil"));
+    assert_eq!(names(&seen), [moderation_events::PARTICIPANT_WARNED]);
+}
+
+#[tokio::test]
+async fn remove_message_rules() {
+    let (actor, author, id) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let mut h = Harness::new();
+    h.session_is(Some(session(id, SessionStatus::Live)));
+    h.debates.expect_message().returning(move |s, seq| {
+        Ok(match seq {
+            1 => Some(message(s, 1, author, None)),
+            2 => Some(message(
+                s,
+                2,
+                author,
+                Some(Removal {
+                    at: now(),
+                    by: Uuid::new_v4(),
+                    reason: None,
+                }),
+            )),
+            _ => None,
+        })
+    });
+    h.repo.expect_remove_message().times(1).returning(move |a| {
+        assert_eq!(
+            (a.kind, a.target_seq, a.target_user_id),
+            (ActionKind::RemoveMessage, Some(1), Some(author))
+        );
+        let mut m = message(a.session_id, 1, author, None);
+        m.removed = Some(Removal {
+            at: a.created_at,
+            by: a.actor_id,
+            reason: a.reason.clone(),
+        });
+        Ok(MessageRemoval::Removed(m))
+    });
+    let (svc, seen) = h.build();
+    let m = svc
+        .remove_message(actor, id, 1, Some("off topic"))
+        .await
+        .unwrap();
+    assert_eq!(m.removed.unwrap().reason.as_deref(), Some("off topic"));
+    let e = svc.remove_message(actor, id, 2, None).await.unwrap_err();
+    assert!(matches!(e, DebateError::Conflict(_)), "{e:?}");
+    let e = svc.remove_message(actor, id, 3, None).await.unwrap_err();
+    assert!(
+        matches!(&e, DebateError::NotFound(w) if w == "message"),
+        "{e:?}"
+    );
+    assert_eq!(names(&seen), [moderation_events::MESSAGE_REMOVED]);
+}

@@ -1,0 +1,14 @@
+DROP TABLE debate_votes;
+DROP TABLE moderation_actions;
+DROP TABLE debate_bans;
+DROP TABLE debate_mutes;
+DROP INDEX debate_messages_removed_by_idx;
+ALTER TABLE debate_messages
+    DROP CONSTRAINT debate_messages_removal_complete,
+    DROP COLUMN removal_reason,
+    DROP COLUMN removed_by,
+    DROP COLUMN removed_at;
+ALTER TABLE debate_sessions
+    DROP CONSTRAINT debate_sessions_voting_closes_after_close,
+    DROP COLUMN voting_closes_at,
+    DROP COLUMN voting_window_seconds;
