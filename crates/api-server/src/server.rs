@@ -74,6 +74,9 @@ pub async fn start(config: &Config, handle_signals: bool) -> Result<RunningServe
     // one hub for every worker: built here, outside `HttpServer::new`
     let rooms = RoomHub::new(
         backends.room_bus.clone(),
+        Arc::new(crate::http::debates::StoredMessages(
+            backends.debates.clone(),
+        )),
         backends.presence.clone(),
         backends.clock.clone(),
         Duration::from_secs(config.presence_ttl_secs),

@@ -12,8 +12,10 @@
 //! Presence (who is connected) lives in [`presence`].
 
 mod presence;
+mod sequencer;
 
 pub use presence::{PRESENCE_COALESCE, PRESENCE_DETAIL_LIMIT, Visitor};
+pub use sequencer::{REORDER_WAIT, RoomBackfill};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,7 +24,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use domain_core::{Clock, StoreError};
 use domain_debates::{PresenceEntry, PresenceStore, RoomBus, RoomSink};
 use serde::Deserialize;
-use tokio::sync::{broadcast, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use uuid::Uuid;
 
 use crate::http::debates::MessageDto;
@@ -104,6 +106,8 @@ struct Room {
     generation: u64,
     clients: usize,
     tx: broadcast::Sender<Arc<RoomEvent>>,
+    /// Into the room's sequencer (see [`sequencer`]).
+    feed: mpsc::UnboundedSender<sequencer::Feed>,
     ready: Ready,
     /// Dropping it ends the owning task, which drops the bus subscription.
     _stop: oneshot::Sender<()>,
@@ -111,6 +115,7 @@ struct Room {
 
 struct Inner {
     bus: Arc<dyn RoomBus>,
+    backfill: Arc<dyn RoomBackfill>,
     /// Frames scheduled by [`RoomHub::publish_coalesced`], by room and kind.
     coalescing: Mutex<std::collections::HashSet<(Uuid, &'static str)>>,
     presence: presence::PresenceBoard,
@@ -149,10 +154,12 @@ impl Drop for RoomMember {
 }
 
 impl RoomHub {
-    /// Rooms fanned out through `bus`, with connections recorded in `presence` for
-    /// `presence_ttl` after their last heartbeat.
+    /// Rooms fanned out through `bus` (gaps in their order read through `backfill`),
+    /// with connections recorded in `presence` for `presence_ttl` after their last
+    /// heartbeat.
     pub fn new(
         bus: Arc<dyn RoomBus>,
+        backfill: Arc<dyn RoomBackfill>,
         presence: Arc<dyn PresenceStore>,
         clock: Arc<dyn Clock>,
         presence_ttl: std::time::Duration,
@@ -160,6 +167,7 @@ impl RoomHub {
         Self {
             inner: Arc::new(Inner {
                 bus,
+                backfill,
                 coalescing: Mutex::default(),
                 presence: presence::PresenceBoard::new(presence, clock, presence_ttl),
                 rooms: Mutex::new(HashMap::new()),
@@ -174,6 +182,14 @@ impl RoomHub {
             .rooms
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Tells the room's sequencer where the stored sequence stood when a connection
+    /// started (it ignores this once it has passed frames on).
+    pub fn baseline(&self, session_id: Uuid, newest_seq: i64) {
+        if let Some(room) = self.lock().get(&session_id) {
+            let _ = room.feed.send(sequencer::Feed::Baseline(newest_seq));
+        }
     }
 
     /// Number of rooms with local clients.
@@ -221,18 +237,21 @@ impl RoomHub {
         let (tx, _) = broadcast::channel(OUTBOUND_QUEUE);
         let (ready_tx, ready) = watch::channel(None);
         let (stop, stopped) = oneshot::channel::<()>();
-        let feed = tx.clone();
+        let (feed, feed_rx) = mpsc::unbounded_channel();
+        let into_sequencer = feed.clone();
         let sink: RoomSink = Arc::new(move |text: String| {
-            // Err only when no local client listens any more: nothing to do.
-            let _ = feed.send(Arc::new(RoomEvent::parse(text)));
+            // Err only when the room is gone: nothing to do.
+            let _ = into_sequencer.send(sequencer::Feed::Frame(text));
         });
         let bus = self.inner.bus.clone();
+        let backfill = self.inner.backfill.clone();
+        let out = tx.clone();
         tokio::spawn(async move {
             match bus.subscribe(session_id, sink).await {
                 Ok(subscription) => {
                     let _ = ready_tx.send(Some(Ok(())));
-                    // Resolves when the room is removed (its sender dropped).
-                    let _ = stopped.await;
+                    // Returns when the room is removed (its stop sender dropped).
+                    sequencer::run(session_id, feed_rx, out, backfill, stopped).await;
                     drop(subscription);
                 }
                 Err(e) => {
@@ -245,6 +264,7 @@ impl RoomHub {
             generation: self.inner.generation.fetch_add(1, Ordering::Relaxed),
             clients: 0,
             tx,
+            feed,
             ready,
             _stop: stop,
         }
@@ -398,8 +418,16 @@ mod tests {
 
     #[tokio::test]
     async fn a_room_lives_while_it_has_members() {
+        struct NoBackfill;
+        #[async_trait::async_trait]
+        impl RoomBackfill for NoBackfill {
+            async fn frames(&self, _: Uuid, _: i64, _: i64) -> Result<Vec<String>, String> {
+                Ok(vec![])
+            }
+        }
         let hub = RoomHub::new(
             Arc::new(adapter_memory::MemoryRoomBus::default()),
+            Arc::new(NoBackfill),
             Arc::new(adapter_memory::MemoryPresence::default()),
             Arc::new(domain_core::SystemClock),
             std::time::Duration::from_secs(30),

@@ -10,6 +10,7 @@ mod topics;
 mod votes;
 
 pub use dto::*;
+pub use room::StoredMessages;
 
 use domain_debates::DebateError;
 use domain_rbac::Scope;

@@ -148,7 +148,11 @@ async fn room(
     // after the client sees the upgrade is never missed.
     let after = match q.since {
         Some(since) => since,
-        None => newest_seq(&state, session.id).await?,
+        None => {
+            let newest = newest_seq(&state, session.id).await?;
+            state.rooms.baseline(session.id, newest);
+            newest
+        }
     };
     let stream = stream
         .max_frame_size(MAX_FRAME)
@@ -189,6 +193,46 @@ async fn send_rate(state: &AppState, principal: &Principal, scope: Scope) -> Sen
             tracing::warn!(error = %e, "cannot read the caller's roles; using the fallback send rate");
             state.send_rates.for_roles::<&str>(&[])
         }
+    }
+}
+
+/// Stored messages as room frames, for a room's sequencer to fill a gap once per instance.
+pub struct StoredMessages(pub domain_debates::DebateService);
+
+#[async_trait::async_trait]
+impl crate::realtime::RoomBackfill for StoredMessages {
+    async fn frames(
+        &self,
+        session_id: Uuid,
+        after: i64,
+        before: i64,
+    ) -> Result<Vec<String>, String> {
+        let mut frames = Vec::new();
+        let mut after = after;
+        // Bounded: a gap is at most the frames that overtook one another on the bus.
+        while after + 1 < before && frames.len() < 1000 {
+            let page = self
+                .0
+                .messages(
+                    session_id,
+                    // ascending from `after` (with `before` the store pages down from it)
+                    MessageRange {
+                        after: Some(after),
+                        before: None,
+                    },
+                    CATCH_UP_PAGE,
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            let Some(last) = page.last().map(|m| m.seq) else {
+                break;
+            };
+            after = last;
+            frames.extend(page.into_iter().filter(|m| m.seq < before).map(|m| {
+                json!({"type": "message.created", "message": MessageDto::from(m)}).to_string()
+            }));
+        }
+        Ok(frames)
     }
 }
 
