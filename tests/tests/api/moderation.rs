@@ -349,6 +349,10 @@ async fn warn_remove_message_and_remove(app: &App) {
         con_id.as_str()
     );
     assert_eq!(close_code(&mut con).await.map(u16::from), Some(4403));
+    // everybody sees the seat freed
+    let left = next_of(&mut audience, "participant.left").await;
+    assert_eq!(left["participant"]["user_id"], con_id.as_str());
+    assert!(left["participant"]["left_at"].is_string());
     let rejoin = app
         .post_auth(
             &format!("{}/join/", base(&room)),
@@ -366,6 +370,10 @@ async fn warn_remove_message_and_remove(app: &App) {
     assert_problem(post_message(app, &room, &room.con, "I'm back").await, 403).await;
     // the others carry on
     assert_eq!(next_of(&mut pro, "message.removed").await["seq"], seq);
+    assert_eq!(
+        next_of(&mut pro, "participant.left").await["participant"]["side"],
+        "con"
+    );
     nothing_pending(&mut pro).await;
 }
 

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{MessageDto, client_scope, scope_of, session_in_scope};
+use super::{MessageDto, ParticipantDto, client_scope, scope_of, session_in_scope};
 use crate::http::guard::Authorize;
 use crate::http::paging::{next_cursor, uuid_after};
 use crate::http::problem::ApiError;
@@ -247,6 +247,8 @@ async fn remove(
     body: web::Json<RemoveRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let (session, _) = session_in_scope(&state, &auth, id.into_inner()).await?;
+    // the seat the removal closes, to tell the room it is free
+    let seat = state.debates.seat(session.id, body.user_id).await?;
     let action = state
         .moderation
         .remove(
@@ -263,6 +265,11 @@ async fn remove(
         "reason": action.reason,
     });
     state.rooms.publish_frame(session.id, &frame).await;
+    if let Some(mut seat) = seat {
+        seat.left_at = Some(action.created_at);
+        let seat = ParticipantDto::from(seat);
+        state.rooms.seat_changed(session.id, false, &seat).await;
+    }
     Ok(HttpResponse::Created().json(ModerationActionDto::from(action)))
 }
 
