@@ -12,8 +12,10 @@
 
 mod debates;
 mod grants;
+mod jobs;
 mod limiter;
 mod moderation;
+mod notifications;
 mod org;
 mod presence;
 mod rbac;
@@ -26,7 +28,9 @@ mod votes;
 
 pub use debates::MemoryDebateRepository;
 pub use grants::MemoryGrantSource;
+pub use jobs::MemoryJobQueue;
 pub use limiter::MemoryAttemptLimiter;
+pub use notifications::{MemoryNotificationStore, MemoryUnreadCounter};
 pub use org::MemoryOrgRepository;
 pub use presence::MemoryPresence;
 pub use rbac::MemoryRbacRepository;

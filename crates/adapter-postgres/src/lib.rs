@@ -9,7 +9,9 @@
 mod debates;
 mod error;
 mod grants;
+mod jobs;
 mod moderation;
+mod notifications;
 mod org;
 mod rbac;
 /// Table definitions exactly as `diesel print-schema` prints them (see `diesel.toml` at
@@ -23,6 +25,8 @@ mod votes;
 
 pub use debates::PgDebateRepository;
 pub use grants::PgGrantSource;
+pub use jobs::{CLAIM, PgJobQueue, enqueue_in};
+pub use notifications::PgNotificationStore;
 pub use org::PgOrgRepository;
 pub use rbac::PgRbacRepository;
 pub use sessions::PgSessionRepository;

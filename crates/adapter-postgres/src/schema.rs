@@ -133,6 +133,24 @@ diesel::table! {
 }
 
 diesel::table! {
+    jobs (id) {
+        id -> Uuid,
+        kind -> Text,
+        payload -> Jsonb,
+        status -> Text,
+        attempts -> Int4,
+        max_attempts -> Int4,
+        run_at -> Timestamptz,
+        locked_by -> Nullable<Text>,
+        locked_until -> Nullable<Timestamptz>,
+        last_error -> Nullable<Text>,
+        dedupe_key -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     moderation_actions (id) {
         id -> Uuid,
         session_id -> Uuid,
@@ -145,6 +163,28 @@ diesel::table! {
         duration_seconds -> Nullable<Int8>,
         expires_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    notification_preferences (user_id, kind) {
+        user_id -> Uuid,
+        kind -> Text,
+        channel -> Text,
+    }
+}
+
+diesel::table! {
+    notifications (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        kind -> Text,
+        title -> Text,
+        body -> Text,
+        link -> Nullable<Text>,
+        dedupe_key -> Text,
+        created_at -> Timestamptz,
+        read_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -264,6 +304,8 @@ diesel::joinable!(debate_topics -> users (created_by));
 diesel::joinable!(debate_votes -> debate_sessions (session_id));
 diesel::joinable!(debate_votes -> users (user_id));
 diesel::joinable!(moderation_actions -> debate_sessions (session_id));
+diesel::joinable!(notification_preferences -> users (user_id));
+diesel::joinable!(notifications -> users (user_id));
 diesel::joinable!(permission_grants -> permissions (permission));
 diesel::joinable!(refresh_tokens -> auth_sessions (session_id));
 diesel::joinable!(role_overrides -> permissions (permission));
@@ -283,7 +325,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     debate_votes,
     departments,
     institutions,
+    jobs,
     moderation_actions,
+    notification_preferences,
+    notifications,
     org_members,
     permission_grants,
     permissions,

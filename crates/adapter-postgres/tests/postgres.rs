@@ -177,8 +177,9 @@ SELECT c.conrelid::regclass::text || '.' || c.conname AS item
     .load(&mut conn)
     .await
     .unwrap();
-    // identity 4, organisations 4, rbac 7, debates 7, moderation and voting 13
-    assert_eq!(fks.len(), 35, "the check saw the foreign keys: {fks:?}");
+    // identity 4, organisations 4, rbac 7, debates 7, moderation and voting 13,
+    // notifications 2
+    assert_eq!(fks.len(), 37, "the check saw the foreign keys: {fks:?}");
     drop(conn);
     db.cleanup().await;
 }
@@ -310,11 +311,40 @@ async fn schema_rs_matches_the_migrated_tables() {
             ),
         ),
         (
+            "jobs",
+            columns_of(
+                debug_query::<Pg, _>(
+                    &schema::jobs::table.select(schema::jobs::table::all_columns()),
+                )
+                .to_string(),
+            ),
+        ),
+        (
             "moderation_actions",
             columns_of(
                 debug_query::<Pg, _>(
                     &schema::moderation_actions::table
                         .select(schema::moderation_actions::table::all_columns()),
+                )
+                .to_string(),
+            ),
+        ),
+        (
+            "notification_preferences",
+            columns_of(
+                debug_query::<Pg, _>(
+                    &schema::notification_preferences::table
+                        .select(schema::notification_preferences::table::all_columns()),
+                )
+                .to_string(),
+            ),
+        ),
+        (
+            "notifications",
+            columns_of(
+                debug_query::<Pg, _>(
+                    &schema::notifications::table
+                        .select(schema::notifications::table::all_columns()),
                 )
                 .to_string(),
             ),

@@ -2,12 +2,14 @@
 //! revocation list consulted on each authenticated request, the failed-attempt
 //! counters, the RBAC subject cache, and RBAC invalidations over pub/sub (published
 //! through the pool, received by an [`InvalidationListener`] on a connection of its own),
-//! and debate-room frames over pub/sub ([`RedisRoomBus`]).
+//! debate-room frames over pub/sub ([`RedisRoomBus`]), and the unread notification
+//! counts ([`RedisUnreadCounter`]).
 //!
 //! Every adapter is built with a key prefix (for example `"agora:"`), so one Redis can
 //! serve several deployments, and each test can use a prefix of its own. Times come
 //! from the callers' parameters, never from Redis's clock, so the adapters agree with
-//! the in-memory ones under a test clock; Redis's own expiry only reclaims memory.
+//! the in-memory ones under a test clock; Redis's own expiry only reclaims memory, or
+//! (unread counts) makes a cached value be read from its store again.
 
 mod error;
 mod invalidation;
@@ -18,6 +20,7 @@ mod room_bus;
 mod subject_cache;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod unread_counter;
 
 pub use invalidation::{
     InvalidationListener, InvalidationSink, RECONNECT_MAX, RECONNECT_MIN, RedisInvalidationBus,
@@ -28,6 +31,7 @@ pub use presence::RedisPresence;
 pub use revocation::RedisRevocationList;
 pub use room_bus::{RedisRoomBus, room_channel};
 pub use subject_cache::RedisSubjectCache;
+pub use unread_counter::{RedisUnreadCounter, UNREAD_TTL};
 
 use std::time::Duration;
 

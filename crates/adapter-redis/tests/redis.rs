@@ -537,3 +537,48 @@ async fn room_bus_fans_out_per_room() {
     drop(sub2);
     redis.cleanup().await;
 }
+
+/// Unread counts live at `{prefix}notif:unread:{user}`; `set` starts their expiry and
+/// increments and decrements keep it, so even an active user's count is re-read from the
+/// store once per period.
+#[tokio::test]
+async fn unread_counts_are_prefixed_and_expire_from_set() {
+    use adapter_redis::{RedisUnreadCounter, UNREAD_TTL};
+    use domain_notifications::UnreadCounter;
+    let Some(redis) = TestRedis::create().await else {
+        return;
+    };
+    let prefix = redis.prefix().to_owned();
+    let user = Uuid::new_v4();
+    let counter = RedisUnreadCounter::new(redis.pool().clone(), prefix.clone());
+    counter.set(user, 2).await.unwrap();
+    let key = format!("{prefix}notif:unread:{user}");
+    assert_eq!(
+        keys_with_prefix(redis.pool(), &prefix).await.unwrap(),
+        vec![key.clone()]
+    );
+    let ttl = pttl(&redis, &key).await;
+    let full = i64::try_from(UNREAD_TTL.as_millis()).unwrap();
+    assert!(ttl > full - 5_000 && ttl <= full, "{ttl}");
+
+    // Shorten the expiry, then update: it is not pushed back.
+    let mut conn = redis.pool().get().await.unwrap();
+    let _: i64 = redis::cmd("PEXPIRE")
+        .arg(&key)
+        .arg(5_000)
+        .query_async(&mut *conn)
+        .await
+        .unwrap();
+    drop(conn);
+    assert_eq!(counter.incr(user).await.unwrap(), Some(3));
+    assert_eq!(counter.decr(user).await.unwrap(), Some(2));
+    let ttl = pttl(&redis, &key).await;
+    assert!(ttl > 0 && ttl <= 5_000, "{ttl}");
+
+    // A configured period applies to the next set.
+    let short = counter.with_ttl(Duration::from_secs(60));
+    short.set(user, 1).await.unwrap();
+    let ttl = pttl(&redis, &key).await;
+    assert!(ttl > 55_000 && ttl <= 60_000, "{ttl}");
+    redis.cleanup().await;
+}

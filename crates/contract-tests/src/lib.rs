@@ -14,8 +14,10 @@
 
 pub mod debates;
 pub mod grants;
+pub mod jobs;
 pub mod limiter;
 pub mod moderation;
+pub mod notifications;
 pub mod org_repository;
 pub mod presence;
 pub mod rbac;
@@ -25,6 +27,7 @@ pub mod room_bus;
 pub mod scope_directory;
 pub mod sessions;
 pub mod subject_cache;
+pub mod unread_counter;
 pub mod users;
 pub mod votes;
 

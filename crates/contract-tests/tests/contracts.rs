@@ -544,3 +544,189 @@ mod moderation_votes_postgres {
         concurrent_casts_by_many_users_tally_exactly,
     ], with_debates);
 }
+
+/// [`domain_jobs::JobQueue`] and the [`domain_jobs::Worker`] runtime on it, in process
+/// memory. The worker contracts take the queue shared (workers spawn tasks) and run on
+/// a multi-threaded runtime, so the two workers really run in parallel.
+mod jobs_memory {
+    use std::sync::Arc;
+
+    use adapter_memory::MemoryJobQueue;
+
+    macro_rules! jobs {
+        ($contract:path) => {
+            $contract(&super::MemoryJobQueue::new()).await
+        };
+    }
+
+    contracts!(jobs => [
+        enqueue_claim_complete,
+        not_claimed_before_run_at,
+        dedupe_keys_store_one_job,
+        expired_lease_is_claimed_again,
+        extend_keeps_the_lease,
+        failure_retries_at_retry_at,
+        dead_jobs_wait_for_retry,
+        counts_and_list_pages,
+        purge_removes_old_done_jobs,
+        concurrent_claims_take_each_job_once,
+    ], jobs);
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn two_workers_run_every_job_once() {
+        contract_tests::jobs::two_workers_run_every_job_once(Arc::new(MemoryJobQueue::new())).await;
+    }
+
+    #[tokio::test]
+    async fn periodic_jobs_once_per_slot_across_workers() {
+        contract_tests::jobs::periodic_jobs_once_per_slot_across_workers(Arc::new(
+            MemoryJobQueue::new(),
+        ))
+        .await;
+    }
+}
+
+/// The same job contracts on the PostgreSQL queue.
+mod jobs_postgres {
+    use std::sync::Arc;
+
+    use adapter_postgres::PgJobQueue;
+    use adapter_postgres::testing::TestDatabase;
+
+    macro_rules! jobs {
+        ($contract:path) => {{
+            let Some(db) = super::TestDatabase::create().await else {
+                return;
+            };
+            $contract(&super::PgJobQueue::new(db.pool().clone())).await;
+            db.cleanup().await;
+        }};
+    }
+
+    contracts!(jobs => [
+        enqueue_claim_complete,
+        not_claimed_before_run_at,
+        dedupe_keys_store_one_job,
+        expired_lease_is_claimed_again,
+        extend_keeps_the_lease,
+        failure_retries_at_retry_at,
+        dead_jobs_wait_for_retry,
+        counts_and_list_pages,
+        purge_removes_old_done_jobs,
+        concurrent_claims_take_each_job_once,
+    ], jobs);
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn two_workers_run_every_job_once() {
+        let Some(db) = TestDatabase::create().await else {
+            return;
+        };
+        contract_tests::jobs::two_workers_run_every_job_once(Arc::new(PgJobQueue::new(
+            db.pool().clone(),
+        )))
+        .await;
+        db.cleanup().await;
+    }
+
+    #[tokio::test]
+    async fn periodic_jobs_once_per_slot_across_workers() {
+        let Some(db) = TestDatabase::create().await else {
+            return;
+        };
+        contract_tests::jobs::periodic_jobs_once_per_slot_across_workers(Arc::new(
+            PgJobQueue::new(db.pool().clone()),
+        ))
+        .await;
+        db.cleanup().await;
+    }
+}
+
+/// Notifications: [`domain_notifications::NotificationStore`] and
+/// [`domain_notifications::PreferenceStore`] (one adapter serves both), with the accounts
+/// they belong to, and the [`domain_notifications::UnreadCounter`], in process memory.
+mod notifications_memory {
+    use std::sync::Arc;
+
+    use adapter_memory::{MemoryNotificationStore, MemoryUnreadCounter, MemoryUserRepository};
+
+    macro_rules! notifications {
+        ($contract:path) => {{
+            let users = super::Arc::new(super::MemoryUserRepository::new());
+            let store = super::MemoryNotificationStore::new(users.clone());
+            $contract(&store, &*users).await
+        }};
+    }
+    macro_rules! unread_counter {
+        ($contract:path) => {
+            $contract(&super::MemoryUnreadCounter::new()).await
+        };
+    }
+
+    contracts!(notifications => [
+        insert_is_idempotent_per_user_and_key,
+        lists_newest_first_and_page,
+        mark_read_is_per_user,
+        read_all_counts,
+        delete_reports_unread,
+        unread_count_counts_unread,
+        preferences_round_trip,
+    ], notifications);
+    contracts!(unread_counter => [
+        set_incr_decr_forget,
+        unknown_counts_stay_unknown,
+        decr_floors_at_zero,
+        users_are_independent,
+        concurrent_updates_all_count,
+    ], unread_counter);
+}
+
+/// The same contracts on PostgreSQL (`PgNotificationStore`) and Redis
+/// (`RedisUnreadCounter`).
+mod notifications_postgres_redis {
+    use adapter_postgres::testing::TestDatabase;
+    use adapter_postgres::{PgNotificationStore, PgUserRepository};
+    use adapter_redis::RedisUnreadCounter;
+    use adapter_redis::testing::TestRedis;
+
+    macro_rules! notifications {
+        ($contract:path) => {{
+            let Some(db) = super::TestDatabase::create().await else {
+                return;
+            };
+            let pool = db.pool().clone();
+            $contract(
+                &super::PgNotificationStore::new(pool.clone()),
+                &super::PgUserRepository::new(pool),
+            )
+            .await;
+            db.cleanup().await;
+        }};
+    }
+    macro_rules! unread_counter {
+        ($contract:path) => {{
+            let Some(redis) = super::TestRedis::create().await else {
+                return;
+            };
+            let counter = super::RedisUnreadCounter::new(redis.pool().clone(), redis.prefix());
+            $contract(&counter).await;
+            redis.cleanup().await;
+        }};
+    }
+
+    contracts!(notifications => [
+        insert_is_idempotent_per_user_and_key,
+        lists_newest_first_and_page,
+        mark_read_is_per_user,
+        read_all_counts,
+        delete_reports_unread,
+        unread_count_counts_unread,
+        preferences_round_trip,
+    ], notifications);
+    contracts!(unread_counter => [
+        set_incr_decr_forget,
+        unknown_counts_stay_unknown,
+        decr_floors_at_zero,
+        users_are_independent,
+        concurrent_updates_all_count,
+    ], unread_counter);
+}
