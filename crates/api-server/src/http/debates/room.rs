@@ -60,7 +60,7 @@ struct RoomQuery {
 
 /// Whether the handshake's `Origin` may open a socket: absent (non-browser clients), the
 /// server's own host, or listed in `AGORA_ALLOWED_ORIGINS` (`*` allows any).
-fn origin_allowed(req: &HttpRequest, allowed: &[String]) -> bool {
+pub(crate) fn origin_allowed(req: &HttpRequest, allowed: &[String]) -> bool {
     let Some(origin) = req.headers().get(header::ORIGIN) else {
         return true;
     };
@@ -522,7 +522,9 @@ impl Connection {
                     if last_heard.elapsed() > CLIENT_TIMEOUT {
                         return close(CloseCode::Policy, "no heartbeat");
                     }
-                    self.state.rooms.still_here(&self.presence).await;
+                    // off the loop: a Redis round trip must not hold up the room's frames
+                    let (rooms, entry) = (self.state.rooms.clone(), self.presence.clone());
+                    tokio::spawn(async move { rooms.still_here(&entry).await });
                     self.ws.ping(b"").await.map_err(|_| End::Gone)
                 }
             };
