@@ -19,6 +19,7 @@ use api_server::{BackgroundServer, Config};
 use clap::{Parser, ValueEnum};
 use serde_json::json;
 
+mod jobs;
 mod rbac;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -27,6 +28,8 @@ enum Suite {
     Accounts,
     /// RBAC decision latency.
     Rbac,
+    /// Job queue throughput and notification fan-out.
+    Jobs,
     /// Both.
     All,
 }
@@ -192,6 +195,12 @@ fn base_env(workers: usize) -> HashMap<String, String> {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
+    if matches!(args.suite, Suite::Jobs | Suite::All) {
+        jobs_suite(args.mode).await;
+    }
+    if matches!(args.suite, Suite::Jobs) {
+        return;
+    }
     if matches!(args.suite, Suite::Rbac | Suite::All) {
         rbac_suite(args.mode).await;
     }
@@ -215,6 +224,72 @@ async fn main() {
         env.insert("AGORA_REDIS_PREFIX".into(), redis.prefix().to_owned());
         env.insert("AGORA_DB_POOL_SIZE".into(), "16".into());
         run("postgres+redis", env, &args).await;
+        db.cleanup().await;
+        redis.cleanup().await;
+    }
+}
+
+/// Users to notify in the fan-out benchmark.
+const FANOUT_USERS: usize = 2_000;
+/// Jobs per throughput run.
+const JOBS: u64 = 5_000;
+
+async fn users(repo: &dyn domain_identity::UserRepository, n: usize) -> Vec<uuid::Uuid> {
+    #[allow(clippy::disallowed_methods)] // set-up data, not a rule
+    let now = chrono::Utc::now();
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        let tag = uuid::Uuid::new_v4().simple().to_string();
+        let user = domain_identity::NewUser {
+            id: domain_identity::UserId::new_random(),
+            username: domain_identity::Username::parse(&format!("reader{i}x{}", &tag[..8]))
+                .unwrap(),
+            email: domain_identity::Email::parse(&format!("reader{i}.{tag}@example.org")).unwrap(),
+            password_hash: "$argon2id$unused".into(),
+            created_at: now,
+        };
+        ids.push(repo.insert(user).await.unwrap().id.as_uuid());
+    }
+    ids
+}
+
+async fn jobs_suite(mode: Mode) {
+    use std::sync::Arc;
+
+    println!("| mode | measurement | result |\n|---|---|---|");
+    if matches!(mode, Mode::Memory | Mode::Both) {
+        let queue = Arc::new(adapter_memory::MemoryJobQueue::new());
+        jobs::job_throughput("memory", queue, JOBS, 2, 8).await;
+        let user_repo = Arc::new(adapter_memory::MemoryUserRepository::default());
+        let ids = users(user_repo.as_ref(), FANOUT_USERS).await;
+        let store = Arc::new(adapter_memory::MemoryNotificationStore::new(user_repo));
+        let service = jobs::service(
+            store.clone(),
+            store,
+            Arc::new(adapter_memory::MemoryUnreadCounter::new()),
+        );
+        jobs::notification_fanout("memory", service, &ids).await;
+    }
+    if matches!(mode, Mode::Postgres | Mode::Both) {
+        let db = TestDatabase::create()
+            .await
+            .expect("PostgreSQL (TEST_DATABASE_URL) is needed for --mode postgres");
+        let redis = TestRedis::create()
+            .await
+            .expect("Redis (TEST_REDIS_URL) is needed for --mode postgres");
+        let queue = Arc::new(adapter_postgres::PgJobQueue::new(db.pool().clone()));
+        jobs::job_throughput("postgres", queue, JOBS, 2, 8).await;
+        let user_repo = adapter_postgres::PgUserRepository::new(db.pool().clone());
+        let ids = users(&user_repo, FANOUT_USERS).await;
+        let store = Arc::new(adapter_postgres::PgNotificationStore::new(
+            db.pool().clone(),
+        ));
+        let counter = Arc::new(adapter_redis::RedisUnreadCounter::new(
+            redis.pool().clone(),
+            redis.prefix().to_owned(),
+        ));
+        let service = jobs::service(store.clone(), store, counter);
+        jobs::notification_fanout("postgres+redis", service, &ids).await;
         db.cleanup().await;
         redis.cleanup().await;
     }
