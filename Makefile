@@ -47,7 +47,7 @@ tests:
 docs-check:
 	@scripts/docs-render-check.sh
 
-## Benchmarks of login and GET /api/users/me/ on both storage modes (docs/benchmarks.md).
+## Benchmarks (accounts, RBAC decisions, job queue, notification fan-out) on both storage modes (docs/benchmarks.md).
 bench:
 	$(CARGO) run --release -p agora-bench -- --mode both
 
