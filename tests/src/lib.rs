@@ -122,6 +122,11 @@ impl App {
         self.server.url()
     }
 
+    /// The server's job queue, to enqueue or inspect jobs directly.
+    pub fn jobs(&self) -> std::sync::Arc<dyn domain_jobs::JobQueue> {
+        self.server.jobs()
+    }
+
     /// Absolute URL of `path`.
     pub fn at(&self, path: &str) -> String {
         format!("{}{path}", self.url())

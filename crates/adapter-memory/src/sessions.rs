@@ -176,4 +176,19 @@ impl SessionRepository for MemorySessionRepository {
         }
         Ok(ids)
     }
+
+    async fn purge_ended(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut state = lock(&self.state);
+        let ended =
+            |s: &AuthSession| s.expires_at < before || s.revoked_at.is_some_and(|at| at < before);
+        let gone: std::collections::HashSet<SessionId> = state
+            .sessions
+            .values()
+            .filter(|s| ended(s))
+            .map(|s| s.id)
+            .collect();
+        state.sessions.retain(|id, _| !gone.contains(id));
+        state.tokens.retain(|_, t| !gone.contains(&t.session));
+        Ok(gone.len() as u64)
+    }
 }

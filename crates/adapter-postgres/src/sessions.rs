@@ -253,4 +253,20 @@ impl SessionRepository for PgSessionRepository {
             .map_err(db_error)?;
         Ok(ids.into_iter().map(SessionId).collect())
     }
+
+    async fn purge_ended(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        // refresh_tokens go with their session (ON DELETE CASCADE)
+        let n = diesel::delete(
+            auth_sessions::table.filter(
+                auth_sessions::expires_at
+                    .lt(before)
+                    .or(auth_sessions::revoked_at.lt(before)),
+            ),
+        )
+        .execute(&mut conn)
+        .await
+        .map_err(db_error)?;
+        Ok(n as u64)
+    }
 }

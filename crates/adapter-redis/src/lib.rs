@@ -29,7 +29,7 @@ pub use invalidation::{
 pub use limiter::RedisAttemptLimiter;
 pub use presence::RedisPresence;
 pub use revocation::RedisRevocationList;
-pub use room_bus::{RedisRoomBus, room_channel};
+pub use room_bus::{DEBATE_NAMESPACE, RedisRoomBus, namespaced_channel, room_channel};
 pub use subject_cache::RedisSubjectCache;
 pub use unread_counter::{RedisUnreadCounter, UNREAD_TTL};
 

@@ -30,9 +30,17 @@ const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How often the idle connection is checked with a PING.
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
 
+/// The namespace of debate-room channels.
+pub const DEBATE_NAMESPACE: &str = "debate";
+
 /// The pub/sub channel of a debate room.
 pub fn room_channel(prefix: &str, session_id: Uuid) -> String {
-    format!("{prefix}debate:{session_id}")
+    namespaced_channel(prefix, DEBATE_NAMESPACE, session_id)
+}
+
+/// The pub/sub channel `{prefix}{namespace}:{id}`.
+pub fn namespaced_channel(prefix: &str, namespace: &str, id: Uuid) -> String {
+    format!("{prefix}{namespace}:{id}")
 }
 
 type Sinks = HashMap<String, HashMap<u64, RoomSink>>;
@@ -59,6 +67,8 @@ impl Shared {
 pub struct RedisRoomBus {
     pool: RedisPool,
     prefix: String,
+    /// What follows the prefix in channel names: `debate` for rooms.
+    namespace: &'static str,
     shared: Arc<Shared>,
 }
 
@@ -69,9 +79,25 @@ impl RedisRoomBus {
     /// # Errors
     /// [`StoreError::Unexpected`] for a malformed URL.
     pub fn new(pool: RedisPool, url: &str, prefix: impl Into<String>) -> Result<Self, StoreError> {
+        Self::with_namespace(pool, url, prefix, DEBATE_NAMESPACE)
+    }
+
+    /// A bus like [`RedisRoomBus::new`] whose channels are `{prefix}{namespace}:{id}`:
+    /// the same fan-out for other per-id feeds (`notif` for each user's notifications),
+    /// kept apart from the debate rooms' channels and on a pub/sub connection of its own.
+    ///
+    /// # Errors
+    /// [`StoreError::Unexpected`] for a malformed URL.
+    pub fn with_namespace(
+        pool: RedisPool,
+        url: &str,
+        prefix: impl Into<String>,
+        namespace: &'static str,
+    ) -> Result<Self, StoreError> {
         let bus = Self {
             pool,
             prefix: prefix.into(),
+            namespace,
             shared: Arc::new(Shared {
                 client: redis::Client::open(url).map_err(StoreError::unexpected)?,
                 sinks: Mutex::new(HashMap::new()),
@@ -232,7 +258,7 @@ impl RoomBus for RedisRoomBus {
     async fn publish(&self, session_id: Uuid, payload: String) -> Result<(), StoreError> {
         let mut conn = self.pool.get().await.map_err(pool_error)?;
         let _: i64 = redis::cmd("PUBLISH")
-            .arg(room_channel(&self.prefix, session_id))
+            .arg(namespaced_channel(&self.prefix, self.namespace, session_id))
             .arg(payload)
             .query_async(&mut *conn)
             .await
@@ -247,7 +273,7 @@ impl RoomBus for RedisRoomBus {
     ) -> Result<RoomSubscription, StoreError> {
         self.start();
         let shared = &self.shared;
-        let channel = room_channel(&self.prefix, session_id);
+        let channel = namespaced_channel(&self.prefix, self.namespace, session_id);
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
         shared
             .sinks()
@@ -292,5 +318,9 @@ mod tests {
     fn channel_is_under_the_prefix() {
         let id = Uuid::nil();
         assert_eq!(room_channel("agora:", id), format!("agora:debate:{id}"));
+        assert_eq!(
+            namespaced_channel("agora:", "notif", id),
+            format!("agora:notif:{id}")
+        );
     }
 }

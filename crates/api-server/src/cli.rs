@@ -1,4 +1,4 @@
-//! The `api-server` command line: `serve`, `migrate`, `create-admin`, `openapi`.
+//! The `api-server` command line: `serve`, `worker`, `migrate`, `create-admin`, `openapi`.
 
 use std::io::{BufRead, IsTerminal};
 use std::net::SocketAddr;
@@ -27,6 +27,9 @@ pub enum Command {
         #[arg(long)]
         bind: Option<SocketAddr>,
     },
+    /// Run only the background-job worker, no HTTP (needs DATABASE_URL); stops on
+    /// SIGTERM or SIGINT once its running jobs finish.
+    Worker,
     /// Apply pending database migrations (needs DATABASE_URL).
     Migrate,
     /// Create the first administrator account (super_admin in the global scope).

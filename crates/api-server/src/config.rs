@@ -90,6 +90,16 @@ pub struct Config {
     pub shutdown_timeout_secs: u64,
     /// `AGORA_LOG_FORMAT`.
     pub log_format: LogFormat,
+    /// `AGORA_WORKER` (`on`/`off`): run the background-job worker inside `serve`.
+    /// `api-server worker` runs one regardless.
+    pub worker_enabled: bool,
+    /// `AGORA_WORKER_CONCURRENCY`: jobs a worker runs at the same time.
+    pub worker_concurrency: u32,
+    /// `SMTP_URL` (`smtp://host:port`, `smtps://user:pass@host`, or
+    /// `smtp://…?tls=required` for STARTTLS); none logs e-mails instead of sending them.
+    pub smtp_url: Option<String>,
+    /// `AGORA_MAIL_FROM`: the sender of every e-mail.
+    pub mail_from: String,
     /// `AGORA_BOOTSTRAP_ADMIN` (`username:email`) with `AGORA_BOOTSTRAP_ADMIN_PASSWORD`:
     /// create this super_admin at startup if no account has that username (for the
     /// embedded mode, where `create-admin` cannot reach the server's memory).
@@ -115,6 +125,7 @@ impl std::fmt::Debug for Config {
             .field("bind", &self.bind)
             .field("database", &self.database_url.as_ref().map(|_| "<set>"))
             .field("redis", &self.redis_url.as_ref().map(|_| "<set>"))
+            .field("smtp", &self.smtp_url.as_ref().map(|_| "<set>"))
             .field(
                 "jwt_secret",
                 &self.jwt_secret.as_ref().map(|_| "<redacted>"),
@@ -235,6 +246,13 @@ impl Config {
             ));
         }
         let jwt_secret = get("AGORA_JWT_SECRET");
+        let smtp_url = get("SMTP_URL");
+        if let Some(url) = &smtp_url
+            && !(url.starts_with("smtp://") || url.starts_with("smtps://"))
+        {
+            // the value is not echoed: it may carry a password
+            return Err(err("SMTP_URL", "must start with smtp:// or smtps://"));
+        }
         let cfg = Self {
             env,
             bind: parse("AGORA_BIND", get("AGORA_BIND"), default_bind)?,
@@ -307,6 +325,15 @@ impl Config {
                 30,
             )?,
             log_format,
+            worker_enabled: parse_bool("AGORA_WORKER", get("AGORA_WORKER"), true)?,
+            worker_concurrency: parse(
+                "AGORA_WORKER_CONCURRENCY",
+                get("AGORA_WORKER_CONCURRENCY"),
+                4,
+            )?,
+            smtp_url,
+            mail_from: get("AGORA_MAIL_FROM")
+                .unwrap_or_else(|| "Agora <no-reply@localhost>".into()),
             bootstrap_admin: match get("AGORA_BOOTSTRAP_ADMIN") {
                 None => None,
                 Some(v) => {
@@ -352,6 +379,9 @@ impl Config {
         }
         if self.workers == 0 {
             return Err(err("AGORA_WORKERS", "must be at least 1"));
+        }
+        if !(1..=256).contains(&self.worker_concurrency) {
+            return Err(err("AGORA_WORKER_CONCURRENCY", "must be between 1 and 256"));
         }
         if self.env == Environment::Production {
             if self.database_url.is_none() {
@@ -399,6 +429,7 @@ mod tests {
         assert_eq!(c.env, Environment::Development);
         assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
         assert!(c.database_url.is_none() && c.redis_url.is_none());
+        assert!(c.worker_enabled && c.worker_concurrency == 4 && c.smtp_url.is_none());
     }
 
     #[test]
@@ -433,6 +464,17 @@ mod tests {
             cfg(&[("AGORA_PRESENCE_TTL_SECS", "1")]).unwrap_err().var,
             "AGORA_PRESENCE_TTL_SECS"
         );
+        assert_eq!(
+            cfg(&[("AGORA_WORKER", "sometimes")]).unwrap_err().var,
+            "AGORA_WORKER"
+        );
+        assert_eq!(
+            cfg(&[("AGORA_WORKER_CONCURRENCY", "0")]).unwrap_err().var,
+            "AGORA_WORKER_CONCURRENCY"
+        );
+        let e = cfg(&[("SMTP_URL", "http://u:hunter2@mail")]).unwrap_err();
+        assert_eq!(e.var, "SMTP_URL");
+        assert!(!e.to_string().contains("hunter2"));
     }
 
     #[test]
@@ -472,9 +514,11 @@ mod tests {
         let c = cfg(&[
             ("AGORA_JWT_SECRET", STRONG),
             ("DATABASE_URL", "postgres://u:pw@h/db"),
+            ("SMTP_URL", "smtps://mailer:smtp-pw@mail.example.org"),
         ])
         .unwrap();
         let text = format!("{c:?}");
         assert!(!text.contains(STRONG) && !text.contains("pw@"));
+        assert!(!text.contains("smtp-pw"));
     }
 }

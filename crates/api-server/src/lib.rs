@@ -4,6 +4,8 @@
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod jobs;
+pub mod reactions;
 pub mod realtime;
 pub mod send_rate;
 pub mod server;

@@ -38,6 +38,9 @@ async fn main() -> ExitCode {
                 Err(e) => Err(e.into()),
             }
         }
+        Command::Worker => api_server::jobs::run_worker(&config)
+            .await
+            .map_err(Into::into),
         Command::Migrate => match &config.database_url {
             None => Err(CliError::Usage("migrate needs DATABASE_URL".into())),
             Some(url) => api_server::wiring::migrate(url)

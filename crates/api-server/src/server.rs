@@ -24,6 +24,10 @@ pub struct RunningServer {
     pub handle: ServerHandle,
     /// Its real-time rooms ([`RunningServer::stop`] closes their sockets first).
     pub rooms: RoomHub,
+    /// The job queue its handlers and worker use.
+    pub jobs: Arc<dyn domain_jobs::JobQueue>,
+    /// Its background-job worker, unless `AGORA_WORKER=off`.
+    worker: Option<crate::jobs::WorkerHandle>,
     server: actix_web::dev::Server,
 }
 
@@ -33,13 +37,22 @@ impl RunningServer {
     /// # Errors
     /// I/O errors of the server.
     pub async fn run(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        // The HTTP side has stopped (a signal or `stop`): let the running jobs finish,
+        // within the shutdown timeout, before the runtime that carries them goes away.
+        if let Some(worker) = &self.worker {
+            worker.stop().await;
+        }
+        served
     }
 
     /// Stops gracefully: real-time clients get close code 1001, then in-flight requests
     /// finish.
     pub async fn stop(&self) {
         stop_gracefully(&self.handle, &self.rooms).await;
+        if let Some(worker) = &self.worker {
+            worker.stop().await;
+        }
     }
 }
 
@@ -65,6 +78,7 @@ pub async fn start(config: &Config, handle_signals: bool) -> Result<RunningServe
     };
     let backends = wiring::build(config).await?;
     tracing::info!(storage = %backends.storage_description, "storage selected");
+    let job_deps = crate::jobs::JobDeps::of(&backends);
     if config.database_url.is_none() {
         tracing::warn!(
             "embedded mode: data lives in this process and is lost when it stops. Set \
@@ -92,8 +106,13 @@ pub async fn start(config: &Config, handle_signals: bool) -> Result<RunningServe
         moderation: backends.moderation,
         voting: backends.voting,
         rooms: rooms.clone(),
+        notifications: backends.notifications,
+        notification_hub: crate::http::notifications::live::NotificationHub::new(
+            backends.notification_bus,
+        ),
         allowed_origins: Arc::new(config.allowed_origins.clone()),
         send_rates: Arc::new(config.room_send_rates.clone()),
+        jobs: job_deps.clone(),
     };
     let permissions = web::Data::new(crate::http::guard::RoutePermissions::from_routes());
     let state = web::Data::new(state);
@@ -136,11 +155,31 @@ pub async fn start(config: &Config, handle_signals: bool) -> Result<RunningServe
     if let Some(signals) = signals {
         actix_web::rt::spawn(stop_on_signal(signals, handle.clone(), rooms.clone()));
     }
+    if !config.worker_enabled {
+        if config.database_url.is_some() {
+            tracing::info!(
+                "AGORA_WORKER=off: background jobs run in `api-server worker` processes"
+            );
+        } else {
+            tracing::warn!(
+                "AGORA_WORKER=off in embedded mode: background jobs (e-mail, cleanups) will not run"
+            );
+        }
+    }
+    // Started once the port is bound, so a server that fails to start leaves no worker.
+    let worker = config.worker_enabled.then(|| {
+        crate::jobs::WorkerHandle::spawn(
+            crate::jobs::worker(&job_deps, config),
+            Duration::from_secs(config.shutdown_timeout_secs),
+        )
+    });
     tracing::info!(%addr, docs = %format!("http://{addr}/api/docs/"), "listening");
     Ok(RunningServer {
         addr,
         handle,
         rooms,
+        jobs: job_deps.queue,
+        worker,
         server,
     })
 }
@@ -198,6 +237,7 @@ pub struct BackgroundServer {
     pub addr: SocketAddr,
     handle: ServerHandle,
     rooms: RoomHub,
+    jobs: Arc<dyn domain_jobs::JobQueue>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -217,6 +257,7 @@ impl BackgroundServer {
                             running.addr,
                             running.handle.clone(),
                             running.rooms.clone(),
+                            running.jobs.clone(),
                         )));
                         let _ = running.run().await;
                     }
@@ -226,13 +267,14 @@ impl BackgroundServer {
                 }
             });
         });
-        let (addr, handle, rooms) = rx
+        let (addr, handle, rooms, jobs) = rx
             .recv()
             .map_err(|_| StartupError::Other("server thread ended before starting".into()))??;
         Ok(Self {
             addr,
             handle,
             rooms,
+            jobs,
             thread: Some(thread),
         })
     }
@@ -240,6 +282,11 @@ impl BackgroundServer {
     /// Base URL, e.g. `http://127.0.0.1:40123`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The server's job queue (tests enqueue through it directly).
+    pub fn jobs(&self) -> Arc<dyn domain_jobs::JobQueue> {
+        self.jobs.clone()
     }
 
     /// Stops the server and waits for its thread.

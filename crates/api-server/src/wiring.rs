@@ -11,6 +11,9 @@ use domain_identity::{
     PasswordPolicy, RevocationList, SessionRepository, TokenCodec, TokenSettings, UserRepository,
 };
 
+use domain_notifications::{
+    NotificationService, NotificationStore, PreferenceStore, UnreadCounter,
+};
 use domain_org::{OrgRepository, OrgService};
 use domain_rbac::{InvalidationBus, RbacRepository, RbacService, ScopeDirectory, SubjectCache};
 
@@ -54,6 +57,20 @@ pub struct Backends {
     pub room_bus: Arc<dyn domain_debates::RoomBus>,
     /// Who is connected to which room: Redis with expiry, or in process.
     pub presence: Arc<dyn domain_debates::PresenceStore>,
+    /// The users' notifications.
+    pub notifications: NotificationService,
+    /// Fan-out of live notifications by user id: Redis pub/sub (`{prefix}notif:…`), or
+    /// in process.
+    pub notification_bus: Arc<dyn domain_debates::RoomBus>,
+    /// Background jobs: the PostgreSQL queue (jobs survive restarts and are shared by
+    /// every worker), or in process.
+    pub jobs: Arc<dyn domain_jobs::JobQueue>,
+    /// Where e-mails go: SMTP when `SMTP_URL` is set, the log otherwise.
+    pub mailer: Arc<dyn domain_notifications::Mailer>,
+    /// Accounts, for jobs that need a user's address.
+    pub user_store: Arc<dyn UserRepository>,
+    /// Login sessions, for the job that purges ended ones.
+    pub session_store: Arc<dyn SessionRepository>,
     /// The clock every service reads.
     pub clock: Arc<dyn Clock>,
     /// Probes for `/readyz`.
@@ -135,6 +152,9 @@ struct Storage {
     debates: Arc<dyn domain_debates::DebateRepository>,
     moderation: Arc<dyn domain_debates::ModerationRepository>,
     votes: Arc<dyn domain_debates::VoteRepository>,
+    jobs: Arc<dyn domain_jobs::JobQueue>,
+    notification_store: Arc<dyn NotificationStore>,
+    preference_store: Arc<dyn PreferenceStore>,
 }
 
 /// State shared by every instance, in Redis or (single instance) in process.
@@ -145,6 +165,8 @@ struct Shared {
     bus: Arc<dyn InvalidationBus>,
     room_bus: Arc<dyn domain_debates::RoomBus>,
     presence: Arc<dyn domain_debates::PresenceStore>,
+    unread: Arc<dyn UnreadCounter>,
+    notification_bus: Arc<dyn domain_debates::RoomBus>,
 }
 
 /// Feeds invalidations received over Redis to the RBAC service.
@@ -198,6 +220,7 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
 
     let Storage {
         debates: debate_repo,
+        jobs,
         moderation: moderation_repo,
         votes: vote_repo,
         users,
@@ -206,6 +229,8 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
         rbac_repo,
         org_repo,
         scopes,
+        notification_store,
+        preference_store,
     } = match &config.database_url {
         Some(url) => {
             if config.auto_migrate {
@@ -220,8 +245,13 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
             let org = Arc::new(adapter_postgres::PgOrgRepository::new(pool.clone()));
             // one repository for debates, moderation and votes (same tables, same locks)
             let debate_repo = Arc::new(adapter_postgres::PgDebateRepository::new(pool.clone()));
+            let notification_store =
+                Arc::new(adapter_postgres::PgNotificationStore::new(pool.clone()));
             Storage {
+                notification_store: notification_store.clone(),
+                preference_store: notification_store,
                 users: Arc::new(adapter_postgres::PgUserRepository::new(pool.clone())),
+                jobs: Arc::new(adapter_postgres::PgJobQueue::new(pool.clone())),
                 sessions: Arc::new(adapter_postgres::PgSessionRepository::new(pool.clone())),
                 grants: Arc::new(adapter_postgres::PgGrantSource::new(pool.clone())),
                 rbac_repo: Arc::new(adapter_postgres::PgRbacRepository::new(pool.clone())),
@@ -241,12 +271,17 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
             let org = Arc::new(adapter_memory::MemoryOrgRepository::new(users.clone()));
             // one store for debates, moderation and votes: their atomic checks span them
             let debates = Arc::new(adapter_memory::MemoryDebateRepository::new(users.clone()));
+            let notification_store =
+                Arc::new(adapter_memory::MemoryNotificationStore::new(users.clone()));
             Storage {
+                notification_store: notification_store.clone(),
+                preference_store: notification_store,
                 debates: debates.clone(),
                 moderation: debates.clone(),
                 votes: debates,
                 users,
                 sessions: Arc::new(adapter_memory::MemorySessionRepository::default()),
+                jobs: Arc::new(adapter_memory::MemoryJobQueue::new()),
                 grants: rbac.clone(),
                 rbac_repo: rbac,
                 org_repo: org.clone(),
@@ -262,6 +297,8 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
         bus,
         room_bus,
         presence,
+        unread,
+        notification_bus,
     } = match &config.redis_url {
         Some(url) => {
             let pool = adapter_redis::connect(url)
@@ -291,6 +328,20 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
                     pool.clone(),
                     prefix.clone(),
                 )),
+                unread: Arc::new(adapter_redis::RedisUnreadCounter::new(
+                    pool.clone(),
+                    prefix.clone(),
+                )),
+                // its own pub/sub connection, apart from the debate rooms'
+                notification_bus: Arc::new(
+                    adapter_redis::RedisRoomBus::with_namespace(
+                        pool.clone(),
+                        url,
+                        prefix.clone(),
+                        crate::http::notifications::live::BUS_NAMESPACE,
+                    )
+                    .map_err(backend("Redis"))?,
+                ),
                 bus: Arc::new(adapter_redis::RedisInvalidationBus::new(pool, prefix)),
             }
         }
@@ -303,10 +354,13 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
                 bus: Arc::new(adapter_memory::MemoryInvalidationBus::default()),
                 room_bus: Arc::new(adapter_memory::MemoryRoomBus::default()),
                 presence: Arc::new(adapter_memory::MemoryPresence::default()),
+                unread: Arc::new(adapter_memory::MemoryUnreadCounter::new()),
+                notification_bus: Arc::new(adapter_memory::MemoryRoomBus::default()),
             }
         }
     };
 
+    let mailer = crate::jobs::mailer(config)?;
     let hasher = Argon2Hasher::owasp().map_err(|e| StartupError::Other(e.to_string()))?;
     let codec = TokenCodec::new(TokenSettings {
         secret: signing_key(config)?,
@@ -325,8 +379,8 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
     };
     let auth = AuthService::new(
         AuthPorts {
-            users,
-            sessions,
+            users: users.clone(),
+            sessions: sessions.clone(),
             revocations,
             limiter,
             grants,
@@ -365,10 +419,29 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
         Arc::new(NullEventPublisher),
         clock.clone(),
     );
+    let notifications = NotificationService::new(
+        notification_store.clone(),
+        preference_store,
+        unread,
+        clock.clone(),
+        Arc::new(crate::http::notifications::live::LivePush::new(
+            notification_bus.clone(),
+            notification_store,
+        )),
+    );
+    // Reactions to moderation: the target is notified (see `crate::reactions`).
+    let moderation_events = crate::reactions::EventDispatcher::new().with(Arc::new(
+        crate::reactions::ModerationNotifier::new(notifications.clone(), debates.clone())
+            .with_email(crate::jobs::EmailOutbox::new(
+                jobs.clone(),
+                users.clone(),
+                clock.clone(),
+            )),
+    ));
     let moderation = domain_debates::ModerationService::new(
         debate_repo.clone(),
         moderation_repo,
-        Arc::new(NullEventPublisher),
+        Arc::new(moderation_events),
         clock.clone(),
     );
     let voting = domain_debates::VotingService::new(
@@ -394,8 +467,26 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
         voting,
         room_bus,
         presence,
+        notifications,
+        notification_bus,
+        jobs,
+        mailer,
+        user_store: users,
+        session_store: sessions,
         clock,
         health,
         storage_description: description.join("; "),
     })
+}
+
+/// Hands an e-mail to the mailer without holding up the caller: the hook through which
+/// reactions to domain events send e-mail. `dedupe_key` is the notification's, so that a
+/// reaction run twice sends one e-mail.
+///
+/// Only the fallback of reactions built without a [`crate::jobs::EmailOutbox`]: it logs
+/// the recipient and the subject (never the body, which may quote private text, nor any
+/// token). `build` gives the reactions an outbox, which enqueues an `email.send` job.
+pub async fn enqueue_email(user: uuid::Uuid, subject: &str, body: &str, dedupe_key: &str) {
+    let _ = (body, dedupe_key);
+    tracing::info!("email to {user}: {subject}");
 }

@@ -116,3 +116,83 @@ fn sigterm_stops_gracefully() {
     std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut logs).unwrap();
     assert!(logs.contains("shutting down gracefully"), "{logs}");
 }
+
+#[test]
+fn worker_needs_a_database() {
+    let out = server().arg("worker").output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("worker needs DATABASE_URL"), "{err}");
+}
+
+/// `api-server worker` on a real database: starts its worker, and stops on SIGTERM with
+/// exit 0.
+#[cfg(unix)]
+#[tokio::test]
+async fn worker_runs_until_sigterm() {
+    use std::io::BufRead;
+
+    let Some(db) = adapter_postgres::testing::TestDatabase::create().await else {
+        return;
+    };
+    let mut child = server()
+        .arg("worker")
+        .env("DATABASE_URL", db.url())
+        .env("AGORA_LOG_FORMAT", "json")
+        .env("AGORA_SHUTDOWN_TIMEOUT", "5")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // the log, line by line, as it comes
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut logs = Vec::new();
+    let started = Instant::now();
+    while !logs
+        .iter()
+        .any(|l: &String| l.contains("job worker started"))
+    {
+        let left = Duration::from_secs(30).saturating_sub(started.elapsed());
+        match rx.recv_timeout(left) {
+            Ok(line) => logs.push(line),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("worker did not start within 30 s: {logs:#?}");
+            }
+        }
+    }
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let stopping = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if stopping.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("no exit 10 s after SIGTERM");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "graceful stop exits 0, got {status}");
+    logs.extend(rx.try_iter());
+    let text = logs.join("\n");
+    assert!(text.contains("shutting down gracefully"), "{text}");
+    assert!(text.contains("job worker stopping"), "{text}");
+    db.cleanup().await;
+}

@@ -464,3 +464,46 @@ pub async fn concurrent_rotation_has_one_winner(
         );
     }
 }
+
+/// Purging removes the sessions that ended before the cut — expired or revoked — with
+/// their tokens, and keeps every other session usable.
+pub async fn purge_removes_only_ended_sessions(
+    users: &dyn UserRepository,
+    sessions: &dyn SessionRepository,
+) {
+    let now = clock().now();
+    let user = existing_user(users, now).await;
+    // opened two hours ago: expired an hour ago
+    let (expired, expired_token) = open(sessions, user, now - Duration::hours(2)).await;
+    let (revoked, _) = open(sessions, user, now).await;
+    assert!(sessions.revoke(revoked.id, now).await.unwrap());
+    let (active, active_token) = open(sessions, user, now).await;
+
+    // a cut before the revocation keeps the revoked session
+    let purged = sessions
+        .purge_ended(now - Duration::seconds(1))
+        .await
+        .unwrap();
+    assert_eq!(purged, 1, "only the expired session ended before the cut");
+    assert!(sessions.get(expired.id).await.unwrap().is_none());
+    assert!(sessions.get(revoked.id).await.unwrap().is_some());
+    assert_eq!(
+        sessions
+            .rotate(&expired_token, &token(), now)
+            .await
+            .unwrap(),
+        RotateOutcome::Invalid
+    );
+
+    let purged = sessions
+        .purge_ended(now + Duration::seconds(1))
+        .await
+        .unwrap();
+    assert_eq!(purged, 1, "the revoked session ended before this cut");
+    assert!(sessions.get(revoked.id).await.unwrap().is_none());
+    assert_eq!(
+        sessions.get(active.id).await.unwrap().unwrap().id,
+        active.id
+    );
+    rotated(sessions.rotate(&active_token, &token(), now).await.unwrap());
+}

@@ -78,6 +78,7 @@ mod memory {
         revoke_reports_whether_active,
         revoke_all_except_keep,
         concurrent_rotation_has_one_winner,
+        purge_removes_only_ended_sessions,
     ], sessions);
     contracts!(revocation => [tokens_and_sessions, entries_expire_at_until, later_until_wins], revocation);
     contracts!(limiter => [
@@ -197,6 +198,7 @@ mod postgres_redis {
         revoke_reports_whether_active,
         revoke_all_except_keep,
         concurrent_rotation_has_one_winner,
+        purge_removes_only_ended_sessions,
     ], sessions);
     contracts!(revocation => [tokens_and_sessions, entries_expire_at_until, later_until_wins], revocation);
     contracts!(limiter => [

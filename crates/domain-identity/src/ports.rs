@@ -97,6 +97,11 @@ pub trait SessionRepository: Send + Sync {
         keep: Option<SessionId>,
         now: DateTime<Utc>,
     ) -> Result<Vec<SessionId>, StoreError>;
+
+    /// Deletes the sessions that ended — expired or revoked — before `before`, with their
+    /// refresh tokens; returns how many sessions. Active sessions are never touched. A
+    /// token of a deleted session is simply unknown afterwards ([`RotateOutcome::Invalid`]).
+    async fn purge_ended(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
 /// Revoked access tokens and sessions, consulted on every authenticated request so that a

@@ -9,11 +9,15 @@
 //! pushing over WebSocket are the caller's: [`NotificationService::notify`] says whether
 //! an e-mail is due and hands back what it stored.
 
+pub mod email;
 pub mod error;
 pub mod model;
 pub mod ports;
 pub mod service;
 
+#[cfg(any(test, feature = "mocks"))]
+pub use email::MockMailer;
+pub use email::{Email, MailError, Mailer};
 pub use error::NotificationError;
 pub use model::{
     BODY_MAX_CHARS, Channel, DEDUPE_KEY_MAX_CHARS, DeleteOutcome, LINK_MAX_CHARS, Notification,

@@ -144,7 +144,8 @@ async fn every_documented_operation_is_served(app: &App) {
             .replace("{name}", "no_such_role")
             .replace("{id}", "00000000-0000-0000-0000-000000000000")
             .replace("{user_id}", "00000000-0000-0000-0000-000000000000")
-            .replace("{seq}", "1");
+            .replace("{seq}", "1")
+            .replace("{kind}", "no_such_kind");
         assert!(
             !concrete.contains('{'),
             "unhandled path parameter in {path}"

@@ -7,9 +7,11 @@
 mod accounts;
 mod conventions;
 mod debates;
+mod jobs;
 mod journey;
 mod moderation;
 mod multi_instance;
+mod notifications;
 mod rbac;
 mod realtime;
 

@@ -47,8 +47,15 @@ pub struct AppState {
     pub voting: domain_debates::VotingService,
     /// The real-time debate rooms of this instance.
     pub rooms: crate::realtime::RoomHub,
+    /// The signed-in user's notifications.
+    pub notifications: domain_notifications::NotificationService,
+    /// The live notification feeds of this instance (`/ws/notifications/`).
+    pub notification_hub: crate::http::notifications::live::NotificationHub,
     /// `AGORA_ALLOWED_ORIGINS`: origins besides the server's own that may open a room.
     pub allowed_origins: Arc<Vec<String>>,
     /// `AGORA_ROOM_SEND_RATES`: per-role send rates in debate rooms.
     pub send_rates: Arc<crate::send_rate::SendRates>,
+    /// Background jobs (queue, mailer, clock), for the operators' endpoints
+    /// (`/api/admin/jobs/`) and for enqueueing.
+    pub jobs: crate::jobs::JobDeps,
 }

@@ -1,0 +1,650 @@
+//! The server's background jobs, registered in one place: their handlers, the periodic
+//! jobs, and the worker that runs them — inside `api-server serve` (unless
+//! `AGORA_WORKER=off`) and alone as `api-server worker`.
+//!
+//! | kind | when | what |
+//! |---|---|---|
+//! | `email.send` | enqueued with an e-mail | hands `{to, subject, text, html}` to the [`Mailer`] |
+//! | `jobs.purge_done` | hourly | deletes done jobs older than 7 days |
+//! | `identity.purge_sessions` | hourly | deletes login sessions that ended (expired or revoked) over 7 days ago, with their refresh tokens |
+//!
+//! Not here yet: role grants, mutes and presence need no cleanup job today — expired
+//! grants and mutes are ignored by every read (`expires_at`/`until > now`), and presence
+//! entries expire in Redis (or with the process) by themselves; their rows could be
+//! purged the same way once a port method exists.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::TimeDelta;
+use domain_core::Clock;
+use domain_identity::{SessionRepository, UserRepository};
+use domain_jobs::{Job, JobError, JobHandler, JobQueue, NewJob, Periodic, Worker, WorkerConfig};
+use domain_notifications::{Email, MailError, Mailer};
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::wiring::{self, StartupError};
+
+/// Kind of the job that sends one e-mail.
+pub const EMAIL_SEND: &str = "email.send";
+/// Kind of the periodic job that deletes old done jobs.
+pub const PURGE_DONE_JOBS: &str = "jobs.purge_done";
+/// Kind of the periodic job that deletes ended login sessions.
+pub const PURGE_SESSIONS: &str = "identity.purge_sessions";
+
+/// How long an ended session stays (an operator may still want to see it) before
+/// `identity.purge_sessions` deletes it.
+pub fn ended_sessions_kept() -> TimeDelta {
+    TimeDelta::days(7)
+}
+
+/// How long done jobs stay visible to operators before `jobs.purge_done` deletes them.
+pub fn done_jobs_kept() -> TimeDelta {
+    TimeDelta::days(7)
+}
+
+/// Attempts of an `email.send` job: with the default backoff (10 s, doubling) the tenth
+/// comes about 85 minutes after the first, which outlasts most mail-server outages.
+const EMAIL_MAX_ATTEMPTS: u32 = 10;
+
+/// The job that sends `email`. Its payload is the e-mail itself, so the job alone is
+/// enough to send it again after a crash.
+pub fn email_job(email: &Email) -> NewJob {
+    NewJob::new(
+        EMAIL_SEND,
+        serde_json::json!({
+            "to": email.to,
+            "subject": email.subject,
+            "text": email.text,
+            "html": email.html,
+        }),
+    )
+    .max_attempts(EMAIL_MAX_ATTEMPTS)
+}
+
+/// Runs `email.send`.
+struct SendEmail {
+    mailer: Arc<dyn Mailer>,
+}
+
+#[async_trait]
+impl JobHandler for SendEmail {
+    async fn handle(&self, job: &Job) -> Result<(), JobError> {
+        // A payload that is not an e-mail will not become one on a retry.
+        let email: Email = serde_json::from_value(job.payload.clone())
+            .map_err(|e| JobError::Permanent(format!("payload is not an e-mail: {e}")))?;
+        self.mailer.send(&email).await.map_err(|e| match e {
+            MailError::Transient(m) => JobError::Retry(m),
+            MailError::Permanent(m) => JobError::Permanent(m),
+        })
+    }
+}
+
+/// Runs `jobs.purge_done`.
+struct PurgeDoneJobs {
+    queue: Arc<dyn JobQueue>,
+    clock: Arc<dyn Clock>,
+}
+
+#[async_trait]
+impl JobHandler for PurgeDoneJobs {
+    async fn handle(&self, _job: &Job) -> Result<(), JobError> {
+        let older_than = self.clock.now() - done_jobs_kept();
+        let purged = self
+            .queue
+            .purge_done(older_than)
+            .await
+            .map_err(|e| JobError::Retry(e.to_string()))?;
+        tracing::info!(purged, %older_than, "done jobs purged");
+        Ok(())
+    }
+}
+
+/// Runs `identity.purge_sessions`.
+struct PurgeSessions {
+    sessions: Arc<dyn SessionRepository>,
+    clock: Arc<dyn Clock>,
+}
+
+#[async_trait]
+impl JobHandler for PurgeSessions {
+    async fn handle(&self, _job: &Job) -> Result<(), JobError> {
+        let before = self.clock.now() - ended_sessions_kept();
+        let purged = self
+            .sessions
+            .purge_ended(before)
+            .await
+            .map_err(|e| JobError::Retry(e.to_string()))?;
+        tracing::info!(purged, %before, "ended login sessions purged");
+        Ok(())
+    }
+}
+
+/// What the handlers need.
+#[derive(Clone)]
+pub struct JobDeps {
+    /// The queue the worker claims from (and `jobs.purge_done` cleans).
+    pub queue: Arc<dyn JobQueue>,
+    /// Where e-mails go.
+    pub mailer: Arc<dyn Mailer>,
+    /// Accounts (e-mail addresses).
+    pub users: Arc<dyn UserRepository>,
+    /// Login sessions (`identity.purge_sessions`).
+    pub sessions: Arc<dyn SessionRepository>,
+    /// The time.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl JobDeps {
+    /// The job parts of `backends`.
+    pub fn of(backends: &wiring::Backends) -> Self {
+        Self {
+            queue: backends.jobs.clone(),
+            mailer: backends.mailer.clone(),
+            users: backends.user_store.clone(),
+            sessions: backends.session_store.clone(),
+            clock: backends.clock.clone(),
+        }
+    }
+}
+
+/// Enqueues e-mails to users: looks up the address, writes both bodies from one text,
+/// and stores an `email.send` job under the caller's idempotency key, so a reaction that
+/// runs twice sends one e-mail.
+#[derive(Clone)]
+pub struct EmailOutbox {
+    queue: Arc<dyn JobQueue>,
+    users: Arc<dyn UserRepository>,
+    clock: Arc<dyn Clock>,
+}
+
+impl EmailOutbox {
+    /// An outbox enqueueing on `queue`, reading addresses from `users`.
+    pub fn new(
+        queue: Arc<dyn JobQueue>,
+        users: Arc<dyn UserRepository>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            queue,
+            users,
+            clock,
+        }
+    }
+
+    /// Enqueues `subject` and `text` (plain text; the HTML body is its escaped copy) to
+    /// `user`'s address, once per `dedupe_key`. `Ok(false)` when nothing was enqueued:
+    /// the account is gone or disabled, or the key was used already.
+    ///
+    /// # Errors
+    /// Storage failures, as text for the caller's log.
+    pub async fn to_user(
+        &self,
+        user: uuid::Uuid,
+        subject: &str,
+        text: &str,
+        dedupe_key: &str,
+    ) -> Result<bool, String> {
+        let found = self
+            .users
+            .by_id(domain_identity::UserId(user))
+            .await
+            .map_err(|e| e.to_string())?;
+        let Some(account) = found.filter(|u| u.is_active) else {
+            return Ok(false);
+        };
+        let email = Email {
+            to: account.email.as_str().to_owned(),
+            subject: subject.to_owned(),
+            text: text.to_owned(),
+            html: html_of(text),
+        };
+        // the queue takes keys up to 300 characters
+        let key: String = format!("email:{dedupe_key}").chars().take(300).collect();
+        let enqueued = self
+            .queue
+            .enqueue(email_job(&email).dedupe_key(key), self.clock.now())
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(enqueued.fresh)
+    }
+}
+
+/// `text` as HTML: escaped, one paragraph, line breaks kept.
+pub fn html_of(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    out.push_str("<p>");
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            '\n' => out.push_str("<br>\n"),
+            c => out.push(c),
+        }
+    }
+    out.push_str("</p>");
+    out
+}
+
+/// Every handler, by job kind.
+pub fn handlers(deps: &JobDeps) -> HashMap<String, Arc<dyn JobHandler>> {
+    let mut map: HashMap<String, Arc<dyn JobHandler>> = HashMap::new();
+    map.insert(
+        EMAIL_SEND.into(),
+        Arc::new(SendEmail {
+            mailer: deps.mailer.clone(),
+        }),
+    );
+    map.insert(
+        PURGE_DONE_JOBS.into(),
+        Arc::new(PurgeDoneJobs {
+            queue: deps.queue.clone(),
+            clock: deps.clock.clone(),
+        }),
+    );
+    map.insert(
+        PURGE_SESSIONS.into(),
+        Arc::new(PurgeSessions {
+            sessions: deps.sessions.clone(),
+            clock: deps.clock.clone(),
+        }),
+    );
+    map
+}
+
+/// The jobs enqueued on a schedule (one per slot however many workers run).
+pub fn periodic() -> Vec<Periodic> {
+    vec![
+        Periodic {
+            kind: PURGE_DONE_JOBS.into(),
+            every: TimeDelta::hours(1),
+            payload: serde_json::Value::Null,
+        },
+        Periodic {
+            kind: PURGE_SESSIONS.into(),
+            every: TimeDelta::hours(1),
+            payload: serde_json::Value::Null,
+        },
+    ]
+}
+
+/// A name no other running worker has: host, process id and a random suffix (a
+/// restarted container may reuse both host name and pid, and a lease is recognised by
+/// the name).
+pub fn worker_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    // 190 characters of host at most: the queue takes names up to 200.
+    let host: String = host.chars().take(160).collect();
+    // Without OS randomness (a broken system) host and pid still name the process.
+    let suffix = getrandom::u32().unwrap_or(0);
+    format!("{host}/{}/{suffix:08x}", std::process::id())
+}
+
+/// The worker for `config` over `deps`.
+pub fn worker(deps: &JobDeps, config: &Config) -> Worker {
+    let worker_config = WorkerConfig {
+        concurrency: config.worker_concurrency,
+        periodic: periodic(),
+        ..WorkerConfig::new(worker_name())
+    };
+    Worker::new(
+        deps.queue.clone(),
+        handlers(deps),
+        deps.clock.clone(),
+        worker_config,
+    )
+}
+
+/// A worker running on its own task; cheap to clone, every clone stops the same worker.
+#[derive(Clone)]
+pub struct WorkerHandle {
+    stop: Arc<watch::Sender<bool>>,
+    stopped: watch::Receiver<bool>,
+    grace: Duration,
+}
+
+impl WorkerHandle {
+    /// Runs `worker` on a new task of the current Tokio runtime; [`WorkerHandle::stop`]
+    /// gives its running jobs up to `grace` to finish.
+    pub fn spawn(worker: Worker, grace: Duration) -> Self {
+        let (stop, stop_rx) = watch::channel(false);
+        let (done, stopped) = watch::channel(false);
+        tokio::spawn(async move {
+            worker.run(stop_rx).await;
+            let _ = done.send(true);
+        });
+        Self {
+            stop: Arc::new(stop),
+            stopped,
+            grace,
+        }
+    }
+
+    /// Tells the worker to stop claiming, without waiting.
+    pub fn signal_stop(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    /// Stops the worker and waits for its running jobs, at most the grace period; jobs
+    /// still running then are abandoned with the process, and their leases bring them
+    /// back to another worker. Calling it again waits again (idempotent).
+    pub async fn stop(&self) {
+        self.signal_stop();
+        let mut stopped = self.stopped.clone();
+        // An error means the task ended without saying so (it panicked): stopped too.
+        if tokio::time::timeout(self.grace, stopped.wait_for(|done| *done))
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                grace_secs = self.grace.as_secs(),
+                "jobs still running after the shutdown timeout; their leases will hand them \
+                 to another worker"
+            );
+        }
+    }
+}
+
+/// Runs `api-server worker`: the job worker alone, no HTTP, until SIGTERM or SIGINT.
+///
+/// # Errors
+/// [`StartupError`] without `DATABASE_URL` (a memory queue in a separate process would
+/// hold nothing anyone enqueued) or when a backend cannot be reached.
+pub async fn run_worker(config: &Config) -> Result<(), StartupError> {
+    if config.database_url.is_none() {
+        return Err(StartupError::Other(
+            "worker needs DATABASE_URL: without it the job queue lives in the memory of each \
+             process, so a separate worker would never see the jobs a server enqueues (in \
+             embedded mode `serve` runs the worker itself)"
+                .into(),
+        ));
+    }
+    // Installed before anything slow, so an early signal still stops gracefully.
+    let signal = shutdown_signal()?;
+    let backends = wiring::build(config).await?;
+    tracing::info!(storage = %backends.storage_description, "storage selected");
+    let deps = JobDeps::of(&backends);
+    let handle = WorkerHandle::spawn(
+        worker(&deps, config),
+        Duration::from_secs(config.shutdown_timeout_secs),
+    );
+    let name = signal.await;
+    tracing::info!(signal = name, "shutting down gracefully");
+    handle.stop().await;
+    Ok(())
+}
+
+/// Resolves with the signal's name on SIGTERM or SIGINT (Ctrl-C elsewhere).
+fn shutdown_signal()
+-> Result<impl std::future::Future<Output = &'static str> + Send + 'static, StartupError> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let fail = |e: std::io::Error| StartupError::Other(format!("signal handlers: {e}"));
+        let mut term = signal(SignalKind::terminate()).map_err(fail)?;
+        let mut int = signal(SignalKind::interrupt()).map_err(fail)?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        })
+    }
+}
+
+/// Without `SMTP_URL`: e-mails go to the log (development). Recipient and subject at
+/// info; the bodies, which may hold links with tokens, only at debug.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LogMailer;
+
+#[async_trait]
+impl Mailer for LogMailer {
+    async fn send(&self, email: &Email) -> Result<(), MailError> {
+        tracing::info!(to = %email.to, subject = %email.subject, "e-mail (SMTP_URL unset: logged, not sent)");
+        tracing::debug!(text = %email.text, html = %email.html, "e-mail bodies");
+        Ok(())
+    }
+}
+
+/// The mailer for `config`: SMTP when `SMTP_URL` is set, the log otherwise. Must be
+/// called inside a Tokio runtime.
+///
+/// # Errors
+/// [`StartupError::Config`] for an unusable `SMTP_URL` or `AGORA_MAIL_FROM`.
+pub fn mailer(config: &Config) -> Result<Arc<dyn Mailer>, StartupError> {
+    let Some(url) = &config.smtp_url else {
+        if config.env == crate::config::Environment::Production {
+            tracing::warn!("SMTP_URL is not set: e-mails are written to the log, not sent");
+        }
+        return Ok(Arc::new(LogMailer));
+    };
+    let smtp = adapter_smtp::SmtpMailer::from_url(url, &config.mail_from).map_err(|e| {
+        let var = match e {
+            adapter_smtp::SmtpConfigError::Url(_) => "SMTP_URL",
+            adapter_smtp::SmtpConfigError::From(_) => "AGORA_MAIL_FROM",
+        };
+        StartupError::Config(crate::config::ConfigError {
+            var,
+            message: e.to_string(),
+        })
+    })?;
+    Ok(Arc::new(smtp))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use adapter_memory::MemoryJobQueue;
+    use domain_core::ManualClock;
+    use domain_jobs::JobStatus;
+    use std::sync::Mutex;
+
+    /// Records what it is asked to send; answers with `result`.
+    struct Recording {
+        sent: Mutex<Vec<Email>>,
+        result: Result<(), MailError>,
+    }
+
+    #[async_trait]
+    impl Mailer for Recording {
+        async fn send(&self, email: &Email) -> Result<(), MailError> {
+            self.sent.lock().unwrap().push(email.clone());
+            self.result.clone()
+        }
+    }
+
+    fn start() -> chrono::DateTime<chrono::Utc> {
+        use chrono::TimeZone;
+        chrono::Utc
+            .with_ymd_and_hms(2026, 11, 23, 17, 0, 0)
+            .unwrap()
+    }
+
+    fn email() -> Email {
+        Email {
+            to: "ada@example.org".into(),
+            subject: "Hello".into(),
+            text: "hi".into(),
+            html: "<p>hi</p>".into(),
+        }
+    }
+
+    fn setup(result: Result<(), MailError>) -> (JobDeps, Arc<Recording>, Worker) {
+        let mailer = Arc::new(Recording {
+            sent: Mutex::new(Vec::new()),
+            result,
+        });
+        let deps = JobDeps {
+            queue: Arc::new(MemoryJobQueue::new()),
+            mailer: mailer.clone(),
+            users: Arc::new(adapter_memory::MemoryUserRepository::default()),
+            sessions: Arc::new(adapter_memory::MemorySessionRepository::default()),
+            clock: Arc::new(ManualClock::new(start())),
+        };
+        let w = Worker::new(
+            deps.queue.clone(),
+            handlers(&deps),
+            deps.clock.clone(),
+            WorkerConfig::new("test-worker"),
+        );
+        (deps, mailer, w)
+    }
+
+    async fn run_one(deps: &JobDeps, w: &Worker, job: NewJob) -> Job {
+        let id = deps.queue.enqueue(job, deps.clock.now()).await.unwrap().id;
+        assert_eq!(w.tick().await, 1);
+        deps.queue.get(id).await.unwrap().unwrap()
+    }
+
+    #[tokio::test]
+    async fn email_jobs_reach_the_mailer() {
+        let (deps, mailer, w) = setup(Ok(()));
+        let job = run_one(&deps, &w, email_job(&email())).await;
+        assert_eq!(job.status, JobStatus::Done);
+        assert_eq!(*mailer.sent.lock().unwrap(), vec![email()]);
+    }
+
+    #[tokio::test]
+    async fn transient_mail_errors_are_retried_and_permanent_ones_are_dead() {
+        let (deps, _, w) = setup(Err(MailError::Transient("421 busy".into())));
+        let job = run_one(&deps, &w, email_job(&email())).await;
+        assert_eq!(job.status, JobStatus::Queued);
+        assert_eq!(job.last_error.as_deref(), Some("421 busy"));
+
+        let (deps, _, w) = setup(Err(MailError::Permanent("550 no such user".into())));
+        let job = run_one(&deps, &w, email_job(&email())).await;
+        assert_eq!(job.status, JobStatus::Dead);
+    }
+
+    #[tokio::test]
+    async fn a_payload_that_is_not_an_email_is_dead_at_once() {
+        let (deps, mailer, w) = setup(Ok(()));
+        let job = run_one(
+            &deps,
+            &w,
+            NewJob::new(EMAIL_SEND, serde_json::json!({"to": 1})),
+        )
+        .await;
+        assert_eq!(job.status, JobStatus::Dead);
+        assert!(mailer.sent.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn purge_done_keeps_a_week() {
+        let (deps, _, w) = setup(Ok(()));
+        let done = run_one(&deps, &w, email_job(&email())).await;
+        assert_eq!(done.status, JobStatus::Done);
+        let purge = NewJob::new(PURGE_DONE_JOBS, serde_json::Value::Null);
+        // a day later the e-mail job stays
+        let clock = ManualClock::new(deps.clock.now() + TimeDelta::days(1));
+        let deps_later = JobDeps {
+            clock: Arc::new(clock),
+            ..deps.clone()
+        };
+        let w_later = Worker::new(
+            deps_later.queue.clone(),
+            handlers(&deps_later),
+            deps_later.clock.clone(),
+            WorkerConfig::new("test-worker"),
+        );
+        run_one(&deps_later, &w_later, purge.clone()).await;
+        assert!(deps.queue.get(done.id).await.unwrap().is_some());
+        // eight days later it is gone
+        let deps_week = JobDeps {
+            clock: Arc::new(ManualClock::new(deps.clock.now() + TimeDelta::days(8))),
+            ..deps.clone()
+        };
+        let w_week = Worker::new(
+            deps_week.queue.clone(),
+            handlers(&deps_week),
+            deps_week.clock.clone(),
+            WorkerConfig::new("test-worker"),
+        );
+        run_one(&deps_week, &w_week, purge).await;
+        assert!(deps.queue.get(done.id).await.unwrap().is_none());
+    }
+
+    #[test]
+    fn html_bodies_are_escaped_copies_of_the_text() {
+        assert_eq!(
+            html_of("a <b> & \"c\"\nnext"),
+            "<p>a &lt;b&gt; &amp; &quot;c&quot;<br>\nnext</p>"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_outbox_mails_active_users_once_per_key() {
+        let (deps, mailer, w) = setup(Ok(()));
+        let user = domain_identity::NewUser {
+            id: domain_identity::UserId::new_random(),
+            username: domain_identity::Username::parse("ada").unwrap(),
+            email: domain_identity::Email::parse("ada@example.org").unwrap(),
+            password_hash: "x".into(),
+            created_at: start(),
+        };
+        let id = user.id.as_uuid();
+        deps.users.insert(user).await.unwrap();
+        let outbox = EmailOutbox::new(deps.queue.clone(), deps.users.clone(), deps.clock.clone());
+        assert!(
+            outbox
+                .to_user(id, "Muted", "You <were> muted", "k1")
+                .await
+                .unwrap()
+        );
+        assert!(!outbox.to_user(id, "Muted", "again", "k1").await.unwrap());
+        assert!(
+            !outbox
+                .to_user(uuid::Uuid::new_v4(), "s", "t", "k2")
+                .await
+                .unwrap()
+        );
+        assert_eq!(w.tick().await, 1);
+        let sent = mailer.sent.lock().unwrap().clone();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].to, "ada@example.org");
+        assert_eq!(sent[0].html, "<p>You &lt;were&gt; muted</p>");
+    }
+
+    #[test]
+    fn worker_names_differ_between_workers() {
+        let (a, b) = (worker_name(), worker_name());
+        assert_ne!(a, b);
+        assert!(a.contains(&format!("/{}/", std::process::id())));
+        assert!(a.len() <= 200);
+    }
+
+    #[test]
+    fn periodic_jobs_have_handlers() {
+        let deps = JobDeps {
+            queue: Arc::new(MemoryJobQueue::new()),
+            mailer: Arc::new(LogMailer),
+            users: Arc::new(adapter_memory::MemoryUserRepository::default()),
+            sessions: Arc::new(adapter_memory::MemorySessionRepository::default()),
+            clock: Arc::new(ManualClock::new(start())),
+        };
+        let kinds = handlers(&deps);
+        for p in periodic() {
+            assert!(kinds.contains_key(&p.kind), "{} has no handler", p.kind);
+        }
+    }
+}
