@@ -354,17 +354,20 @@ struct SendJob {
     reply_to: Option<i64>,
 }
 
-/// The result of storing one argument: the frame for its sender and, when stored, the
-/// message to broadcast once that frame is out (the sender sees its `ack` first).
+/// The result of storing one argument: the `ack` or `error` frame for its sender.
 struct Outcome {
     frame: String,
-    created: Option<MessageDto>,
 }
 
-/// Stores a connection's arguments one by one, in the order sent, and reports each outcome
-/// (an `ack` or an `error` frame). It runs beside the connection's loop so that a slow
-/// database write never stops that loop from forwarding the room's frames (a sender would
-/// otherwise fall behind the room and be closed with 1013).
+/// Stores a connection's arguments one by one, in the order sent, reports each outcome
+/// (an `ack` or an `error` frame) and broadcasts what was stored. It runs beside the
+/// connection's loop so that a slow database write never stops that loop from forwarding
+/// the room's frames (a sender would otherwise fall behind the room and be closed with
+/// 1013). The broadcast goes out as soon as the message is stored — not when the loop gets
+/// round to the ack — because every frame published late holds the room's later ones
+/// back (they are delivered in sequence order). The sender still sees its `ack` first:
+/// the ack is queued before the broadcast, and the loop sends queued acks before any
+/// `message.created` (see [`Connection::flush_acks`]).
 async fn store_arguments(
     state: Arc<AppState>,
     principal: Principal,
@@ -374,21 +377,20 @@ async fn store_arguments(
     outcomes: tokio::sync::mpsc::Sender<Outcome>,
 ) {
     while let Some(job) = jobs.recv().await {
-        let outcome = match post(&state, &principal, scope, session_id, &job.body, job.reply_to).await {
-            Ok(message) => Outcome {
-                frame: json!({"type": "ack", "client_id": job.client_id, "seq": message.seq}).to_string(),
-                created: Some(message),
-            },
-            Err(e) => Outcome {
-                frame: json!({"type": "error", "code": error_code(&e), "detail": error_detail(&e), "client_id": job.client_id})
+        let (frame, stored) = match post(&state, &principal, scope, session_id, &job.body, job.reply_to).await {
+            Ok(message) => (
+                json!({"type": "ack", "client_id": job.client_id, "seq": message.seq}).to_string(),
+                Some(message),
+            ),
+            Err(e) => (
+                json!({"type": "error", "code": error_code(&e), "detail": error_detail(&e), "client_id": job.client_id})
                     .to_string(),
-                created: None,
-            },
+                None,
+            ),
         };
-        if let Err(unsent) = outcomes.send(outcome).await
-            && let Some(message) = unsent.0.created
-        {
-            // the sender is gone; what was stored is broadcast all the same
+        // Err: the sender is gone; what was stored is broadcast all the same.
+        let _ = outcomes.send(Outcome { frame }).await;
+        if let Some(message) = stored {
             state.rooms.message_created(session_id, &message).await;
         }
     }
@@ -512,7 +514,10 @@ impl Connection {
                 }
                 Some(outcome) = outcomes.recv() => self.acknowledge(outcome).await,
                 ev = member.events.recv() => match ev {
-                    Ok(ev) => self.deliver(&ev).await,
+                    Ok(ev) => match self.flush_acks(outcomes).await {
+                        Ok(()) => self.deliver(&ev).await,
+                        Err(end) => Err(end),
+                    },
                     Err(RecvError::Lagged(_)) => {
                         return close(CloseCode::Again, "too slow: reconnect with ?since=");
                     }
@@ -534,17 +539,21 @@ impl Connection {
         }
     }
 
-    /// Sends the sender its `ack` (or `error`), then broadcasts what was stored, so the
-    /// sender always sees the ack before its own `message.created`.
+    /// Sends the sender its `ack` (or `error`).
     async fn acknowledge(&mut self, outcome: Outcome) -> Result<(), End> {
-        let sent = self.send(outcome.frame).await;
-        if let Some(message) = outcome.created {
-            self.state
-                .rooms
-                .message_created(self.session_id, &message)
-                .await;
+        self.send(outcome.frame).await
+    }
+
+    /// Sends every outcome already queued, before a room frame: an ack is queued before
+    /// its message is broadcast, so the sender always sees the ack first.
+    async fn flush_acks(
+        &mut self,
+        outcomes: &mut tokio::sync::mpsc::Receiver<Outcome>,
+    ) -> Result<(), End> {
+        while let Ok(outcome) = outcomes.try_recv() {
+            self.acknowledge(outcome).await?;
         }
-        sent
+        Ok(())
     }
 
     /// Sends a text frame, giving up on a client that does not take it in time.
