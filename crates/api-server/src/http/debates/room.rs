@@ -343,7 +343,9 @@ struct Connection {
     /// The last sequence number delivered; anything at or below it is skipped.
     last_seq: i64,
     bucket: TokenBucket,
-    /// Arguments handed to this connection's storing task.
+    /// Arguments handed to this connection's storing task, started with the first
+    /// `message.send` (most connections only listen, and an idle connection should cost
+    /// as little memory as possible).
     jobs: Option<tokio::sync::mpsc::Sender<SendJob>>,
 }
 
@@ -354,27 +356,22 @@ struct SendJob {
     reply_to: Option<i64>,
 }
 
-/// The result of storing one argument: the `ack` or `error` frame for its sender.
-struct Outcome {
-    frame: String,
-}
-
-/// Stores a connection's arguments one by one, in the order sent, reports each outcome
-/// (an `ack` or an `error` frame) and broadcasts what was stored. It runs beside the
-/// connection's loop so that a slow database write never stops that loop from forwarding
-/// the room's frames (a sender would otherwise fall behind the room and be closed with
-/// 1013). The broadcast goes out as soon as the message is stored — not when the loop gets
-/// round to the ack — because every frame published late holds the room's later ones
-/// back (they are delivered in sequence order). The sender still sees its `ack` first:
-/// the ack is queued before the broadcast, and the loop sends queued acks before any
-/// `message.created` (see [`Connection::flush_acks`]).
+/// Stores a connection's arguments one by one, in the order sent, answers each (an `ack`
+/// or an `error` frame, written to the socket directly) and broadcasts what was stored. It
+/// runs beside the connection's loop so that a slow database write never stops that loop
+/// from forwarding the room's frames (a sender would otherwise fall behind the room and be
+/// closed with 1013). The broadcast goes out as soon as the message is stored — not when
+/// the loop gets round to it — because a frame published late holds the room's later ones
+/// back (they are delivered in sequence order). The sender still sees its `ack` first: the
+/// ack is in the socket's queue before the broadcast is published, and the loop can only
+/// queue the `message.created` after the broadcast came back.
 async fn store_arguments(
     state: Arc<AppState>,
     principal: Principal,
     scope: Scope,
     session_id: Uuid,
     mut jobs: tokio::sync::mpsc::Receiver<SendJob>,
-    outcomes: tokio::sync::mpsc::Sender<Outcome>,
+    mut ws: Session,
 ) {
     while let Some(job) = jobs.recv().await {
         let (frame, stored) = match post(&state, &principal, scope, session_id, &job.body, job.reply_to).await {
@@ -388,8 +385,9 @@ async fn store_arguments(
                 None,
             ),
         };
-        // Err: the sender is gone; what was stored is broadcast all the same.
-        let _ = outcomes.send(Outcome { frame }).await;
+        // A client too slow to take its ack is closed by the connection's loop, which
+        // sends it the room's frames; what was stored is broadcast all the same.
+        let _ = timeout(SEND_TIMEOUT, ws.text(frame)).await;
         if let Some(message) = stored {
             state.rooms.message_created(session_id, &message).await;
         }
@@ -439,17 +437,6 @@ impl Connection {
         after: i64,
     ) {
         let mut shutdown = self.state.rooms.shutdown_signal();
-        let (jobs, job_queue) = tokio::sync::mpsc::channel(SENDS_IN_FLIGHT);
-        let (outcome_tx, mut outcomes) = tokio::sync::mpsc::channel(SENDS_IN_FLIGHT);
-        actix_web::rt::spawn(store_arguments(
-            self.state.clone(),
-            self.principal.clone(),
-            self.scope,
-            self.session_id,
-            job_queue,
-            outcome_tx,
-        ));
-        self.jobs = Some(jobs);
         // Live frames wait in the member's queue while the backlog is sent.
         self.last_seq = after;
         let start = self.catch_up(None).await;
@@ -457,9 +444,7 @@ impl Connection {
             Err(end) => end,
             Ok(()) => {
                 self.state.rooms.arrive(&self.presence).await;
-                let end = self
-                    .serve(&mut stream, &mut member, &mut shutdown, &mut outcomes)
-                    .await;
+                let end = self.serve(&mut stream, &mut member, &mut shutdown).await;
                 self.state.rooms.depart(&self.presence).await;
                 end
             }
@@ -475,7 +460,6 @@ impl Connection {
         stream: &mut AggregatedMessageStream,
         member: &mut RoomMember,
         shutdown: &mut tokio::sync::watch::Receiver<bool>,
-        outcomes: &mut tokio::sync::mpsc::Receiver<Outcome>,
     ) -> End {
         if *shutdown.borrow_and_update() {
             return close(CloseCode::Away, "server shutting down");
@@ -512,12 +496,8 @@ impl Connection {
                         None => return End::Gone,
                     }
                 }
-                Some(outcome) = outcomes.recv() => self.acknowledge(outcome).await,
                 ev = member.events.recv() => match ev {
-                    Ok(ev) => match self.flush_acks(outcomes).await {
-                        Ok(()) => self.deliver(&ev).await,
-                        Err(end) => Err(end),
-                    },
+                    Ok(ev) => self.deliver(&ev).await,
                     Err(RecvError::Lagged(_)) => {
                         return close(CloseCode::Again, "too slow: reconnect with ?since=");
                     }
@@ -537,23 +517,6 @@ impl Connection {
                 return end;
             }
         }
-    }
-
-    /// Sends the sender its `ack` (or `error`).
-    async fn acknowledge(&mut self, outcome: Outcome) -> Result<(), End> {
-        self.send(outcome.frame).await
-    }
-
-    /// Sends every outcome already queued, before a room frame: an ack is queued before
-    /// its message is broadcast, so the sender always sees the ack first.
-    async fn flush_acks(
-        &mut self,
-        outcomes: &mut tokio::sync::mpsc::Receiver<Outcome>,
-    ) -> Result<(), End> {
-        while let Ok(outcome) = outcomes.try_recv() {
-            self.acknowledge(outcome).await?;
-        }
-        Ok(())
     }
 
     /// Sends a text frame, giving up on a client that does not take it in time.
@@ -680,9 +643,21 @@ impl Connection {
                     client_id: client_id.clone(),
                     reply_to,
                 };
-                match self.jobs.as_ref().map(|q| q.try_send(job)) {
-                    Some(Ok(())) => Ok(()),
-                    Some(Err(tokio::sync::mpsc::error::TrySendError::Full(_))) => {
+                let jobs = self.jobs.get_or_insert_with(|| {
+                    let (jobs, queue) = tokio::sync::mpsc::channel(SENDS_IN_FLIGHT);
+                    actix_web::rt::spawn(store_arguments(
+                        self.state.clone(),
+                        self.principal.clone(),
+                        self.scope,
+                        self.session_id,
+                        queue,
+                        self.ws.clone(),
+                    ));
+                    jobs
+                });
+                match jobs.try_send(job) {
+                    Ok(()) => Ok(()),
+                    Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
                         self.error(
                             "busy",
                             "too many arguments waiting to be stored; retry",
@@ -690,7 +665,8 @@ impl Connection {
                         )
                         .await
                     }
-                    _ => Err(End::Gone),
+                    // the storing task ended: only when the socket is gone
+                    Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => Err(End::Gone),
                 }
             }
         }
