@@ -16,5 +16,6 @@ pub mod paging;
 pub mod problem;
 pub mod rbac;
 pub mod routes;
+pub(crate) mod socket;
 pub mod state;
 pub mod users;

@@ -11,7 +11,6 @@ mod votes;
 
 pub use dto::*;
 pub use room::StoredMessages;
-pub(crate) use room::origin_allowed;
 
 use domain_debates::DebateError;
 use domain_rbac::Scope;

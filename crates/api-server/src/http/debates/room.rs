@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, Session};
 use domain_debates::{DebateError, MessageRange, PresenceEntry};
@@ -22,6 +21,7 @@ use super::moderation::REMOVED_CLOSE_CODE;
 use super::{MessageDto, scope_of};
 use crate::http::problem::ApiError;
 use crate::http::routes::Endpoint;
+use crate::http::socket::socket_caller;
 use crate::http::state::AppState;
 use crate::realtime::{RoomEvent, RoomMember};
 use crate::send_rate::{SendRate, TokenBucket};
@@ -58,30 +58,6 @@ struct RoomQuery {
     since: Option<i64>,
 }
 
-/// Whether the handshake's `Origin` may open a socket: absent (non-browser clients), the
-/// server's own host, or listed in `AGORA_ALLOWED_ORIGINS` (`*` allows any).
-pub(crate) fn origin_allowed(req: &HttpRequest, allowed: &[String]) -> bool {
-    let Some(origin) = req.headers().get(header::ORIGIN) else {
-        return true;
-    };
-    let Ok(origin) = origin.to_str() else {
-        return false;
-    };
-    let origin = origin.trim_end_matches('/').to_ascii_lowercase();
-    if allowed.iter().any(|a| a == "*" || *a == origin) {
-        return true;
-    }
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_ascii_lowercase);
-    match (origin.split_once("://"), host) {
-        (Some((_, origin_host)), Some(host)) => origin_host == host,
-        _ => false,
-    }
-}
-
 async fn room(
     req: HttpRequest,
     body: web::Payload,
@@ -89,20 +65,7 @@ async fn room(
     path: web::Path<Uuid>,
     q: web::Query<RoomQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    if !origin_allowed(&req, &state.allowed_origins) {
-        return Err(ApiError::Forbidden(
-            "this Origin may not open the room (AGORA_ALLOWED_ORIGINS)".into(),
-        ));
-    }
-    let token = crate::http::extract::bearer(&req)
-        .map(str::to_owned)
-        .or_else(|| q.token.clone().filter(|t| !t.is_empty()))
-        .ok_or_else(|| {
-            ApiError::Unauthorized(
-                "sign in: send the access token as a bearer token or ?token=".into(),
-            )
-        })?;
-    let principal = state.auth.authenticate(&token).await?;
+    let principal = socket_caller(&req, &state, q.token.as_deref(), "the room").await?;
     let session = state.debates.session(path.into_inner()).await?;
     let scope = scope_of(&session.scope)?;
     state

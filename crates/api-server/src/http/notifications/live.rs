@@ -31,9 +31,9 @@ use tokio::time::{Instant, MissedTickBehavior, interval_at, timeout};
 use uuid::Uuid;
 
 use super::NotificationDto;
-use crate::http::debates::origin_allowed;
 use crate::http::problem::ApiError;
 use crate::http::routes::Endpoint;
+use crate::http::socket::socket_caller;
 use crate::http::state::AppState;
 
 /// Largest frame a client may send.
@@ -260,20 +260,7 @@ async fn feed(
     state: web::Data<AppState>,
     q: web::Query<FeedQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    if !origin_allowed(&req, &state.allowed_origins) {
-        return Err(ApiError::Forbidden(
-            "this Origin may not open the feed (AGORA_ALLOWED_ORIGINS)".into(),
-        ));
-    }
-    let token = crate::http::extract::bearer(&req)
-        .map(str::to_owned)
-        .or_else(|| q.token.clone().filter(|t| !t.is_empty()))
-        .ok_or_else(|| {
-            ApiError::Unauthorized(
-                "sign in: send the access token as a bearer token or ?token=".into(),
-            )
-        })?;
-    let principal = state.auth.authenticate(&token).await?;
+    let principal = socket_caller(&req, &state, q.token.as_deref(), "the feed").await?;
     let user = principal.user_id.as_uuid();
     let (res, ws, stream) = actix_ws::handle(&req, body)
         .map_err(|e| ApiError::BadRequest(format!("not a WebSocket handshake: {e}")))?;
