@@ -283,6 +283,17 @@ async fn warn_remove_message_and_remove(app: &App) {
         next_of(&mut audience, "message.created").await["message"]["seq"],
         seq
     );
+    // a malformed body is refused, not taken as "no reason"
+    let res = app
+        .client
+        .post(app.at(&format!("{}/messages/{seq}/remove/", base(&room))))
+        .bearer_auth(&room.moderator)
+        .header("content-type", "application/json")
+        .body("{\"reason\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, 400).await;
     let res = app
         .post_auth(
             &format!("{}/messages/{seq}/remove/", base(&room)),

@@ -297,11 +297,19 @@ async fn remove_message(
     state: web::Data<AppState>,
     auth: Authorize,
     path: web::Path<(Uuid, i64)>,
-    body: Option<web::Json<ReasonRequest>>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let (id, seq) = path.into_inner();
+    // The body is optional, but one that is there must parse: a reason the moderator
+    // typed must not be dropped silently.
+    let reason = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        serde_json::from_slice::<ReasonRequest>(&body)
+            .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?
+            .reason
+    };
     let (session, _) = session_in_scope(&state, &auth, id).await?;
-    let reason = body.and_then(|b| b.into_inner().reason);
     let message = state
         .moderation
         .remove_message(actor(&auth)?, session.id, seq, reason.as_deref())
