@@ -124,14 +124,28 @@ impl PresenceBoard {
     pub(crate) async fn frame(&self, session_id: Uuid) -> Option<String> {
         let changes = self.lock().remove(&session_id).unwrap_or_default();
         let now = self.clock.now();
-        let (count, users) = match tokio::try_join!(
-            self.store.count(session_id, now),
-            self.store.present(session_id, now, PRESENCE_DETAIL_LIMIT)
-        ) {
-            Ok(found) => found,
+        let users = match self
+            .store
+            .present(session_id, now, PRESENCE_DETAIL_LIMIT)
+            .await
+        {
+            Ok(users) => users,
             Err(e) => {
                 tracing::warn!(%session_id, error = %e, "presence not readable");
                 return None;
+            }
+        };
+        // The list is of distinct users: below the limit it is the count, and only a
+        // crowded room costs a second round trip.
+        let count = if users.len() < PRESENCE_DETAIL_LIMIT as usize {
+            users.len() as u64
+        } else {
+            match self.store.count(session_id, now).await {
+                Ok(count) => count,
+                Err(e) => {
+                    tracing::warn!(%session_id, error = %e, "presence not readable");
+                    return None;
+                }
             }
         };
         Some(presence_frame(count, &users, &changes.joined, &changes.left).to_string())
