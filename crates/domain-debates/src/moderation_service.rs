@@ -128,10 +128,7 @@ impl ModerationService {
     }
 
     async fn session(&self, id: Uuid) -> Result<DebateSession, DebateError> {
-        self.debates
-            .session(id)
-            .await?
-            .ok_or_else(|| not_found("session"))
+        crate::service::existing_session(self.debates.as_ref(), id).await
     }
 
     /// An action of `kind` by `actor` in `session`, now, on `target`.

@@ -64,6 +64,14 @@ pub(crate) fn invalid(field: &str, message: impl Into<String>) -> DebateError {
     }
 }
 
+/// The session `id`, or [`DebateError::NotFound`] — shared by the services of this crate.
+pub(crate) async fn existing_session(
+    repo: &dyn DebateRepository,
+    id: Uuid,
+) -> Result<DebateSession, DebateError> {
+    repo.session(id).await?.ok_or_else(|| not_found("session"))
+}
+
 pub(crate) fn not_found(what: &str) -> DebateError {
     DebateError::NotFound(what.into())
 }
@@ -432,10 +440,7 @@ impl DebateService {
     /// # Errors
     /// [`DebateError::NotFound`] (`"session"`); [`DebateError::Store`].
     pub async fn session(&self, id: Uuid) -> Result<DebateSession, DebateError> {
-        self.repo
-            .session(id)
-            .await?
-            .ok_or_else(|| not_found("session"))
+        existing_session(self.repo.as_ref(), id).await
     }
 
     /// Sessions matching `filter` ordered by id, after `after`, at most `limit`.

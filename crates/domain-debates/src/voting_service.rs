@@ -102,10 +102,7 @@ impl VotingService {
     }
 
     async fn session(&self, id: Uuid) -> Result<DebateSession, DebateError> {
-        self.debates
-            .session(id)
-            .await?
-            .ok_or_else(|| not_found("session"))
+        crate::service::existing_session(self.debates.as_ref(), id).await
     }
 
     /// Casts `voter`'s vote in the session — the winning side, or the best argument —

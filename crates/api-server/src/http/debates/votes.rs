@@ -152,13 +152,11 @@ async fn cast(
     };
     let ballot = Ballot::parse(&body.ballot)
         .ok_or_else(|| invalid("ballot", "must be winner or best_argument"))?;
+    // Which sides may win is the domain's rule (the audience is refused there).
     let side = body
         .side
         .as_deref()
-        .map(|s| match Side::parse(s) {
-            Some(side) if side.is_debater() => Ok(side),
-            _ => Err(invalid("side", "must be pro or con")),
-        })
+        .map(|s| Side::parse(s).ok_or_else(|| invalid("side", "must be pro or con")))
         .transpose()?;
     let choice = ballot.choice(side, body.seq)?;
     let (session, _) = session_in_scope(&state, &auth, id.into_inner()).await?;
