@@ -117,6 +117,13 @@ impl App {
         ServerProcess::spawn(&self.env).await
     }
 
+    /// [`App::another_process`] with settings changed by `extra` (e.g. its worker on).
+    pub async fn another_process_with(&self, extra: &HashMap<&str, &str>) -> ServerProcess {
+        let mut env = self.env.clone();
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        ServerProcess::spawn(&env).await
+    }
+
     /// Base URL of the server.
     pub fn url(&self) -> String {
         self.server.url()
@@ -229,6 +236,27 @@ impl App {
     pub async fn admin_token(&self) -> String {
         let tokens = self.login(ADMIN_USERNAME, ADMIN_PASSWORD).await;
         tokens["access"].as_str().expect("access").to_owned()
+    }
+
+    /// Waits (at most 15 s) until the server's job worker has run every due job (jobs
+    /// scheduled for later do not count): the reactions to domain events
+    /// (notifications, e-mails) run there, after the request that caused them answered.
+    pub async fn jobs_settled(&self) {
+        let root = self.admin_token().await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            let res = self.get_auth("/api/admin/jobs/counts/", &root).await;
+            assert_eq!(res.status(), 200);
+            let counts: Value = res.json().await.expect("counts");
+            if counts["queued"] == counts["scheduled"] && counts["running"] == 0 {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "jobs still pending after 15 s: {counts}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     /// Registers a user; returns (user id, access token).
@@ -387,6 +415,15 @@ impl ServerProcess {
         loop {
             std::thread::park();
         }
+    }
+}
+
+impl ServerProcess {
+    /// Kills the process with SIGKILL — no shutdown, no flushing, like a crash — and
+    /// waits for it to be gone.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

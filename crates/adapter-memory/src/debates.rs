@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::TimeDelta;
 use chrono::{DateTime, Utc};
-use domain_core::StoreError;
+use domain_core::{DomainEvent, StoreError};
 use domain_debates::{
     AppendOutcome, Ballot, DebateRepository, DebateSession, JoinOutcome, Message, MessageRange,
     ModerationAction, Mute, NewMessage, Participant, SessionFilter, SessionStatus, Side, Topic,
@@ -29,13 +29,15 @@ use domain_debates::{
 use domain_identity::{UserId, UserRepository};
 use uuid::Uuid;
 
-use crate::{lock, stored};
+use crate::{MemoryOutbox, lock, stored};
 
 /// In-process [`DebateRepository`].
 pub struct MemoryDebateRepository {
     /// Where creators, participants and authors must exist.
     users: Arc<dyn UserRepository>,
     pub(crate) state: Mutex<Debates>,
+    /// Where the events of changes go, while `state` is locked.
+    pub(crate) outbox: MemoryOutbox,
 }
 
 impl std::fmt::Debug for MemoryDebateRepository {
@@ -81,7 +83,15 @@ impl MemoryDebateRepository {
         Self {
             users,
             state: Mutex::new(Debates::default()),
+            outbox: MemoryOutbox::default(),
         }
+    }
+
+    /// Records the events of changes on `outbox` (without one they are dropped).
+    #[must_use]
+    pub fn with_outbox(mut self, outbox: MemoryOutbox) -> Self {
+        self.outbox = outbox;
+        self
     }
 
     pub(crate) async fn user_exists(&self, id: Uuid) -> Result<bool, StoreError> {
@@ -140,7 +150,7 @@ fn session_stored(s: DebateSession) -> DebateSession {
 
 #[async_trait]
 impl DebateRepository for MemoryDebateRepository {
-    async fn insert_topic(&self, topic: Topic) -> Result<(), StoreError> {
+    async fn insert_topic(&self, topic: Topic, events: &[DomainEvent]) -> Result<(), StoreError> {
         let creator_ok = self.creator_ok(topic.created_by).await?;
         let mut d = lock(&self.state);
         // PostgreSQL's order: the primary key, then the foreign key.
@@ -155,6 +165,7 @@ impl DebateRepository for MemoryDebateRepository {
             ..topic
         };
         d.topics.insert(topic.id, topic);
+        self.outbox.record(events);
         Ok(())
     }
 
@@ -209,7 +220,11 @@ impl DebateRepository for MemoryDebateRepository {
         Ok(())
     }
 
-    async fn insert_session(&self, session: DebateSession) -> Result<(), StoreError> {
+    async fn insert_session(
+        &self,
+        session: DebateSession,
+        events: &[DomainEvent],
+    ) -> Result<(), StoreError> {
         let creator_ok = self.creator_ok(session.created_by).await?;
         let mut d = lock(&self.state);
         if d.sessions.contains_key(&session.id) {
@@ -226,6 +241,7 @@ impl DebateRepository for MemoryDebateRepository {
                 last_seq: 0,
             },
         );
+        self.outbox.record(events);
         Ok(())
     }
 
@@ -257,7 +273,11 @@ impl DebateRepository for MemoryDebateRepository {
             .collect())
     }
 
-    async fn update_session(&self, session: &DebateSession) -> Result<(), StoreError> {
+    async fn update_session(
+        &self,
+        session: &DebateSession,
+        events: &[DomainEvent],
+    ) -> Result<(), StoreError> {
         let mut d = lock(&self.state);
         let entry = d
             .sessions
@@ -269,6 +289,7 @@ impl DebateRepository for MemoryDebateRepository {
         s.scheduled_end = session.scheduled_end.map(stored);
         s.max_per_side = session.max_per_side;
         s.voting_window_seconds = session.voting_window_seconds;
+        self.outbox.record(events);
         Ok(())
     }
 
@@ -278,6 +299,7 @@ impl DebateRepository for MemoryDebateRepository {
         from: SessionStatus,
         to: SessionStatus,
         at: DateTime<Utc>,
+        events: &[DomainEvent],
     ) -> Result<Option<DebateSession>, StoreError> {
         let mut d = lock(&self.state);
         let s = &mut d.sessions.get_mut(&id).ok_or(StoreError::NotFound)?.session;
@@ -299,7 +321,9 @@ impl DebateRepository for MemoryDebateRepository {
             }
             SessionStatus::Scheduled => {}
         }
-        Ok(Some(s.clone()))
+        let moved = s.clone();
+        self.outbox.record(events);
+        Ok(Some(moved))
     }
 
     async fn delete_session(&self, id: Uuid) -> Result<(), StoreError> {

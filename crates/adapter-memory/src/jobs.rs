@@ -34,6 +34,44 @@ impl MemoryJobQueue {
     pub fn new() -> Self {
         Self::default()
     }
+
+    /// [`JobQueue::enqueue`] without the `async`: what the memory outbox calls while a
+    /// repository's own lock is held, so a change and its events are stored together.
+    pub(crate) fn insert(&self, job: NewJob, now: DateTime<Utc>) -> Enqueued {
+        let mut s = lock(&self.state);
+        if let Some(key) = &job.dedupe_key
+            && let Some(id) = s.keys.get(key)
+        {
+            return Enqueued {
+                id: *id,
+                fresh: false,
+            };
+        }
+        let id = Uuid::new_v4();
+        let now = stored(now);
+        if let Some(key) = &job.dedupe_key {
+            s.keys.insert(key.clone(), id);
+        }
+        s.jobs.insert(
+            id,
+            Job {
+                id,
+                run_at: stored(job.due_at(now)),
+                kind: job.kind,
+                payload: job.payload,
+                status: JobStatus::Queued,
+                attempts: 0,
+                max_attempts: job.max_attempts.max(1),
+                locked_by: None,
+                locked_until: None,
+                last_error: None,
+                dedupe_key: job.dedupe_key,
+                created_at: now,
+                updated_at: now,
+            },
+        );
+        Enqueued { id, fresh: true }
+    }
 }
 
 impl std::fmt::Debug for MemoryJobQueue {
@@ -66,39 +104,7 @@ fn held<'a>(state: &'a mut State, id: Uuid, worker: &str) -> Option<&'a mut Job>
 #[async_trait]
 impl JobQueue for MemoryJobQueue {
     async fn enqueue(&self, job: NewJob, now: DateTime<Utc>) -> Result<Enqueued, StoreError> {
-        let mut s = lock(&self.state);
-        if let Some(key) = &job.dedupe_key
-            && let Some(id) = s.keys.get(key)
-        {
-            return Ok(Enqueued {
-                id: *id,
-                fresh: false,
-            });
-        }
-        let id = Uuid::new_v4();
-        let now = stored(now);
-        if let Some(key) = &job.dedupe_key {
-            s.keys.insert(key.clone(), id);
-        }
-        s.jobs.insert(
-            id,
-            Job {
-                id,
-                run_at: stored(job.due_at(now)),
-                kind: job.kind,
-                payload: job.payload,
-                status: JobStatus::Queued,
-                attempts: 0,
-                max_attempts: job.max_attempts.max(1),
-                locked_by: None,
-                locked_until: None,
-                last_error: None,
-                dedupe_key: job.dedupe_key,
-                created_at: now,
-                updated_at: now,
-            },
-        );
-        Ok(Enqueued { id, fresh: true })
+        Ok(self.insert(job, now))
     }
 
     async fn claim(

@@ -1,12 +1,13 @@
 //! [`ModerationRepository`] on the in-process debate store: mutes, removals, message
-//! removals and the action record live under the debates' one lock, so each effect and
-//! its record are one atomic step, and appends and joins see them at once.
+//! removals and the action record live under the debates' one lock, so each effect, its
+//! record and its events (on the outbox) are one atomic step, and appends and joins see
+//! them at once.
 
 use std::ops::Bound::{Excluded, Unbounded};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain_core::StoreError;
+use domain_core::{DomainEvent, StoreError};
 use domain_debates::{
     ActionFilter, MessageRemoval, ModerationAction, ModerationRepository, Mute, Removal,
 };
@@ -57,7 +58,12 @@ impl MemoryDebateRepository {
 
 #[async_trait]
 impl ModerationRepository for MemoryDebateRepository {
-    async fn mute(&self, mute: Mute, action: ModerationAction) -> Result<(), StoreError> {
+    async fn mute(
+        &self,
+        mute: Mute,
+        action: ModerationAction,
+        events: &[DomainEvent],
+    ) -> Result<(), StoreError> {
         let ok = self
             .accounts_ok(&[
                 Some(mute.user_id),
@@ -77,10 +83,15 @@ impl ModerationRepository for MemoryDebateRepository {
         };
         d.mutes.insert((mute.session_id, mute.user_id), mute);
         d.record(action);
+        self.outbox.record(events);
         Ok(())
     }
 
-    async fn unmute(&self, action: ModerationAction) -> Result<bool, StoreError> {
+    async fn unmute(
+        &self,
+        action: ModerationAction,
+        events: &[DomainEvent],
+    ) -> Result<bool, StoreError> {
         let Some(target) = action.target_user_id else {
             return Err(StoreError::NotFound);
         };
@@ -101,11 +112,16 @@ impl ModerationRepository for MemoryDebateRepository {
             .is_some_and(|m| m.is_active(action.created_at));
         if was_active {
             d.record(action);
+            self.outbox.record(events);
         }
         Ok(was_active)
     }
 
-    async fn remove_participant(&self, action: ModerationAction) -> Result<bool, StoreError> {
+    async fn remove_participant(
+        &self,
+        action: ModerationAction,
+        events: &[DomainEvent],
+    ) -> Result<bool, StoreError> {
         self.check_action(&action).await?;
         let Some(target) = action.target_user_id else {
             return Err(StoreError::NotFound);
@@ -121,20 +137,30 @@ impl ModerationRepository for MemoryDebateRepository {
         // Closed seats are not kept (see the debates module).
         d.seats.remove(&key);
         d.record(action);
+        self.outbox.record(events);
         Ok(true)
     }
 
-    async fn warn(&self, action: ModerationAction) -> Result<(), StoreError> {
+    async fn warn(
+        &self,
+        action: ModerationAction,
+        events: &[DomainEvent],
+    ) -> Result<(), StoreError> {
         self.check_action(&action).await?;
         let mut d = lock(&self.state);
         if !d.sessions.contains_key(&action.session_id) {
             return Err(StoreError::NotFound);
         }
         d.record(action);
+        self.outbox.record(events);
         Ok(())
     }
 
-    async fn remove_message(&self, action: ModerationAction) -> Result<MessageRemoval, StoreError> {
+    async fn remove_message(
+        &self,
+        action: ModerationAction,
+        events: &[DomainEvent],
+    ) -> Result<MessageRemoval, StoreError> {
         self.check_action(&action).await?;
         let Some(seq) = action.target_seq else {
             return Ok(MessageRemoval::NoSuchMessage);
@@ -153,6 +179,7 @@ impl ModerationRepository for MemoryDebateRepository {
         });
         let message = message.clone();
         d.record(action);
+        self.outbox.record(events);
         Ok(MessageRemoval::Removed(message))
     }
 

@@ -6,13 +6,17 @@
 //! order PostgreSQL finds the problems (primary key, unique constraint, foreign key,
 //! then the audit record's id), so a refused write changes nothing and reports the same
 //! error as there.
+//!
+//! The events handed with an assignment go to the [`MemoryOutbox`] while the state lock
+//! is held, after the change is made, so no reader sees the assignment without its
+//! events and a refused write records none.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain_core::StoreError;
+use domain_core::{DomainEvent, StoreError};
 use domain_identity::{GrantSource, RoleGrant, UserId, UserRepository};
 use domain_rbac::{
     AuditCursor, AuditFilter, AuditRecord, GrantFilter, Override, Permission, PermissionGrant,
@@ -20,19 +24,22 @@ use domain_rbac::{
 };
 use uuid::Uuid;
 
-use crate::{lock, stored};
+use crate::{MemoryOutbox, lock, stored};
 
 /// In-process [`RbacRepository`]. Users are looked up in the given [`UserRepository`],
 /// standing in for the foreign keys of the PostgreSQL tables.
 pub struct MemoryRbacRepository {
     users: Arc<dyn UserRepository>,
     state: Mutex<Rbac>,
+    /// Where the events of a change are recorded; none by default.
+    outbox: MemoryOutbox,
 }
 
 impl std::fmt::Debug for MemoryRbacRepository {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryRbacRepository")
             .field("state", &self.state)
+            .field("outbox", &self.outbox)
             .finish_non_exhaustive()
     }
 }
@@ -111,12 +118,22 @@ impl Rbac {
 }
 
 impl MemoryRbacRepository {
-    /// No roles, grants or audit records; users are those of `users`.
+    /// No roles, grants or audit records; users are those of `users`. Events handed
+    /// with a change are dropped until an outbox is given ([`Self::with_outbox`]).
     pub fn new(users: Arc<dyn UserRepository>) -> Self {
         Self {
             users,
             state: Mutex::new(Rbac::default()),
+            outbox: MemoryOutbox::default(),
         }
+    }
+
+    /// Records the events handed with a change in `outbox` (as `events.dispatch` jobs on
+    /// its queue), together with the change: give it the queue the job workers drain.
+    #[must_use]
+    pub fn with_outbox(mut self, outbox: MemoryOutbox) -> Self {
+        self.outbox = outbox;
+        self
     }
 
     /// Whether the holder and the granting user (if any) exist; looked up before the
@@ -328,6 +345,7 @@ impl RbacRepository for MemoryRbacRepository {
         &self,
         a: RoleAssignment,
         audit: AuditRecord,
+        events: &[DomainEvent],
     ) -> Result<(), StoreError> {
         let users_exist = self.users_exist(a.user_id, a.granted_by).await?;
         let row = Assignment::of(&a);
@@ -347,6 +365,8 @@ impl RbacRepository for MemoryRbacRepository {
         s.check_audit(&audit)?;
         s.assignments.insert(row.id, row);
         s.append(audit);
+        // Still under the lock: the assignment and its events appear together.
+        self.outbox.record(events);
         Ok(())
     }
 
@@ -427,6 +447,18 @@ impl RbacRepository for MemoryRbacRepository {
         s.permission_grants.remove(&id);
         s.append(audit);
         Ok(())
+    }
+
+    async fn purge_expired(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        // At the stored precision, as PostgreSQL compares it.
+        let before = stored(before);
+        let expired = |e: Option<DateTime<Utc>>| e.is_some_and(|t| t < before);
+        let mut s = lock(&self.state);
+        let was = s.assignments.len() + s.permission_grants.len();
+        s.assignments.retain(|_, a| !expired(a.expires_at));
+        s.permission_grants.retain(|_, g| !expired(g.expires_at));
+        let gone = was - (s.assignments.len() + s.permission_grants.len());
+        Ok(u64::try_from(gone).unwrap_or(u64::MAX))
     }
 
     async fn append_audit(&self, audit: AuditRecord) -> Result<(), StoreError> {

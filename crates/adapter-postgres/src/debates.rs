@@ -29,7 +29,7 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error};
 use diesel::sql_types;
 use diesel_async::{AsyncConnection, RunQueryDsl};
-use domain_core::StoreError;
+use domain_core::{DomainEvent, StoreError};
 use domain_debates::{
     AppendOutcome, DebateRepository, DebateSession, JoinOutcome, Message, MessageRange, NewMessage,
     Participant, Removal, SessionFilter, SessionStatus, Side, Topic,
@@ -38,6 +38,7 @@ use uuid::Uuid;
 
 use crate::PgPool;
 use crate::error::{db_error, pool_error};
+use crate::jobs::record_events;
 use crate::schema::{
     debate_bans, debate_messages, debate_mutes, debate_participants, debate_sessions, debate_topics,
 };
@@ -321,14 +322,18 @@ enum Joined {
 
 #[async_trait]
 impl DebateRepository for PgDebateRepository {
-    async fn insert_topic(&self, topic: Topic) -> Result<(), StoreError> {
+    async fn insert_topic(&self, topic: Topic, events: &[DomainEvent]) -> Result<(), StoreError> {
+        let row = TopicRow::from(topic);
         let mut conn = self.pool.get().await.map_err(pool_error)?;
-        diesel::insert_into(debate_topics::table)
-            .values(TopicRow::from(topic))
-            .execute(&mut conn)
-            .await
-            .map_err(debate_error)?;
-        Ok(())
+        conn.transaction(async |conn| {
+            diesel::insert_into(debate_topics::table)
+                .values(row)
+                .execute(conn)
+                .await?;
+            record_events(conn, events).await
+        })
+        .await
+        .map_err(debate_error)
     }
 
     async fn topic(&self, id: Uuid) -> Result<Option<Topic>, StoreError> {
@@ -392,16 +397,23 @@ impl DebateRepository for PgDebateRepository {
         one_row(deleted)
     }
 
-    async fn insert_session(&self, session: DebateSession) -> Result<(), StoreError> {
+    async fn insert_session(
+        &self,
+        session: DebateSession,
+        events: &[DomainEvent],
+    ) -> Result<(), StoreError> {
         let row = SessionRow::of(session)?;
         let mut conn = self.pool.get().await.map_err(pool_error)?;
-        // The topic_id foreign key refuses a missing topic (NotFound).
-        diesel::insert_into(debate_sessions::table)
-            .values(row)
-            .execute(&mut conn)
-            .await
-            .map_err(debate_error)?;
-        Ok(())
+        conn.transaction(async |conn| {
+            // The topic_id foreign key refuses a missing topic (NotFound).
+            diesel::insert_into(debate_sessions::table)
+                .values(row)
+                .execute(conn)
+                .await?;
+            record_events(conn, events).await
+        })
+        .await
+        .map_err(debate_error)
     }
 
     async fn session(&self, id: Uuid) -> Result<Option<DebateSession>, StoreError> {
@@ -444,22 +456,34 @@ impl DebateRepository for PgDebateRepository {
         rows.into_iter().map(SessionRow::read).collect()
     }
 
-    async fn update_session(&self, session: &DebateSession) -> Result<(), StoreError> {
+    async fn update_session(
+        &self,
+        session: &DebateSession,
+        events: &[DomainEvent],
+    ) -> Result<(), StoreError> {
         let max_per_side = limit_column(session.max_per_side)?;
         let window = window_column(session.voting_window_seconds)?;
         let mut conn = self.pool.get().await.map_err(pool_error)?;
-        let updated = diesel::update(debate_sessions::table.find(session.id))
-            .set((
-                debate_sessions::title.eq(&session.title),
-                debate_sessions::scheduled_start.eq(session.scheduled_start),
-                debate_sessions::scheduled_end.eq(session.scheduled_end),
-                debate_sessions::max_per_side.eq(max_per_side),
-                debate_sessions::voting_window_seconds.eq(window),
-            ))
-            .execute(&mut conn)
-            .await
-            .map_err(debate_error)?;
-        one_row(updated)
+        conn.transaction(async |conn| {
+            let updated = diesel::update(debate_sessions::table.find(session.id))
+                .set((
+                    debate_sessions::title.eq(&session.title),
+                    debate_sessions::scheduled_start.eq(session.scheduled_start),
+                    debate_sessions::scheduled_end.eq(session.scheduled_end),
+                    debate_sessions::max_per_side.eq(max_per_side),
+                    debate_sessions::voting_window_seconds.eq(window),
+                ))
+                .execute(conn)
+                .await?;
+            // No row: nothing changed, so nothing to announce (the caller gets NotFound).
+            if updated == 1 {
+                record_events(conn, events).await?;
+            }
+            Ok(updated)
+        })
+        .await
+        .map_err(debate_error)
+        .and_then(one_row)
     }
 
     async fn transition(
@@ -468,54 +492,64 @@ impl DebateRepository for PgDebateRepository {
         from: SessionStatus,
         to: SessionStatus,
         at: DateTime<Utc>,
+        events: &[DomainEvent],
     ) -> Result<Option<DebateSession>, StoreError> {
         let mut conn = self.pool.get().await.map_err(pool_error)?;
-        let target = debate_sessions::table
-            .find(id)
-            .filter(debate_sessions::status.eq(from.as_str()));
-        let status = debate_sessions::status.eq(to.as_str());
-        let moved = match to {
-            SessionStatus::Live => {
-                diesel::update(target)
-                    .set((status, debate_sessions::started_at.eq(at)))
-                    .returning(SessionRow::as_returning())
-                    .get_result(&mut conn)
-                    .await
-            }
-            // Closing a debate that ran opens its voting window now, for the length the
-            // session has at this moment.
-            SessionStatus::Closed if from == SessionStatus::Live => {
-                let closes = sql::<sql_types::Nullable<sql_types::Timestamptz>>("")
-                    .bind::<sql_types::Timestamptz, _>(at)
-                    .sql(" + voting_window_seconds * interval '1 second'");
-                diesel::update(target)
-                    .set((
-                        status,
-                        debate_sessions::closed_at.eq(at),
-                        debate_sessions::voting_closes_at.eq(closes),
-                    ))
-                    .returning(SessionRow::as_returning())
-                    .get_result(&mut conn)
-                    .await
-            }
-            // Cancelling one that never started: nothing to vote on.
-            SessionStatus::Closed => {
-                diesel::update(target)
-                    .set((status, debate_sessions::closed_at.eq(at)))
-                    .returning(SessionRow::as_returning())
-                    .get_result(&mut conn)
-                    .await
-            }
-            SessionStatus::Scheduled => {
-                diesel::update(target)
-                    .set(status)
-                    .returning(SessionRow::as_returning())
-                    .get_result(&mut conn)
-                    .await
-            }
-        }
-        .optional()
-        .map_err(debate_error)?;
+        let moved = conn
+            .transaction(async |conn| {
+                let target = debate_sessions::table
+                    .find(id)
+                    .filter(debate_sessions::status.eq(from.as_str()));
+                let status = debate_sessions::status.eq(to.as_str());
+                let moved = match to {
+                    SessionStatus::Live => {
+                        diesel::update(target)
+                            .set((status, debate_sessions::started_at.eq(at)))
+                            .returning(SessionRow::as_returning())
+                            .get_result(conn)
+                            .await
+                    }
+                    // Closing a debate that ran opens its voting window now, for the
+                    // length the session has at this moment.
+                    SessionStatus::Closed if from == SessionStatus::Live => {
+                        let closes = sql::<sql_types::Nullable<sql_types::Timestamptz>>("")
+                            .bind::<sql_types::Timestamptz, _>(at)
+                            .sql(" + voting_window_seconds * interval '1 second'");
+                        diesel::update(target)
+                            .set((
+                                status,
+                                debate_sessions::closed_at.eq(at),
+                                debate_sessions::voting_closes_at.eq(closes),
+                            ))
+                            .returning(SessionRow::as_returning())
+                            .get_result(conn)
+                            .await
+                    }
+                    // Cancelling one that never started: nothing to vote on.
+                    SessionStatus::Closed => {
+                        diesel::update(target)
+                            .set((status, debate_sessions::closed_at.eq(at)))
+                            .returning(SessionRow::as_returning())
+                            .get_result(conn)
+                            .await
+                    }
+                    SessionStatus::Scheduled => {
+                        diesel::update(target)
+                            .set(status)
+                            .returning(SessionRow::as_returning())
+                            .get_result(conn)
+                            .await
+                    }
+                }
+                .optional()?;
+                // Only the move that happened is announced.
+                if moved.is_some() {
+                    record_events(conn, events).await?;
+                }
+                Ok::<_, Error>(moved)
+            })
+            .await
+            .map_err(debate_error)?;
         if let Some(row) = moved {
             return row.read().map(Some);
         }

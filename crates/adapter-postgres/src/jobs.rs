@@ -21,8 +21,8 @@ use diesel::prelude::*;
 use diesel::result::Error;
 use diesel::sql_types;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use domain_core::StoreError;
-use domain_jobs::{Enqueued, Job, JobCounts, JobQueue, JobStatus, NewJob};
+use domain_core::{DomainEvent, StoreError};
+use domain_jobs::{Enqueued, Job, JobCounts, JobQueue, JobStatus, NewJob, event_job};
 use uuid::Uuid;
 
 use crate::PgPool;
@@ -153,6 +153,22 @@ fn count(n: i64) -> u64 {
 
 fn int(n: u32) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+/// Records `events` on `conn` as `events.dispatch` jobs (the transactional outbox): called
+/// inside a repository's transaction, the events commit with the change or not at all.
+/// Each job is due at its event's time and keyed by the event's id.
+///
+/// # Errors
+/// Whatever the inserts report; the caller's transaction then rolls back.
+pub async fn record_events(
+    conn: &mut AsyncPgConnection,
+    events: &[DomainEvent],
+) -> QueryResult<()> {
+    for event in events {
+        enqueue_in(conn, &event_job(event), event.occurred_at).await?;
+    }
+    Ok(())
 }
 
 /// Stores `job` on `conn` — inside the caller's transaction, if one is open, so the job

@@ -25,7 +25,7 @@ mod votes;
 
 pub use debates::PgDebateRepository;
 pub use grants::PgGrantSource;
-pub use jobs::{CLAIM, PgJobQueue, enqueue_in};
+pub use jobs::{CLAIM, PgJobQueue, enqueue_in, record_events};
 pub use notifications::PgNotificationStore;
 pub use org::PgOrgRepository;
 pub use rbac::PgRbacRepository;

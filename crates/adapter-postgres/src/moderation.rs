@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::Error;
 use diesel_async::{AsyncConnection, RunQueryDsl};
-use domain_core::StoreError;
+use domain_core::{DomainEvent, StoreError};
 use domain_debates::{
     ActionFilter, ActionKind, MessageRemoval, ModerationAction, ModerationRepository, Mute,
 };
@@ -21,6 +21,7 @@ use uuid::Uuid;
 use crate::PgDebateRepository;
 use crate::debates::{MessageRow, debate_error, unreadable};
 use crate::error::pool_error;
+use crate::jobs::record_events;
 use crate::schema::{
     debate_bans, debate_messages, debate_mutes, debate_participants, debate_sessions,
     moderation_actions,
@@ -105,12 +106,13 @@ impl ActionRow {
 async fn record(
     conn: &mut diesel_async::AsyncPgConnection,
     action: ModerationAction,
+    events: &[DomainEvent],
 ) -> Result<(), Error> {
     diesel::insert_into(moderation_actions::table)
         .values(ActionRow::of(action))
         .execute(conn)
-        .await
-        .map(|_| ())
+        .await?;
+    record_events(conn, events).await
 }
 
 /// What a message removal transaction decided.
@@ -122,7 +124,12 @@ enum Removed {
 
 #[async_trait]
 impl ModerationRepository for PgDebateRepository {
-    async fn mute(&self, mute: Mute, action: ModerationAction) -> Result<(), StoreError> {
+    async fn mute(
+        &self,
+        mute: Mute,
+        action: ModerationAction,
+        events: &[DomainEvent],
+    ) -> Result<(), StoreError> {
         let row = MuteRow {
             session_id: mute.session_id,
             user_id: mute.user_id,
@@ -146,13 +153,17 @@ impl ModerationRepository for PgDebateRepository {
                 ))
                 .execute(conn)
                 .await?;
-            record(conn, action).await
+            record(conn, action, events).await
         })
         .await
         .map_err(debate_error)
     }
 
-    async fn unmute(&self, action: ModerationAction) -> Result<bool, StoreError> {
+    async fn unmute(
+        &self,
+        action: ModerationAction,
+        events: &[DomainEvent],
+    ) -> Result<bool, StoreError> {
         let Some(target) = action.target_user_id else {
             return Err(StoreError::NotFound);
         };
@@ -168,7 +179,7 @@ impl ModerationRepository for PgDebateRepository {
             // An expired mute is dropped without a record: there was nothing to lift.
             let active = until.is_some_and(|until| until.is_none_or(|u| at < u));
             if active {
-                record(conn, action).await?;
+                record(conn, action, events).await?;
             }
             Ok::<_, Error>(active)
         })
@@ -176,7 +187,11 @@ impl ModerationRepository for PgDebateRepository {
         .map_err(debate_error)
     }
 
-    async fn remove_participant(&self, action: ModerationAction) -> Result<bool, StoreError> {
+    async fn remove_participant(
+        &self,
+        action: ModerationAction,
+        events: &[DomainEvent],
+    ) -> Result<bool, StoreError> {
         let Some(target) = action.target_user_id else {
             return Err(StoreError::NotFound);
         };
@@ -213,19 +228,29 @@ impl ModerationRepository for PgDebateRepository {
             .set(debate_participants::left_at.eq(at))
             .execute(conn)
             .await?;
-            record(conn, action).await?;
+            record(conn, action, events).await?;
             Ok::<_, Error>(true)
         })
         .await
         .map_err(debate_error)
     }
 
-    async fn warn(&self, action: ModerationAction) -> Result<(), StoreError> {
+    async fn warn(
+        &self,
+        action: ModerationAction,
+        events: &[DomainEvent],
+    ) -> Result<(), StoreError> {
         let mut conn = self.pool.get().await.map_err(pool_error)?;
-        record(&mut conn, action).await.map_err(debate_error)
+        conn.transaction(async |conn| record(conn, action, events).await)
+            .await
+            .map_err(debate_error)
     }
 
-    async fn remove_message(&self, action: ModerationAction) -> Result<MessageRemoval, StoreError> {
+    async fn remove_message(
+        &self,
+        action: ModerationAction,
+        events: &[DomainEvent],
+    ) -> Result<MessageRemoval, StoreError> {
         let Some(seq) = action.target_seq else {
             return Ok(MessageRemoval::NoSuchMessage);
         };
@@ -260,7 +285,7 @@ impl ModerationRepository for PgDebateRepository {
                         Removed::Missing
                     });
                 };
-                record(conn, action).await?;
+                record(conn, action, events).await?;
                 Ok::<_, Error>(Removed::Message(row))
             })
             .await

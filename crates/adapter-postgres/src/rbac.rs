@@ -2,11 +2,12 @@
 //! role assignments (`user_roles`, shared with identity's [`crate::PgGrantSource`]),
 //! direct permission grants (`permission_grants`) and the audit trail (`rbac_audit`).
 //!
-//! Every write stores its audit record in the same transaction. Scopes and permissions
-//! are stored in their text form; a row the domain cannot read back (a scope or
-//! permission it does not know, e.g. a bootstrap grant written through identity's
-//! `GrantSource` with a free-form scope) is skipped with a warning: it grants nothing,
-//! and one odd row must not stop every decision about its user.
+//! Every write stores its audit record in the same transaction; an assignment also the
+//! events handed with it, as `events.dispatch` jobs ([`crate::record_events`]). Scopes
+//! and permissions are stored in their text form; a row the domain cannot read back (a
+//! scope or permission it does not know, e.g. a bootstrap grant written through
+//! identity's `GrantSource` with a free-form scope) is skipped with a warning: it grants
+//! nothing, and one odd row must not stop every decision about its user.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -17,7 +18,7 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error};
 use diesel::sql_types::{Bool, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use domain_core::StoreError;
+use domain_core::{DomainEvent, StoreError};
 use domain_rbac::{
     AuditCursor, AuditFilter, AuditRecord, Effect, GrantFilter, Override, Permission,
     PermissionGrant, RbacRepository, RoleAssignment, RoleTemplate, Scope, Subject,
@@ -26,6 +27,7 @@ use uuid::Uuid;
 
 use crate::PgPool;
 use crate::error::{db_error, pool_error};
+use crate::jobs::record_events;
 use crate::schema::{
     permission_grants, permissions, rbac_audit, role_overrides, role_permissions, roles, user_roles,
 };
@@ -561,6 +563,7 @@ impl RbacRepository for PgRbacRepository {
         &self,
         a: RoleAssignment,
         audit: AuditRecord,
+        events: &[DomainEvent],
     ) -> Result<(), StoreError> {
         let mut conn = self.pool.get().await.map_err(pool_error)?;
         conn.transaction(async |conn| {
@@ -568,7 +571,8 @@ impl RbacRepository for PgRbacRepository {
                 .values(AssignmentRow::of(&a))
                 .execute(conn)
                 .await?;
-            insert_audit(conn, audit).await
+            insert_audit(conn, audit).await?;
+            record_events(conn, events).await
         })
         .await
         .map_err(rbac_error)
@@ -672,6 +676,27 @@ impl RbacRepository for PgRbacRepository {
         })
         .await
         .map_err(rbac_error)
+    }
+
+    /// One transaction: both tables are purged or neither, and the count is what went.
+    async fn purge_expired(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        let gone = conn
+            .transaction(async |conn| {
+                let roles =
+                    diesel::delete(user_roles::table.filter(user_roles::expires_at.lt(before)))
+                        .execute(conn)
+                        .await?;
+                let grants = diesel::delete(
+                    permission_grants::table.filter(permission_grants::expires_at.lt(before)),
+                )
+                .execute(conn)
+                .await?;
+                Ok::<_, Error>(roles + grants)
+            })
+            .await
+            .map_err(db_error)?;
+        Ok(u64::try_from(gone).unwrap_or(u64::MAX))
     }
 
     async fn append_audit(&self, audit: AuditRecord) -> Result<(), StoreError> {

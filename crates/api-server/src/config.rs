@@ -95,6 +95,10 @@ pub struct Config {
     pub worker_enabled: bool,
     /// `AGORA_WORKER_CONCURRENCY`: jobs a worker runs at the same time.
     pub worker_concurrency: u32,
+    /// `AGORA_WORKER_POLL_MS`: how long an idle worker waits before looking for due jobs
+    /// again — the most a reaction (a notification after a moderator's action) waits
+    /// for a free worker. One claim is one indexed statement, so polling often is cheap.
+    pub worker_poll_ms: u64,
     /// `SMTP_URL` (`smtp://host:port`, `smtps://user:pass@host`, or
     /// `smtp://…?tls=required` for STARTTLS); none logs e-mails instead of sending them.
     pub smtp_url: Option<String>,
@@ -331,6 +335,7 @@ impl Config {
                 get("AGORA_WORKER_CONCURRENCY"),
                 4,
             )?,
+            worker_poll_ms: parse("AGORA_WORKER_POLL_MS", get("AGORA_WORKER_POLL_MS"), 250)?,
             smtp_url,
             mail_from: get("AGORA_MAIL_FROM")
                 .unwrap_or_else(|| "Agora <no-reply@localhost>".into()),
@@ -379,6 +384,9 @@ impl Config {
         }
         if self.workers == 0 {
             return Err(err("AGORA_WORKERS", "must be at least 1"));
+        }
+        if !(10..=60_000).contains(&self.worker_poll_ms) {
+            return Err(err("AGORA_WORKER_POLL_MS", "must be between 10 and 60000"));
         }
         if !(1..=256).contains(&self.worker_concurrency) {
             return Err(err("AGORA_WORKER_CONCURRENCY", "must be between 1 and 256"));

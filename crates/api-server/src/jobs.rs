@@ -7,11 +7,13 @@
 //! | `email.send` | enqueued with an e-mail | hands `{to, subject, text, html}` to the [`Mailer`] |
 //! | `jobs.purge_done` | hourly | deletes done jobs older than 7 days |
 //! | `identity.purge_sessions` | hourly | deletes login sessions that ended (expired or revoked) over 7 days ago, with their refresh tokens |
+//! | `rbac.purge_expired` | hourly | deletes role assignments and permission grants past their `expires_at` |
+//! | `events.dispatch` | recorded with a change (the outbox) | hands the event to its reactions (`crate::reactions`) |
+//! | `debates.publish_results` | when a closed session's voting ends | tells its participants the results |
 //!
-//! Not here yet: role grants, mutes and presence need no cleanup job today — expired
-//! grants and mutes are ignored by every read (`expires_at`/`until > now`), and presence
-//! entries expire in Redis (or with the process) by themselves; their rows could be
-//! purged the same way once a port method exists.
+//! Presence needs no cleanup job: its entries expire in Redis (or die with the process)
+//! by themselves. Expired grants and mutes are ignored by every read before the purge
+//! deletes them.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -34,6 +36,8 @@ pub const EMAIL_SEND: &str = "email.send";
 pub const PURGE_DONE_JOBS: &str = "jobs.purge_done";
 /// Kind of the periodic job that deletes ended login sessions.
 pub const PURGE_SESSIONS: &str = "identity.purge_sessions";
+/// Kind of the periodic job that deletes expired role assignments and grants.
+pub const PURGE_GRANTS: &str = "rbac.purge_expired";
 
 /// How long an ended session stays (an operator may still want to see it) before
 /// `identity.purge_sessions` deletes it.
@@ -123,6 +127,22 @@ impl JobHandler for PurgeSessions {
     }
 }
 
+/// Runs `rbac.purge_expired`.
+struct PurgeGrants {
+    rbac: Arc<domain_rbac::RbacService>,
+}
+
+#[async_trait]
+impl JobHandler for PurgeGrants {
+    async fn handle(&self, _job: &Job) -> Result<(), JobError> {
+        self.rbac
+            .purge_expired()
+            .await
+            .map(|_| ())
+            .map_err(|e| JobError::Retry(e.to_string()))
+    }
+}
+
 /// What the handlers need.
 #[derive(Clone)]
 pub struct JobDeps {
@@ -134,6 +154,10 @@ pub struct JobDeps {
     pub users: Arc<dyn UserRepository>,
     /// Login sessions (`identity.purge_sessions`).
     pub sessions: Arc<dyn SessionRepository>,
+    /// Access control (`rbac.purge_expired`).
+    pub rbac: Arc<domain_rbac::RbacService>,
+    /// The reactions to recorded domain events.
+    pub reactions: crate::reactions::Reactions,
     /// The time.
     pub clock: Arc<dyn Clock>,
 }
@@ -146,6 +170,8 @@ impl JobDeps {
             mailer: backends.mailer.clone(),
             users: backends.user_store.clone(),
             sessions: backends.session_store.clone(),
+            rbac: backends.rbac.clone(),
+            reactions: backends.reactions.clone(),
             clock: backends.clock.clone(),
         }
     }
@@ -255,6 +281,13 @@ pub fn handlers(deps: &JobDeps) -> HashMap<String, Arc<dyn JobHandler>> {
             clock: deps.clock.clone(),
         }),
     );
+    map.insert(
+        PURGE_GRANTS.into(),
+        Arc::new(PurgeGrants {
+            rbac: deps.rbac.clone(),
+        }),
+    );
+    map.extend(deps.reactions.handlers());
     map
 }
 
@@ -268,6 +301,11 @@ pub fn periodic() -> Vec<Periodic> {
         },
         Periodic {
             kind: PURGE_SESSIONS.into(),
+            every: TimeDelta::hours(1),
+            payload: serde_json::Value::Null,
+        },
+        Periodic {
+            kind: PURGE_GRANTS.into(),
             every: TimeDelta::hours(1),
             payload: serde_json::Value::Null,
         },
@@ -295,6 +333,7 @@ pub fn worker_name() -> String {
 pub fn worker(deps: &JobDeps, config: &Config) -> Worker {
     let worker_config = WorkerConfig {
         concurrency: config.worker_concurrency,
+        poll_every: Duration::from_millis(config.worker_poll_ms),
         periodic: periodic(),
         ..WorkerConfig::new(worker_name())
     };
@@ -489,18 +528,28 @@ mod tests {
         }
     }
 
-    fn setup(result: Result<(), MailError>) -> (JobDeps, Arc<Recording>, Worker) {
+    /// The job parts of a memory-mode server, with `mailer` and a clock at [`start`].
+    async fn memory_deps(mailer: Arc<dyn Mailer>) -> JobDeps {
+        let config = Config::from_lookup(|key| {
+            (key == "AGORA_JWT_SECRET")
+                .then(|| "jobs unit tests: a secret long enough to pass".into())
+        })
+        .unwrap();
+        let backends = wiring::build(&config).await.unwrap();
+        JobDeps {
+            queue: Arc::new(MemoryJobQueue::new()),
+            mailer,
+            clock: Arc::new(ManualClock::new(start())),
+            ..JobDeps::of(&backends)
+        }
+    }
+
+    async fn setup(result: Result<(), MailError>) -> (JobDeps, Arc<Recording>, Worker) {
         let mailer = Arc::new(Recording {
             sent: Mutex::new(Vec::new()),
             result,
         });
-        let deps = JobDeps {
-            queue: Arc::new(MemoryJobQueue::new()),
-            mailer: mailer.clone(),
-            users: Arc::new(adapter_memory::MemoryUserRepository::default()),
-            sessions: Arc::new(adapter_memory::MemorySessionRepository::default()),
-            clock: Arc::new(ManualClock::new(start())),
-        };
+        let deps = memory_deps(mailer.clone()).await;
         let w = Worker::new(
             deps.queue.clone(),
             handlers(&deps),
@@ -518,7 +567,7 @@ mod tests {
 
     #[tokio::test]
     async fn email_jobs_reach_the_mailer() {
-        let (deps, mailer, w) = setup(Ok(()));
+        let (deps, mailer, w) = setup(Ok(())).await;
         let job = run_one(&deps, &w, email_job(&email())).await;
         assert_eq!(job.status, JobStatus::Done);
         assert_eq!(*mailer.sent.lock().unwrap(), vec![email()]);
@@ -526,19 +575,19 @@ mod tests {
 
     #[tokio::test]
     async fn transient_mail_errors_are_retried_and_permanent_ones_are_dead() {
-        let (deps, _, w) = setup(Err(MailError::Transient("421 busy".into())));
+        let (deps, _, w) = setup(Err(MailError::Transient("421 busy".into()))).await;
         let job = run_one(&deps, &w, email_job(&email())).await;
         assert_eq!(job.status, JobStatus::Queued);
         assert_eq!(job.last_error.as_deref(), Some("421 busy"));
 
-        let (deps, _, w) = setup(Err(MailError::Permanent("550 no such user".into())));
+        let (deps, _, w) = setup(Err(MailError::Permanent("550 no such user".into()))).await;
         let job = run_one(&deps, &w, email_job(&email())).await;
         assert_eq!(job.status, JobStatus::Dead);
     }
 
     #[tokio::test]
     async fn a_payload_that_is_not_an_email_is_dead_at_once() {
-        let (deps, mailer, w) = setup(Ok(()));
+        let (deps, mailer, w) = setup(Ok(())).await;
         let job = run_one(
             &deps,
             &w,
@@ -551,7 +600,7 @@ mod tests {
 
     #[tokio::test]
     async fn purge_done_keeps_a_week() {
-        let (deps, _, w) = setup(Ok(()));
+        let (deps, _, w) = setup(Ok(())).await;
         let done = run_one(&deps, &w, email_job(&email())).await;
         assert_eq!(done.status, JobStatus::Done);
         let purge = NewJob::new(PURGE_DONE_JOBS, serde_json::Value::Null);
@@ -594,7 +643,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_outbox_mails_active_users_once_per_key() {
-        let (deps, mailer, w) = setup(Ok(()));
+        let (deps, mailer, w) = setup(Ok(())).await;
         let user = domain_identity::NewUser {
             id: domain_identity::UserId::new_random(),
             username: domain_identity::Username::parse("ada").unwrap(),
@@ -633,15 +682,9 @@ mod tests {
         assert!(a.len() <= 200);
     }
 
-    #[test]
-    fn periodic_jobs_have_handlers() {
-        let deps = JobDeps {
-            queue: Arc::new(MemoryJobQueue::new()),
-            mailer: Arc::new(LogMailer),
-            users: Arc::new(adapter_memory::MemoryUserRepository::default()),
-            sessions: Arc::new(adapter_memory::MemorySessionRepository::default()),
-            clock: Arc::new(ManualClock::new(start())),
-        };
+    #[tokio::test]
+    async fn periodic_jobs_have_handlers() {
+        let deps = memory_deps(Arc::new(LogMailer)).await;
         let kinds = handlers(&deps);
         for p in periodic() {
             assert!(kinds.contains_key(&p.kind), "{} has no handler", p.kind);

@@ -62,6 +62,9 @@ pub struct Backends {
     /// Fan-out of live notifications by user id: Redis pub/sub (`{prefix}notif:…`), or
     /// in process.
     pub notification_bus: Arc<dyn domain_debates::RoomBus>,
+    /// What recorded domain events set off: the handlers of `events.dispatch` and of
+    /// the jobs reactions schedule.
+    pub reactions: crate::reactions::Reactions,
     /// Background jobs: the PostgreSQL queue (jobs survive restarts and are shared by
     /// every worker), or in process.
     pub jobs: Arc<dyn domain_jobs::JobQueue>,
@@ -267,10 +270,18 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
             // one store for role grants, seen by RBAC decisions and by identity (token
             // claims, /me) alike
             let users = Arc::new(adapter_memory::MemoryUserRepository::default());
-            let rbac = Arc::new(adapter_memory::MemoryRbacRepository::new(users.clone()));
+            // the queue doubles as the outbox: stores record their events on it
+            let queue = Arc::new(adapter_memory::MemoryJobQueue::new());
+            let outbox = adapter_memory::MemoryOutbox::new(queue.clone());
+            let rbac = Arc::new(
+                adapter_memory::MemoryRbacRepository::new(users.clone())
+                    .with_outbox(outbox.clone()),
+            );
             let org = Arc::new(adapter_memory::MemoryOrgRepository::new(users.clone()));
             // one store for debates, moderation and votes: their atomic checks span them
-            let debates = Arc::new(adapter_memory::MemoryDebateRepository::new(users.clone()));
+            let debates = Arc::new(
+                adapter_memory::MemoryDebateRepository::new(users.clone()).with_outbox(outbox),
+            );
             let notification_store =
                 Arc::new(adapter_memory::MemoryNotificationStore::new(users.clone()));
             Storage {
@@ -281,7 +292,7 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
                 votes: debates,
                 users,
                 sessions: Arc::new(adapter_memory::MemorySessionRepository::default()),
-                jobs: Arc::new(adapter_memory::MemoryJobQueue::new()),
+                jobs: queue,
                 grants: rbac.clone(),
                 rbac_repo: rbac,
                 org_repo: org.clone(),
@@ -414,11 +425,7 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
             tracing::error!(error = %e, "grant invalidation listener stopped; in-process caches stay off");
         });
     }
-    let debates = domain_debates::DebateService::new(
-        debate_repo.clone(),
-        Arc::new(NullEventPublisher),
-        clock.clone(),
-    );
+    let debates = domain_debates::DebateService::new(debate_repo.clone(), clock.clone());
     let notifications = NotificationService::new(
         notification_store.clone(),
         preference_store,
@@ -429,21 +436,8 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
             notification_store,
         )),
     );
-    // Reactions to moderation: the target is notified (see `crate::reactions`).
-    let moderation_events = crate::reactions::EventDispatcher::new().with(Arc::new(
-        crate::reactions::ModerationNotifier::new(notifications.clone(), debates.clone())
-            .with_email(crate::jobs::EmailOutbox::new(
-                jobs.clone(),
-                users.clone(),
-                clock.clone(),
-            )),
-    ));
-    let moderation = domain_debates::ModerationService::new(
-        debate_repo.clone(),
-        moderation_repo,
-        Arc::new(moderation_events),
-        clock.clone(),
-    );
+    let moderation =
+        domain_debates::ModerationService::new(debate_repo.clone(), moderation_repo, clock.clone());
     let voting = domain_debates::VotingService::new(
         debate_repo,
         vote_repo,
@@ -451,6 +445,17 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
         clock.clone(),
     );
     let org = OrgService::new(org_repo, clock.clone());
+    // What the recorded events set off, run by the job worker (see `crate::reactions`).
+    let reactions = crate::reactions::Reactions::new(crate::reactions::ReactionDeps {
+        notifier: crate::reactions::Notifier::new(notifications.clone()).with_email(
+            crate::jobs::EmailOutbox::new(jobs.clone(), users.clone(), clock.clone()),
+        ),
+        debates: debates.clone(),
+        voting: voting.clone(),
+        org: org.clone(),
+        queue: jobs.clone(),
+        clock: clock.clone(),
+    });
     if let Some(admin) = &config.bootstrap_admin {
         bootstrap_admin(&auth, admin).await?;
     }
@@ -469,6 +474,7 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
         presence,
         notifications,
         notification_bus,
+        reactions,
         jobs,
         mailer,
         user_store: users,

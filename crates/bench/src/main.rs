@@ -350,7 +350,7 @@ async fn rbac_suite(mode: Mode) {
         let org = Arc::new(adapter_memory::MemoryOrgRepository::new(users));
         org.insert_institution(inst.clone()).await.unwrap();
         repo.seed_roles(default_roles()).await.unwrap();
-        repo.insert_assignment(grant.clone(), audit("grant.create"))
+        repo.insert_assignment(grant.clone(), audit("grant.create"), &[])
             .await
             .unwrap();
         rbac::service_check(
@@ -380,7 +380,7 @@ async fn rbac_suite(mode: Mode) {
         let org = Arc::new(adapter_postgres::PgOrgRepository::new(pool));
         org.insert_institution(inst.clone()).await.unwrap();
         repo.seed_roles(default_roles()).await.unwrap();
-        repo.insert_assignment(grant, audit("grant.create"))
+        repo.insert_assignment(grant, audit("grant.create"), &[])
             .await
             .unwrap();
         rbac::service_check(

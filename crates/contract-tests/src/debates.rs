@@ -97,9 +97,9 @@ async fn topic_with_session(
     at: DateTime<Utc>,
 ) -> (Topic, DebateSession) {
     let t = topic(&fresh_scope(), None, at);
-    repo.insert_topic(t.clone()).await.unwrap();
+    repo.insert_topic(t.clone(), &[]).await.unwrap();
     let s = session(&t, at);
-    repo.insert_session(s.clone()).await.unwrap();
+    repo.insert_session(s.clone(), &[]).await.unwrap();
     (t, s)
 }
 
@@ -109,9 +109,9 @@ pub(crate) async fn topic_with_live_session(
     at: DateTime<Utc>,
 ) -> (Topic, DebateSession) {
     let t = topic(&fresh_scope(), None, at);
-    repo.insert_topic(t.clone()).await.unwrap();
+    repo.insert_topic(t.clone(), &[]).await.unwrap();
     let s = live_session(&t, at);
-    repo.insert_session(s.clone()).await.unwrap();
+    repo.insert_session(s.clone(), &[]).await.unwrap();
     (t, s)
 }
 
@@ -152,10 +152,10 @@ pub async fn topics_round_trip(repo: &dyn DebateRepository, users: &dyn UserRepo
     let now = clock().now();
     let creator = existing_user(users, now).await.0;
     let t = topic(&fresh_scope(), Some(creator), now);
-    repo.insert_topic(t.clone()).await.unwrap();
+    repo.insert_topic(t.clone(), &[]).await.unwrap();
     assert_eq!(repo.topic(t.id).await.unwrap(), Some(t.clone()));
     let global = topic("global", None, now);
-    repo.insert_topic(global.clone()).await.unwrap();
+    repo.insert_topic(global.clone(), &[]).await.unwrap();
     assert_eq!(repo.topic(global.id).await.unwrap(), Some(global));
     assert_eq!(repo.topic(Uuid::new_v4()).await.unwrap(), None);
 
@@ -163,10 +163,10 @@ pub async fn topics_round_trip(repo: &dyn DebateRepository, users: &dyn UserRepo
         title: "Another".into(),
         ..t.clone()
     };
-    assert!(is_duplicate(repo.insert_topic(same_id).await, "id"));
+    assert!(is_duplicate(repo.insert_topic(same_id, &[]).await, "id"));
     let orphan = topic(&t.scope, Some(Uuid::new_v4()), now);
     assert!(
-        is_not_found(repo.insert_topic(orphan.clone()).await),
+        is_not_found(repo.insert_topic(orphan.clone(), &[]).await),
         "the creator must exist"
     );
     assert_eq!(repo.topic(orphan.id).await.unwrap(), None);
@@ -198,13 +198,13 @@ pub async fn topics_by_scope_and_page(repo: &dyn DebateRepository, _users: &dyn 
     let mut expected = Vec::new();
     for _ in 0..5 {
         let t = topic(&scope, None, now);
-        repo.insert_topic(t.clone()).await.unwrap();
+        repo.insert_topic(t.clone(), &[]).await.unwrap();
         expected.push(t);
     }
     let mut elsewhere = Vec::new();
     for _ in 0..2 {
         let t = topic(&other, None, now);
-        repo.insert_topic(t.clone()).await.unwrap();
+        repo.insert_topic(t.clone(), &[]).await.unwrap();
         elsewhere.push(t.id);
     }
     expected.sort_by_key(|t| t.id);
@@ -267,8 +267,8 @@ pub async fn sessions_round_trip_and_filters(
     let creator = existing_user(users, now).await.0;
     let scope = fresh_scope();
     let (a, b) = (topic(&scope, None, now), topic(&scope, None, now));
-    repo.insert_topic(a.clone()).await.unwrap();
-    repo.insert_topic(b.clone()).await.unwrap();
+    repo.insert_topic(a.clone(), &[]).await.unwrap();
+    repo.insert_topic(b.clone(), &[]).await.unwrap();
 
     let full = DebateSession {
         scheduled_end: Some(now + TimeDelta::hours(2)),
@@ -276,7 +276,7 @@ pub async fn sessions_round_trip_and_filters(
         created_by: Some(creator),
         ..session(&a, now)
     };
-    repo.insert_session(full.clone()).await.unwrap();
+    repo.insert_session(full.clone(), &[]).await.unwrap();
     assert_eq!(repo.session(full.id).await.unwrap(), Some(full.clone()));
     assert_eq!(repo.session(Uuid::new_v4()).await.unwrap(), None);
     assert_eq!(repo.session(a.id).await.unwrap(), None, "ids are per kind");
@@ -285,18 +285,20 @@ pub async fn sessions_round_trip_and_filters(
         title: "Another".into(),
         ..full.clone()
     };
-    assert!(is_duplicate(repo.insert_session(same_id).await, "id"));
+    assert!(is_duplicate(repo.insert_session(same_id, &[]).await, "id"));
     let orphan = DebateSession {
         topic_id: Uuid::new_v4(),
         ..session(&a, now)
     };
-    assert!(is_not_found(repo.insert_session(orphan.clone()).await));
+    assert!(is_not_found(repo.insert_session(orphan.clone(), &[]).await));
     assert_eq!(repo.session(orphan.id).await.unwrap(), None);
     let unknown_creator = DebateSession {
         created_by: Some(Uuid::new_v4()),
         ..session(&a, now)
     };
-    assert!(is_not_found(repo.insert_session(unknown_creator).await));
+    assert!(is_not_found(
+        repo.insert_session(unknown_creator, &[]).await
+    ));
 
     // Updates.
     let changed = DebateSession {
@@ -310,7 +312,7 @@ pub async fn sessions_round_trip_and_filters(
         created_by: None,
         ..full.clone()
     };
-    repo.update_session(&changed).await.unwrap();
+    repo.update_session(&changed, &[]).await.unwrap();
     let full = DebateSession {
         title: "Changed".into(),
         scheduled_start: now + TimeDelta::hours(5),
@@ -323,27 +325,35 @@ pub async fn sessions_round_trip_and_filters(
         max_per_side: None,
         ..full.clone()
     };
-    repo.update_session(&unlimited).await.unwrap();
+    repo.update_session(&unlimited, &[]).await.unwrap();
     assert_eq!(repo.session(full.id).await.unwrap(), Some(unlimited));
-    assert!(is_not_found(repo.update_session(&session(&a, now)).await));
+    assert!(is_not_found(
+        repo.update_session(&session(&a, now), &[]).await
+    ));
 
     // Listings: a has `full` (to go live) + 3 scheduled; b has 2 scheduled.
     let mut of_a = vec![full.id];
     for _ in 0..3 {
         let s = session(&a, now);
-        repo.insert_session(s.clone()).await.unwrap();
+        repo.insert_session(s.clone(), &[]).await.unwrap();
         of_a.push(s.id);
     }
     let mut of_b = Vec::new();
     for _ in 0..2 {
         let s = session(&b, now);
-        repo.insert_session(s.clone()).await.unwrap();
+        repo.insert_session(s.clone(), &[]).await.unwrap();
         of_b.push(s.id);
     }
-    repo.transition(full.id, SessionStatus::Scheduled, SessionStatus::Live, now)
-        .await
-        .unwrap()
-        .unwrap();
+    repo.transition(
+        full.id,
+        SessionStatus::Scheduled,
+        SessionStatus::Live,
+        now,
+        &[],
+    )
+    .await
+    .unwrap()
+    .unwrap();
     of_a.sort();
     of_b.sort();
     let list = |filter: SessionFilter, limit: u32| async move {
@@ -432,7 +442,9 @@ pub async fn transitions(repo: &dyn DebateRepository, _users: &dyn UserRepositor
     let end = now + TimeDelta::minutes(50);
 
     assert_eq!(
-        repo.transition(s.id, Live, Closed, start).await.unwrap(),
+        repo.transition(s.id, Live, Closed, start, &[])
+            .await
+            .unwrap(),
         None,
         "not live yet"
     );
@@ -444,12 +456,16 @@ pub async fn transitions(repo: &dyn DebateRepository, _users: &dyn UserRepositor
         ..s.clone()
     };
     assert_eq!(
-        repo.transition(s.id, Scheduled, Live, start).await.unwrap(),
+        repo.transition(s.id, Scheduled, Live, start, &[])
+            .await
+            .unwrap(),
         Some(live.clone())
     );
     assert_eq!(repo.session(s.id).await.unwrap(), Some(live.clone()));
     assert_eq!(
-        repo.transition(s.id, Scheduled, Live, end).await.unwrap(),
+        repo.transition(s.id, Scheduled, Live, end, &[])
+            .await
+            .unwrap(),
         None,
         "the second start finds it live"
     );
@@ -463,12 +479,12 @@ pub async fn transitions(repo: &dyn DebateRepository, _users: &dyn UserRepositor
         ..live
     };
     assert_eq!(
-        repo.transition(s.id, Live, Closed, end).await.unwrap(),
+        repo.transition(s.id, Live, Closed, end, &[]).await.unwrap(),
         Some(closed.clone())
     );
     for from in [Scheduled, Live] {
         assert_eq!(
-            repo.transition(s.id, from, Closed, end).await.unwrap(),
+            repo.transition(s.id, from, Closed, end, &[]).await.unwrap(),
             None
         );
     }
@@ -476,9 +492,9 @@ pub async fn transitions(repo: &dyn DebateRepository, _users: &dyn UserRepositor
 
     // Closing a session that never started (cancelling it).
     let cancelled = session(&t, now);
-    repo.insert_session(cancelled.clone()).await.unwrap();
+    repo.insert_session(cancelled.clone(), &[]).await.unwrap();
     assert_eq!(
-        repo.transition(cancelled.id, Scheduled, Closed, end)
+        repo.transition(cancelled.id, Scheduled, Closed, end, &[])
             .await
             .unwrap(),
         Some(DebateSession {
@@ -489,7 +505,8 @@ pub async fn transitions(repo: &dyn DebateRepository, _users: &dyn UserRepositor
     );
 
     assert!(is_not_found(
-        repo.transition(Uuid::new_v4(), Scheduled, Live, now).await
+        repo.transition(Uuid::new_v4(), Scheduled, Live, now, &[])
+            .await
     ));
 }
 
@@ -506,6 +523,7 @@ pub async fn concurrent_transitions_have_one_winner(
             SessionStatus::Scheduled,
             SessionStatus::Live,
             now + TimeDelta::seconds(n),
+            &[],
         )
     });
     let results = futures_util::future::join_all(starts).await;
@@ -794,7 +812,7 @@ pub async fn messages_are_numbered(repo: &dyn DebateRepository, users: &dyn User
     let now = clock().now();
     let (t, s) = topic_with_live_session(repo, now).await;
     let other = live_session(&t, now);
-    repo.insert_session(other.clone()).await.unwrap();
+    repo.insert_session(other.clone(), &[]).await.unwrap();
     let (pro, con) = (
         existing_user(users, now).await.0,
         existing_user(users, now).await.0,
@@ -915,7 +933,7 @@ pub async fn message_windows(repo: &dyn DebateRepository, users: &dyn UserReposi
         .unwrap();
     }
     let other = live_session(&t, now);
-    repo.insert_session(other.clone()).await.unwrap();
+    repo.insert_session(other.clone(), &[]).await.unwrap();
     append(repo, argument(other.id, author, Side::Con, "other", now))
         .await
         .unwrap();
@@ -968,7 +986,7 @@ pub async fn deletes_cascade(repo: &dyn DebateRepository, users: &dyn UserReposi
     let user = existing_user(users, now).await.0;
     let (t, s1) = topic_with_live_session(repo, now).await;
     let s2 = live_session(&t, now);
-    repo.insert_session(s2.clone()).await.unwrap();
+    repo.insert_session(s2.clone(), &[]).await.unwrap();
     let (keep_t, keep_s) = topic_with_live_session(repo, now).await;
     for s in [&s1, &s2, &keep_s] {
         seated(repo.join(s.id, user, Side::Pro, None, now).await.unwrap());
@@ -994,7 +1012,7 @@ pub async fn deletes_cascade(repo: &dyn DebateRepository, users: &dyn UserReposi
             append(repo, argument(s, user, Side::Pro, "x", now)).await
         ));
         assert!(is_not_found(
-            repo.transition(s, SessionStatus::Scheduled, SessionStatus::Live, now)
+            repo.transition(s, SessionStatus::Scheduled, SessionStatus::Live, now, &[])
                 .await
         ));
         assert!(is_not_found(repo.delete_session(s).await), "once");
@@ -1023,7 +1041,9 @@ pub async fn deletes_cascade(repo: &dyn DebateRepository, users: &dyn UserReposi
     );
     assert!(is_not_found(repo.delete_topic(t.id).await), "once");
     assert!(is_not_found(repo.update_topic(t.id, "X", "Y").await));
-    assert!(is_not_found(repo.insert_session(session(&t, now)).await));
+    assert!(is_not_found(
+        repo.insert_session(session(&t, now), &[]).await
+    ));
 
     // The other topic is untouched.
     assert_eq!(repo.topic(keep_t.id).await.unwrap(), Some(keep_t));

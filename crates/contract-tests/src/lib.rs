@@ -12,16 +12,23 @@
 // A test library: failing loudly on the first broken expectation is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod debate_outbox;
 pub mod debates;
 pub mod grants;
 pub mod jobs;
 pub mod limiter;
 pub mod moderation;
+/// The moderation half of [`debate_outbox`], as a module of its own so the harness can
+/// give it the moderation store as well.
+pub mod moderation_outbox {
+    pub use crate::debate_outbox::moderation_actions_record_their_events;
+}
 pub mod notifications;
 pub mod org_repository;
 pub mod presence;
 pub mod rbac;
 pub mod rbac_grants;
+pub mod rbac_outbox;
 pub mod revocation;
 pub mod room_bus;
 pub mod scope_directory;

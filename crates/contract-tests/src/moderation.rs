@@ -106,7 +106,7 @@ pub async fn mutes_replace_and_expire_by_the_clock(
 
     let until = now + TimeDelta::seconds(60);
     let (mute, a) = mute_of(&s, moderator, debater, Some(until), now);
-    moderation.mute(mute.clone(), a.clone()).await.unwrap();
+    moderation.mute(mute.clone(), a.clone(), &[]).await.unwrap();
     assert_eq!(
         moderation.active_mute(s.id, debater, now).await.unwrap(),
         Some(mute.clone())
@@ -134,7 +134,10 @@ pub async fn mutes_replace_and_expire_by_the_clock(
     // Muting again replaces: now until lifted.
     let later = now + TimeDelta::seconds(5);
     let (forever, a2) = mute_of(&s, moderator, debater, None, later);
-    moderation.mute(forever.clone(), a2.clone()).await.unwrap();
+    moderation
+        .mute(forever.clone(), a2.clone(), &[])
+        .await
+        .unwrap();
     let far = now + TimeDelta::days(365);
     assert_eq!(
         moderation.active_mute(s.id, debater, far).await.unwrap(),
@@ -152,7 +155,7 @@ pub async fn mutes_replace_and_expire_by_the_clock(
     let latest = later + TimeDelta::seconds(1);
     let short_until = latest + TimeDelta::seconds(10);
     let (short, a3) = mute_of(&s, moderator, debater, Some(short_until), latest);
-    moderation.mute(short, a3.clone()).await.unwrap();
+    moderation.mute(short, a3.clone(), &[]).await.unwrap();
     clock.advance(TimeDelta::seconds(14));
     let t = clock.now();
     assert!(t < short_until);
@@ -185,12 +188,12 @@ pub async fn mutes_replace_and_expire_by_the_clock(
     // Unknown target or actor, unknown session: refused, nothing recorded.
     let (m, a) = mute_of(&s, moderator, Uuid::new_v4(), None, t);
     assert!(matches!(
-        moderation.mute(m, a).await,
+        moderation.mute(m, a, &[]).await,
         Err(StoreError::NotFound)
     ));
     let (m, a) = mute_of(&s, Uuid::new_v4(), debater, None, t);
     assert!(matches!(
-        moderation.mute(m, a).await,
+        moderation.mute(m, a, &[]).await,
         Err(StoreError::NotFound)
     ));
     let gone = DebateSession {
@@ -199,7 +202,7 @@ pub async fn mutes_replace_and_expire_by_the_clock(
     };
     let (m, a) = mute_of(&gone, moderator, debater, None, t);
     assert!(matches!(
-        moderation.mute(m, a).await,
+        moderation.mute(m, a, &[]).await,
         Err(StoreError::NotFound)
     ));
     assert_eq!(actions_of(moderation, s.id).await.len(), 3);
@@ -222,19 +225,22 @@ pub async fn unmute_reports_an_active_mute(
         existing_user(users, now).await.0,
     );
     let unmute = |at| action(ActionKind::Unmute, &s, moderator, Some(debater), at);
-    assert!(!moderation.unmute(unmute(now)).await.unwrap(), "no mute");
+    assert!(
+        !moderation.unmute(unmute(now), &[]).await.unwrap(),
+        "no mute"
+    );
 
     let (m, a) = mute_of(&s, moderator, debater, None, now);
-    moderation.mute(m, a).await.unwrap();
+    moderation.mute(m, a, &[]).await.unwrap();
     let lifted = unmute(now + TimeDelta::seconds(1));
-    assert!(moderation.unmute(lifted.clone()).await.unwrap());
+    assert!(moderation.unmute(lifted.clone(), &[]).await.unwrap());
     assert_eq!(
         moderation.active_mute(s.id, debater, now).await.unwrap(),
         None
     );
     assert!(
         !moderation
-            .unmute(unmute(now + TimeDelta::seconds(2)))
+            .unmute(unmute(now + TimeDelta::seconds(2)), &[])
             .await
             .unwrap(),
         "lifted already"
@@ -243,10 +249,10 @@ pub async fn unmute_reports_an_active_mute(
     // An expired mute is not lifted: there was nothing to lift.
     let at = now + TimeDelta::seconds(3);
     let (m, a) = mute_of(&s, moderator, debater, Some(at + TimeDelta::seconds(5)), at);
-    moderation.mute(m, a.clone()).await.unwrap();
+    moderation.mute(m, a.clone(), &[]).await.unwrap();
     assert!(
         !moderation
-            .unmute(unmute(at + TimeDelta::seconds(5)))
+            .unmute(unmute(at + TimeDelta::seconds(5)), &[])
             .await
             .unwrap()
     );
@@ -277,7 +283,7 @@ pub async fn removal_bans_and_closes_the_seat(
     let now = clock().now();
     let (t, s) = topic_with_live_session(debates, now).await;
     let other = crate::debates::live_session(&t, now);
-    debates.insert_session(other.clone()).await.unwrap();
+    debates.insert_session(other.clone(), &[]).await.unwrap();
     let (moderator, debater) = (
         existing_user(users, now).await.0,
         existing_user(users, now).await.0,
@@ -297,7 +303,7 @@ pub async fn removal_bans_and_closes_the_seat(
     let removal = action(ActionKind::Remove, &s, moderator, Some(debater), at);
     assert!(
         moderation
-            .remove_participant(removal.clone())
+            .remove_participant(removal.clone(), &[])
             .await
             .unwrap()
     );
@@ -327,7 +333,10 @@ pub async fn removal_bans_and_closes_the_seat(
     }
     assert!(
         !moderation
-            .remove_participant(action(ActionKind::Remove, &s, moderator, Some(debater), at))
+            .remove_participant(
+                action(ActionKind::Remove, &s, moderator, Some(debater), at),
+                &[]
+            )
             .await
             .unwrap(),
         "removed once"
@@ -353,7 +362,7 @@ pub async fn removal_bans_and_closes_the_seat(
     ] {
         let a = action(ActionKind::Remove, &session, actor, Some(target), at);
         assert!(matches!(
-            moderation.remove_participant(a).await,
+            moderation.remove_participant(a, &[]).await,
             Err(StoreError::NotFound)
         ));
     }
@@ -361,17 +370,20 @@ pub async fn removal_bans_and_closes_the_seat(
 
     // A warning is a record only.
     let warning = action(ActionKind::Warn, &other, moderator, Some(debater), at);
-    moderation.warn(warning.clone()).await.unwrap();
+    moderation.warn(warning.clone(), &[]).await.unwrap();
     assert_eq!(actions_of(moderation, other.id).await, vec![warning]);
     assert!(matches!(
         moderation
-            .warn(action(
-                ActionKind::Warn,
-                &other,
-                moderator,
-                Some(Uuid::new_v4()),
-                at
-            ))
+            .warn(
+                action(
+                    ActionKind::Warn,
+                    &other,
+                    moderator,
+                    Some(Uuid::new_v4()),
+                    at
+                ),
+                &[]
+            )
             .await,
         Err(StoreError::NotFound)
     ));
@@ -400,8 +412,10 @@ pub async fn messages_are_removed_once(
     let at = now + TimeDelta::seconds(2);
     let mut removal = action(ActionKind::RemoveMessage, &s, moderator, Some(debater), at);
     removal.target_seq = Some(1);
-    let MessageRemoval::Removed(removed) =
-        moderation.remove_message(removal.clone()).await.unwrap()
+    let MessageRemoval::Removed(removed) = moderation
+        .remove_message(removal.clone(), &[])
+        .await
+        .unwrap()
     else {
         panic!("expected the message removed");
     };
@@ -424,12 +438,12 @@ pub async fn messages_are_removed_once(
     let mut again = action(ActionKind::RemoveMessage, &s, moderator, Some(debater), at);
     again.target_seq = Some(1);
     assert_eq!(
-        moderation.remove_message(again.clone()).await.unwrap(),
+        moderation.remove_message(again.clone(), &[]).await.unwrap(),
         MessageRemoval::AlreadyRemoved
     );
     again.target_seq = Some(3);
     assert_eq!(
-        moderation.remove_message(again).await.unwrap(),
+        moderation.remove_message(again, &[]).await.unwrap(),
         MessageRemoval::NoSuchMessage
     );
     assert_eq!(actions_of(moderation, s.id).await, vec![removal]);
@@ -458,7 +472,10 @@ pub async fn appends_need_a_live_session(
         started_at: None,
         ..live.clone()
     };
-    debates.insert_session(scheduled.clone()).await.unwrap();
+    debates
+        .insert_session(scheduled.clone(), &[])
+        .await
+        .unwrap();
     let debater = existing_user(users, now).await.0;
     assert_eq!(
         debates
@@ -472,7 +489,7 @@ pub async fn appends_need_a_live_session(
         .unwrap();
     let at = now + TimeDelta::seconds(30);
     let closed = debates
-        .transition(live.id, SessionStatus::Live, SessionStatus::Closed, at)
+        .transition(live.id, SessionStatus::Live, SessionStatus::Closed, at, &[])
         .await
         .unwrap()
         .unwrap();
@@ -511,20 +528,29 @@ pub async fn appends_need_a_live_session(
         voting_window_seconds: 120,
         ..crate::debates::live_session(&t, now)
     };
-    debates.insert_session(custom.clone()).await.unwrap();
+    debates.insert_session(custom.clone(), &[]).await.unwrap();
     assert_eq!(
         debates.session(custom.id).await.unwrap(),
         Some(custom.clone())
     );
     debates
-        .update_session(&DebateSession {
-            voting_window_seconds: 3600,
-            ..custom.clone()
-        })
+        .update_session(
+            &DebateSession {
+                voting_window_seconds: 3600,
+                ..custom.clone()
+            },
+            &[],
+        )
         .await
         .unwrap();
     let closed = debates
-        .transition(custom.id, SessionStatus::Live, SessionStatus::Closed, at)
+        .transition(
+            custom.id,
+            SessionStatus::Live,
+            SessionStatus::Closed,
+            at,
+            &[],
+        )
         .await
         .unwrap()
         .unwrap();
@@ -555,7 +581,7 @@ pub async fn actions_filter_and_page(
         // Pairs share a time: order among equal times is by id.
         let at = now + TimeDelta::seconds(n / 2);
         let a = action(ActionKind::Warn, session, actor, Some(target), at);
-        moderation.warn(a.clone()).await.unwrap();
+        moderation.warn(a.clone(), &[]).await.unwrap();
         recorded.push(a);
     }
     let mut newest_first = recorded.clone();

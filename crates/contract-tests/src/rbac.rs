@@ -416,6 +416,7 @@ pub async fn subject_lists_assignments_and_grants(
         repo.insert_assignment(
             a.clone(),
             audit(actor, "grant.create", &target, Some(a.scope), now),
+            &[],
         )
         .await
         .unwrap();
@@ -485,9 +486,13 @@ pub async fn subject_lists_assignments_and_grants(
         None,
         precise,
     );
-    repo.insert_assignment(a.clone(), audit(actor, "grant.create", "user:x", None, now))
-        .await
-        .unwrap();
+    repo.insert_assignment(
+        a.clone(),
+        audit(actor, "grant.create", "user:x", None, now),
+        &[],
+    )
+    .await
+    .unwrap();
     repo.insert_permission_grant(
         g.clone(),
         audit(actor, "permission_grant.create", "user:x", None, now),
@@ -520,7 +525,7 @@ pub async fn duplicates_and_unknown_users_are_refused(
     let write = |s: Scope| audit(actor, "grant.create", &target, Some(s), now);
 
     let first = assignment(user, "teacher", scope, None, None, now);
-    repo.insert_assignment(first.clone(), write(scope))
+    repo.insert_assignment(first.clone(), write(scope), &[])
         .await
         .unwrap();
     let same = assignment(
@@ -531,24 +536,27 @@ pub async fn duplicates_and_unknown_users_are_refused(
         None,
         now,
     );
-    is_duplicate(repo.insert_assignment(same, write(scope)).await, "grant");
+    is_duplicate(
+        repo.insert_assignment(same, write(scope), &[]).await,
+        "grant",
+    );
     let reused_id = RoleAssignment {
         scope: Scope::Global,
         ..first.clone()
     };
     is_duplicate(
-        repo.insert_assignment(reused_id, write(Scope::Global))
+        repo.insert_assignment(reused_id, write(Scope::Global), &[])
             .await,
         "id",
     );
 
     // The same role elsewhere, or another role there, is a different grant.
     let elsewhere = assignment(user, "teacher", institution(), None, None, now);
-    repo.insert_assignment(elsewhere.clone(), write(elsewhere.scope))
+    repo.insert_assignment(elsewhere.clone(), write(elsewhere.scope), &[])
         .await
         .unwrap();
     let other_role = assignment(user, "staff", scope, None, None, now);
-    repo.insert_assignment(other_role.clone(), write(scope))
+    repo.insert_assignment(other_role.clone(), write(scope), &[])
         .await
         .unwrap();
 
@@ -557,6 +565,7 @@ pub async fn duplicates_and_unknown_users_are_refused(
         repo.insert_assignment(
             assignment(ghost, "teacher", scope, None, None, now),
             write(scope),
+            &[],
         )
         .await,
     );
@@ -564,6 +573,7 @@ pub async fn duplicates_and_unknown_users_are_refused(
         repo.insert_assignment(
             assignment(user, "parent", scope, None, Some(ghost), now),
             write(scope),
+            &[],
         )
         .await,
     );
@@ -642,7 +652,7 @@ pub async fn deletes_cascade_and_report_not_found(
     ];
     let stays = assignment(user, &kept, Scope::Global, None, None, now);
     for a in gone.iter().chain([&stays]) {
-        repo.insert_assignment(a.clone(), note("grant.create"))
+        repo.insert_assignment(a.clone(), note("grant.create"), &[])
             .await
             .unwrap();
     }
@@ -746,6 +756,7 @@ pub async fn list_assignments_filters_and_pages(
         repo.insert_assignment(
             a.clone(),
             audit(actor, "grant.create", "user:x", Some(a.scope), now),
+            &[],
         )
         .await
         .unwrap();
@@ -862,9 +873,13 @@ pub async fn every_write_is_audited_once(repo: &dyn RbacRepository, users: &dyn 
         .await
         .unwrap();
     let a = assignment(user, &name, scope, None, None, now);
-    repo.insert_assignment(a.clone(), next("grant.create", &user_target, Some(scope)))
-        .await
-        .unwrap();
+    repo.insert_assignment(
+        a.clone(),
+        next("grant.create", &user_target, Some(scope)),
+        &[],
+    )
+    .await
+    .unwrap();
     repo.delete_assignment(a.id, next("grant.revoke", &user_target, Some(scope)))
         .await
         .unwrap();
@@ -914,7 +929,7 @@ pub async fn every_write_is_audited_once(repo: &dyn RbacRepository, users: &dyn 
     let taken = expected[0].clone();
     let b = assignment(user, "teacher", scope, None, None, later);
     is_duplicate(
-        repo.insert_assignment(b.clone(), taken.clone()).await,
+        repo.insert_assignment(b.clone(), taken.clone(), &[]).await,
         "audit",
     );
     assert_eq!(repo.assignment(b.id).await.unwrap(), None, "rolled back");
@@ -1101,5 +1116,112 @@ pub async fn audit_filters_and_paging(repo: &dyn RbacRepository, _users: &dyn Us
             at: read[0].at,
             ..precise
         }
+    );
+}
+
+/// `purge_expired` deletes the role assignments and permission grants that expired
+/// strictly before the given instant, keeps those
+/// expiring at or after it and those that never expire, and counts what went. The
+/// instant is twenty years back, so no other contract's expired grant is counted.
+pub async fn purge_expired_deletes_only_expired_grants(
+    repo: &dyn RbacRepository,
+    users: &dyn UserRepository,
+) {
+    let now = clock().now();
+    let before = now - Duration::days(365 * 20);
+    let actor = Uuid::new_v4();
+    let (user, other) = (
+        existing_user(users, now).await.0,
+        existing_user(users, now).await.0,
+    );
+    let scope = institution();
+    let granted = before - Duration::days(30);
+    let note = |what: &str| audit(actor, what, "user:x", Some(scope), now);
+    let role = |u: Uuid, name: &str, expires_at: Option<DateTime<Utc>>| {
+        assignment(u, name, scope, expires_at, None, granted)
+    };
+    let grant = |u: Uuid, expires_at: Option<DateTime<Utc>>| {
+        permission_grant(
+            u,
+            perm(ResourceType::Exam, Action::Read),
+            scope,
+            expires_at,
+            None,
+            granted,
+        )
+    };
+    let hour = Duration::hours(1);
+    let micro = Duration::microseconds(1);
+
+    let expired_roles = [
+        role(user, "teacher", Some(before - hour)),
+        role(user, "moderator", Some(before - micro)),
+        role(other, "teacher", Some(before - hour)),
+    ];
+    let kept_roles = [
+        role(user, "student", Some(before)),
+        role(user, "staff", Some(before + hour)),
+        role(user, "parent", None),
+    ];
+    let expired_grants = [
+        grant(user, Some(before - hour)),
+        grant(other, Some(before - micro)),
+    ];
+    let kept_grants = [
+        grant(user, Some(before)),
+        grant(user, Some(now + hour)),
+        grant(user, None),
+    ];
+    for a in expired_roles.iter().chain(&kept_roles) {
+        repo.insert_assignment(a.clone(), note("grant.create"), &[])
+            .await
+            .unwrap();
+    }
+    for g in expired_grants.iter().chain(&kept_grants) {
+        repo.insert_permission_grant(g.clone(), note("permission_grant.create"))
+            .await
+            .unwrap();
+    }
+
+    assert_eq!(
+        repo.purge_expired(before).await.unwrap(),
+        (expired_roles.len() + expired_grants.len()) as u64
+    );
+    for a in &expired_roles {
+        assert_eq!(repo.assignment(a.id).await.unwrap(), None, "{}", a.role);
+    }
+    for g in &expired_grants {
+        assert_eq!(repo.permission_grant(g.id).await.unwrap(), None);
+    }
+    assert_eq!(
+        repo.subject(user).await.unwrap(),
+        Subject::user(
+            user,
+            sorted_by_id(kept_roles.to_vec(), |a| a.id),
+            sorted_by_id(kept_grants.to_vec(), |g| g.id),
+        ),
+        "unexpired and non-expiring grants stay"
+    );
+    assert_eq!(
+        repo.subject(other).await.unwrap(),
+        Subject::user(other, vec![], vec![])
+    );
+    assert_eq!(repo.purge_expired(before).await.unwrap(), 0, "idempotent");
+    // Purging is housekeeping, not a change anyone made: nothing is audited.
+    assert_eq!(
+        trail(repo, actor).await.len(),
+        expired_roles.len() + kept_roles.len() + expired_grants.len() + kept_grants.len()
+    );
+
+    // A later instant purges what has expired by then, here the grants of `before`.
+    assert_eq!(repo.purge_expired(before + micro).await.unwrap(), 2);
+    assert_eq!(repo.assignment(kept_roles[0].id).await.unwrap(), None);
+    assert_eq!(
+        repo.permission_grant(kept_grants[0].id).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        repo.assignment(kept_roles[1].id).await.unwrap(),
+        Some(kept_roles[1].clone())
     );
 }

@@ -100,7 +100,7 @@ pub async fn one_store_of_assignments(
         after: None,
         request_id: None,
     };
-    repo.insert_assignment(moderator.clone(), audit)
+    repo.insert_assignment(moderator.clone(), audit, &[])
         .await
         .unwrap();
     let moderates = RoleGrant {

@@ -65,7 +65,7 @@ async fn closed_session(
         .unwrap();
     }
     debates
-        .transition(s.id, SessionStatus::Live, SessionStatus::Closed, at)
+        .transition(s.id, SessionStatus::Live, SessionStatus::Closed, at, &[])
         .await
         .unwrap()
         .unwrap()
@@ -276,7 +276,7 @@ pub async fn concurrent_casts_by_many_users_tally_exactly(
         .unwrap();
     }
     debates
-        .transition(s.id, SessionStatus::Live, SessionStatus::Closed, now)
+        .transition(s.id, SessionStatus::Live, SessionStatus::Closed, now, &[])
         .await
         .unwrap();
     let t = now + TimeDelta::seconds(1);

@@ -322,10 +322,13 @@ mod org_postgres {
 /// RBAC storage: [`domain_rbac::RbacRepository`], and identity's
 /// [`domain_identity::GrantSource`] over the same assignments, on the in-memory adapter
 /// (one `MemoryRbacRepository` serves both ports, as `user_roles` does in PostgreSQL).
+/// The outbox contracts give the repository an outbox on a queue they can read.
 mod rbac_memory {
     use std::sync::Arc;
 
-    use adapter_memory::{MemoryRbacRepository, MemoryUserRepository};
+    use adapter_memory::{
+        MemoryJobQueue, MemoryOutbox, MemoryRbacRepository, MemoryUserRepository,
+    };
 
     macro_rules! rbac {
         ($contract:path) => {{
@@ -341,6 +344,15 @@ mod rbac_memory {
             $contract(&repo, &repo, &*users).await
         }};
     }
+    macro_rules! rbac_outbox {
+        ($contract:path) => {{
+            let users = super::Arc::new(super::MemoryUserRepository::new());
+            let queue = super::Arc::new(super::MemoryJobQueue::new());
+            let repo = super::MemoryRbacRepository::new(users.clone())
+                .with_outbox(super::MemoryOutbox::new(queue.clone()));
+            $contract(&repo, &*users, &*queue).await
+        }};
+    }
 
     contracts!(rbac => [
         seeding_inserts_only_missing_roles,
@@ -351,8 +363,13 @@ mod rbac_memory {
         list_assignments_filters_and_pages,
         every_write_is_audited_once,
         audit_filters_and_paging,
+        purge_expired_deletes_only_expired_grants,
     ], rbac);
     contracts!(rbac_grants => [one_store_of_assignments], rbac_grants);
+    contracts!(rbac_outbox => [
+        assignments_record_their_events,
+        refused_assignments_record_no_event,
+    ], rbac_outbox);
 
     /// Identity's grant contracts, with the RBAC repository as the `GrantSource`.
     mod as_grant_source {
@@ -369,10 +386,10 @@ mod rbac_memory {
 }
 
 /// The same contracts on the PostgreSQL adapters (`PgRbacRepository` and
-/// `PgGrantSource` on one database).
+/// `PgGrantSource` on one database; the outbox's jobs read through `PgJobQueue` on it).
 mod rbac_postgres {
     use adapter_postgres::testing::TestDatabase;
-    use adapter_postgres::{PgGrantSource, PgRbacRepository, PgUserRepository};
+    use adapter_postgres::{PgGrantSource, PgJobQueue, PgRbacRepository, PgUserRepository};
 
     macro_rules! rbac {
         ($contract:path) => {{
@@ -403,6 +420,21 @@ mod rbac_postgres {
             db.cleanup().await;
         }};
     }
+    macro_rules! rbac_outbox {
+        ($contract:path) => {{
+            let Some(db) = super::TestDatabase::create().await else {
+                return;
+            };
+            let pool = db.pool().clone();
+            $contract(
+                &super::PgRbacRepository::new(pool.clone()),
+                &super::PgUserRepository::new(pool.clone()),
+                &super::PgJobQueue::new(pool),
+            )
+            .await;
+            db.cleanup().await;
+        }};
+    }
 
     contracts!(rbac => [
         seeding_inserts_only_missing_roles,
@@ -413,8 +445,13 @@ mod rbac_postgres {
         list_assignments_filters_and_pages,
         every_write_is_audited_once,
         audit_filters_and_paging,
+        purge_expired_deletes_only_expired_grants,
     ], rbac);
     contracts!(rbac_grants => [one_store_of_assignments], rbac_grants);
+    contracts!(rbac_outbox => [
+        assignments_record_their_events,
+        refused_assignments_record_no_event,
+    ], rbac_outbox);
 }
 
 /// Debates: [`domain_debates::DebateRepository`] on the in-memory adapter, with the
@@ -545,6 +582,81 @@ mod moderation_votes_postgres {
         concurrent_casts_by_one_user_store_one_vote,
         concurrent_casts_by_many_users_tally_exactly,
     ], with_debates);
+}
+
+/// The outbox of the debate and moderation stores: events recorded as jobs on the queue
+/// sharing the store, in process memory.
+mod debate_outbox_memory {
+    use std::sync::Arc;
+
+    use adapter_memory::{
+        MemoryDebateRepository, MemoryJobQueue, MemoryOutbox, MemoryUserRepository,
+    };
+
+    macro_rules! debates {
+        ($contract:path) => {{
+            let users = super::Arc::new(super::MemoryUserRepository::new());
+            let queue = super::Arc::new(super::MemoryJobQueue::new());
+            let repo = super::MemoryDebateRepository::new(users.clone())
+                .with_outbox(super::MemoryOutbox::new(queue.clone()));
+            $contract(&repo, &*users, &*queue).await
+        }};
+    }
+    macro_rules! with_moderation {
+        ($contract:path) => {{
+            let users = super::Arc::new(super::MemoryUserRepository::new());
+            let queue = super::Arc::new(super::MemoryJobQueue::new());
+            let repo = super::MemoryDebateRepository::new(users.clone())
+                .with_outbox(super::MemoryOutbox::new(queue.clone()));
+            $contract(&repo, &repo, &*users, &*queue).await
+        }};
+    }
+
+    contracts!(debate_outbox => [debate_changes_record_their_events], debates);
+    contracts!(moderation_outbox => [moderation_actions_record_their_events], with_moderation);
+}
+
+/// The same contracts on PostgreSQL: the events are `jobs` rows of the store's database,
+/// written in the change's transaction.
+mod debate_outbox_postgres {
+    use adapter_postgres::testing::TestDatabase;
+    use adapter_postgres::{PgDebateRepository, PgJobQueue, PgUserRepository};
+
+    macro_rules! debates {
+        ($contract:path) => {{
+            let Some(db) = super::TestDatabase::create().await else {
+                return;
+            };
+            let pool = db.pool().clone();
+            $contract(
+                &super::PgDebateRepository::new(pool.clone()),
+                &super::PgUserRepository::new(pool.clone()),
+                &super::PgJobQueue::new(pool),
+            )
+            .await;
+            db.cleanup().await;
+        }};
+    }
+    macro_rules! with_moderation {
+        ($contract:path) => {{
+            let Some(db) = super::TestDatabase::create().await else {
+                return;
+            };
+            let pool = db.pool().clone();
+            let repo = super::PgDebateRepository::new(pool.clone());
+            $contract(
+                &repo,
+                &repo,
+                &super::PgUserRepository::new(pool.clone()),
+                &super::PgJobQueue::new(pool),
+            )
+            .await;
+            db.cleanup().await;
+        }};
+    }
+
+    contracts!(debate_outbox => [debate_changes_record_their_events], debates);
+    contracts!(moderation_outbox => [moderation_actions_record_their_events], with_moderation);
 }
 
 /// [`domain_jobs::JobQueue`] and the [`domain_jobs::Worker`] runtime on it, in process

@@ -2,16 +2,22 @@
 //!
 //! Reactions (notifications, emails, cache invalidation) subscribe in the wiring layer;
 //! domain crates never call each other directly.
+//!
+//! Two ways out of a service: events whose reactions must not be lost are handed to the
+//! store with the change (a write method taking `events: &[DomainEvent]`), which records
+//! them in the same transaction — the transactional outbox, drained by background jobs;
+//! events that only inform (a vote cast, a notification stored) go through an
+//! [`EventPublisher`] after the change.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::StoreError;
 
 /// A fact that happened in the domain.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DomainEvent {
     /// Unique id, so consumers can de-duplicate at-least-once deliveries.
     pub id: Uuid,

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain_core::StoreError;
+use domain_core::{DomainEvent, StoreError};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -129,9 +129,9 @@ pub enum MessageRemoval {
     NoSuchMessage,
 }
 
-/// Durable storage of moderation. Every write records its action in the same atomic step
-/// as its effect: there is no effect without its record, nor a record without its
-/// effect.
+/// Durable storage of moderation. Every write records its action, and the `events` that
+/// announce it (the transactional outbox), in the same atomic step as its effect: there is
+/// no effect without its record and events, nor a record or an event without its effect.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait ModerationRepository: Send + Sync {
@@ -140,7 +140,12 @@ pub trait ModerationRepository: Send + Sync {
     ///
     /// # Errors
     /// [`StoreError::NotFound`] when the session, the user or the actor does not exist.
-    async fn mute(&self, mute: Mute, action: ModerationAction) -> Result<(), StoreError>;
+    async fn mute(
+        &self,
+        mute: Mute,
+        action: ModerationAction,
+        events: &[DomainEvent],
+    ) -> Result<(), StoreError>;
 
     /// Lifts the mute of `action.target_user_id` in `action.session_id`. Returns whether
     /// a mute was active at `action.created_at` (`false` also for an unknown session);
@@ -148,7 +153,11 @@ pub trait ModerationRepository: Send + Sync {
     ///
     /// # Errors
     /// [`StoreError::NotFound`] when a mute is lifted by an actor who does not exist.
-    async fn unmute(&self, action: ModerationAction) -> Result<bool, StoreError>;
+    async fn unmute(
+        &self,
+        action: ModerationAction,
+        events: &[DomainEvent],
+    ) -> Result<bool, StoreError>;
 
     /// Removes `action.target_user_id` from `action.session_id` for good: records the
     /// removal (later joins are refused), closes their active seat at
@@ -157,13 +166,21 @@ pub trait ModerationRepository: Send + Sync {
     ///
     /// # Errors
     /// [`StoreError::NotFound`] when the session, the user or the actor does not exist.
-    async fn remove_participant(&self, action: ModerationAction) -> Result<bool, StoreError>;
+    async fn remove_participant(
+        &self,
+        action: ModerationAction,
+        events: &[DomainEvent],
+    ) -> Result<bool, StoreError>;
 
     /// Records a warning.
     ///
     /// # Errors
     /// [`StoreError::NotFound`] when the session, the user or the actor does not exist.
-    async fn warn(&self, action: ModerationAction) -> Result<(), StoreError>;
+    async fn warn(
+        &self,
+        action: ModerationAction,
+        events: &[DomainEvent],
+    ) -> Result<(), StoreError>;
 
     /// Marks the message `action.target_seq` of `action.session_id` removed (by
     /// `action.actor_id`, at `action.created_at`, for `action.reason`) and records
@@ -171,7 +188,11 @@ pub trait ModerationRepository: Send + Sync {
     ///
     /// # Errors
     /// [`StoreError::NotFound`] when the actor does not exist.
-    async fn remove_message(&self, action: ModerationAction) -> Result<MessageRemoval, StoreError>;
+    async fn remove_message(
+        &self,
+        action: ModerationAction,
+        events: &[DomainEvent],
+    ) -> Result<MessageRemoval, StoreError>;
 
     /// The user's mute in the session if it is active at `now`.
     async fn active_mute(

@@ -10,11 +10,11 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use domain_core::{Clock, EventPublisher, StoreError};
+use domain_core::{Clock, DomainEvent, StoreError};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::service::{invalid, map_store, micros, not_found, publish};
+use crate::service::{invalid, map_store, micros, not_found};
 use crate::{
     ActionFilter, ActionKind, DebateError, DebateRepository, DebateSession, Message,
     MessageRemoval, ModerationAction, ModerationRepository, Mute, SessionStatus,
@@ -27,9 +27,10 @@ pub const MUTE_MIN_SECONDS: i64 = 1;
 /// Longest mute with a duration, in seconds: 30 days (longer: mute until lifted).
 pub const MUTE_MAX_SECONDS: i64 = 30 * 24 * 3600;
 
-/// Names of the [`domain_core::DomainEvent`]s the moderation service publishes. The
-/// aggregate is the session; payloads carry `session_id`, `scope`, `actor_id`,
-/// `target_user_id` and `reason`, plus what the action adds.
+/// Names of the [`DomainEvent`]s the moderation service records with each action (in the
+/// store's outbox, so reactions survive a crash). The aggregate is the session; payloads
+/// carry `action_id`, `session_id`, `scope`, `actor_id`, `target_user_id` and `reason`,
+/// plus what the action adds.
 pub mod moderation_events {
     /// A participant was muted (payload adds `until`, `null` when until lifted).
     pub const PARTICIPANT_MUTED: &str = "debates.participant_muted";
@@ -43,13 +44,11 @@ pub mod moderation_events {
     pub const MESSAGE_REMOVED: &str = "debates.message_removed";
 }
 
-/// The moderation service. Cheap to clone; clones share the repositories, publisher and
-/// clock.
+/// The moderation service. Cheap to clone; clones share the repositories and clock.
 #[derive(Clone)]
 pub struct ModerationService {
     debates: Arc<dyn DebateRepository>,
     repo: Arc<dyn ModerationRepository>,
-    events: Arc<dyn EventPublisher>,
     clock: Arc<dyn Clock>,
 }
 
@@ -107,18 +106,16 @@ fn open(session: &DebateSession) -> Result<(), DebateError> {
 }
 
 impl ModerationService {
-    /// A service reading sessions and messages from `debates`, storing moderation in
-    /// `repo`, announcing actions through `events` and reading the time from `clock`.
+    /// A service reading sessions and messages from `debates`, storing moderation (and
+    /// the events announcing it) in `repo` and reading the time from `clock`.
     pub fn new(
         debates: Arc<dyn DebateRepository>,
         repo: Arc<dyn ModerationRepository>,
-        events: Arc<dyn EventPublisher>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             debates,
             repo,
-            events,
             clock,
         }
     }
@@ -155,9 +152,9 @@ impl ModerationService {
         }
     }
 
-    async fn announce(&self, name: &'static str, action: &ModerationAction) {
-        publish(
-            &*self.events,
+    /// The event `name` announcing `action`, recorded by the store with the action.
+    fn announcement(name: &'static str, action: &ModerationAction) -> [DomainEvent; 1] {
+        [DomainEvent::new(
             name,
             action.session_id,
             action.created_at,
@@ -171,12 +168,11 @@ impl ModerationService {
                 "reason": action.reason,
                 "until": action.expires_at,
             }),
-        )
-        .await;
+        )]
     }
 
     /// Mutes `target` in the session for `duration_seconds` (`None`: until lifted),
-    /// replacing any earlier mute, publishes `debates.participant_muted` and returns the
+    /// replacing any earlier mute, records `debates.participant_muted` and returns the
     /// recorded action (`expires_at`: when the mute ends). From then on the store refuses
     /// the target's arguments until the mute ends by the clock or is lifted.
     ///
@@ -211,17 +207,16 @@ impl ModerationService {
             muted_by: actor,
             muted_at: action.created_at,
         };
+        let events = Self::announcement(moderation_events::PARTICIPANT_MUTED, &action);
         self.repo
-            .mute(mute, action.clone())
+            .mute(mute, action.clone(), &events)
             .await
             // The session was read: a missing row is the target.
             .map_err(|e| map_store(e, "user"))?;
-        self.announce(moderation_events::PARTICIPANT_MUTED, &action)
-            .await;
         Ok(action)
     }
 
-    /// Lifts `target`'s active mute in the session, records it, publishes
+    /// Lifts `target`'s active mute in the session, records it with
     /// `debates.participant_unmuted` and returns the recorded action. Allowed in any
     /// session state.
     ///
@@ -238,21 +233,20 @@ impl ModerationService {
         not_on_self(actor, target)?;
         let session = self.session(session_id).await?;
         let action = self.action(ActionKind::Unmute, actor, &session, Some(target), None);
+        let events = Self::announcement(moderation_events::PARTICIPANT_UNMUTED, &action);
         let lifted = self
             .repo
-            .unmute(action.clone())
+            .unmute(action.clone(), &events)
             .await
             .map_err(|e| map_store(e, "session"))?;
         if !lifted {
             return Err(DebateError::Conflict("user is not muted".into()));
         }
-        self.announce(moderation_events::PARTICIPANT_UNMUTED, &action)
-            .await;
         Ok(action)
     }
 
     /// Removes `target` from the session for good: their seat is closed and they cannot
-    /// join again. Publishes `debates.participant_removed`; closing their live
+    /// join again. Records `debates.participant_removed`; closing their live
     /// connections is the caller's business, after this returns.
     ///
     /// # Errors
@@ -272,9 +266,10 @@ impl ModerationService {
         let session = self.session(session_id).await?;
         open(&session)?;
         let action = self.action(ActionKind::Remove, actor, &session, Some(target), reason);
+        let events = Self::announcement(moderation_events::PARTICIPANT_REMOVED, &action);
         let removed = self
             .repo
-            .remove_participant(action.clone())
+            .remove_participant(action.clone(), &events)
             .await
             .map_err(|e| map_store(e, "user"))?;
         if !removed {
@@ -282,12 +277,10 @@ impl ModerationService {
                 "user was already removed from this session".into(),
             ));
         }
-        self.announce(moderation_events::PARTICIPANT_REMOVED, &action)
-            .await;
         Ok(action)
     }
 
-    /// Warns `target` with `reason` (required) and publishes
+    /// Warns `target` with `reason` (required) and records
     /// `debates.participant_warned`; delivering it to them live is the caller's business.
     ///
     /// # Errors
@@ -312,18 +305,17 @@ impl ModerationService {
             Some(target),
             Some(reason),
         );
+        let events = Self::announcement(moderation_events::PARTICIPANT_WARNED, &action);
         self.repo
-            .warn(action.clone())
+            .warn(action.clone(), &events)
             .await
             .map_err(|e| map_store(e, "user"))?;
-        self.announce(moderation_events::PARTICIPANT_WARNED, &action)
-            .await;
         Ok(action)
     }
 
     /// Removes the message `seq`: it stays stored, with the removal, and transcripts
     /// show it as removed (its text only to moderators). Returns the message as it now
-    /// is and publishes `debates.message_removed`; telling live clients is the caller's
+    /// is and records `debates.message_removed`; telling live clients is the caller's
     /// business. Allowed in any session state: transcripts are moderated after the close
     /// too.
     ///
@@ -356,17 +348,14 @@ impl ModerationService {
             reason,
         );
         action.target_seq = Some(seq);
+        let events = Self::announcement(moderation_events::MESSAGE_REMOVED, &action);
         match self
             .repo
-            .remove_message(action.clone())
+            .remove_message(action.clone(), &events)
             .await
             .map_err(|e| map_store(e, "session"))?
         {
-            MessageRemoval::Removed(message) => {
-                self.announce(moderation_events::MESSAGE_REMOVED, &action)
-                    .await;
-                Ok(message)
-            }
+            MessageRemoval::Removed(message) => Ok(message),
             // A concurrent removal won between the read and the write.
             MessageRemoval::AlreadyRemoved => Err(already_removed()),
             MessageRemoval::NoSuchMessage => Err(not_found("message")),

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain_core::StoreError;
+use domain_core::{DomainEvent, StoreError};
 use uuid::Uuid;
 
 use crate::{DebateSession, Message, NewMessage, Participant, SessionStatus, Side, Topic};
@@ -55,11 +55,15 @@ pub enum AppendOutcome {
 }
 
 /// Durable storage of debates.
+///
+/// Writes that change what others are told about take `events`: the store records them
+/// in the same atomic step as the change (the transactional outbox — see
+/// `domain_core::events`), and records none when it changes nothing or fails.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait DebateRepository: Send + Sync {
-    /// Stores a topic.
-    async fn insert_topic(&self, topic: Topic) -> Result<(), StoreError>;
+    /// Stores a topic, recording `events` with it.
+    async fn insert_topic(&self, topic: Topic, events: &[DomainEvent]) -> Result<(), StoreError>;
     /// One topic.
     async fn topic(&self, id: Uuid) -> Result<Option<Topic>, StoreError>;
     /// Topics by id order after `after`, optionally only in one scope.
@@ -85,11 +89,15 @@ pub trait DebateRepository: Send + Sync {
     /// [`StoreError::NotFound`].
     async fn delete_topic(&self, id: Uuid) -> Result<(), StoreError>;
 
-    /// Stores a session.
+    /// Stores a session, recording `events` with it.
     ///
     /// # Errors
     /// [`StoreError::NotFound`] when the topic does not exist.
-    async fn insert_session(&self, session: DebateSession) -> Result<(), StoreError>;
+    async fn insert_session(
+        &self,
+        session: DebateSession,
+        events: &[DomainEvent],
+    ) -> Result<(), StoreError>;
     /// One session.
     async fn session(&self, id: Uuid) -> Result<Option<DebateSession>, StoreError>;
     /// Sessions by id order after `after`.
@@ -99,13 +107,19 @@ pub trait DebateRepository: Send + Sync {
         after: Option<Uuid>,
         limit: u32,
     ) -> Result<Vec<DebateSession>, StoreError>;
-    /// Changes title, schedule and side limit.
+    /// Changes title, schedule, side limit and voting window, recording `events` with the
+    /// change.
     ///
     /// # Errors
     /// [`StoreError::NotFound`].
-    async fn update_session(&self, session: &DebateSession) -> Result<(), StoreError>;
+    async fn update_session(
+        &self,
+        session: &DebateSession,
+        events: &[DomainEvent],
+    ) -> Result<(), StoreError>;
     /// Moves a session from `from` to `to` at `at` (setting `started_at` / `closed_at`),
-    /// atomically: `None` when it was not in `from` (nothing changed).
+    /// atomically, recording `events` with the move: `None` when it was not in `from`
+    /// (nothing changed, nothing recorded).
     ///
     /// # Errors
     /// [`StoreError::NotFound`].
@@ -115,6 +129,7 @@ pub trait DebateRepository: Send + Sync {
         from: SessionStatus,
         to: SessionStatus,
         at: DateTime<Utc>,
+        events: &[DomainEvent],
     ) -> Result<Option<DebateSession>, StoreError>;
     /// Deletes a session with its seats and messages.
     ///

@@ -26,7 +26,9 @@ pub const DESCRIPTION_MAX_CHARS: usize = 10_000;
 /// Largest debater limit a session may set per side.
 pub const MAX_PER_SIDE_LIMIT: u32 = 100;
 
-/// Names of the [`DomainEvent`]s this service publishes, for subscribers in the wiring.
+/// Names of the [`DomainEvent`]s this service records with its changes (in the store's
+/// outbox, so reactions survive a crash), for subscribers in the wiring. Every payload
+/// carries `session_id` (or `topic_id`), `scope` and `title`.
 pub mod events {
     /// A topic was created; the aggregate is the topic.
     pub const TOPIC_CREATED: &str = "debates.topic_created";
@@ -41,11 +43,10 @@ pub mod events {
     pub const SESSION_CLOSED: &str = "debates.session_closed";
 }
 
-/// The debates service. Cheap to clone; clones share the repository, publisher and clock.
+/// The debates service. Cheap to clone; clones share the repository and clock.
 #[derive(Clone)]
 pub struct DebateService {
     repo: Arc<dyn DebateRepository>,
-    events: Arc<dyn EventPublisher>,
     clock: Arc<dyn Clock>,
 }
 
@@ -157,6 +158,30 @@ fn valid_voting_window(seconds: Option<u32>) -> Result<Option<u32>, DebateError>
     }
 }
 
+/// The event recorded with a move of `session` to `to` at `at`.
+fn lifecycle_event(session: &DebateSession, to: SessionStatus, at: DateTime<Utc>) -> DomainEvent {
+    let mut payload = json!({
+        "session_id": session.id,
+        "topic_id": session.topic_id,
+        "scope": session.scope,
+        "title": session.title,
+    });
+    let name = match to {
+        SessionStatus::Closed => {
+            payload["closed_at"] = json!(at);
+            payload["voting_closes_at"] =
+                json!(at + chrono::Duration::seconds(i64::from(session.voting_window_seconds)));
+            events::SESSION_CLOSED
+        }
+        // The service only moves sessions forward: scheduled → live → closed.
+        SessionStatus::Live | SessionStatus::Scheduled => {
+            payload["started_at"] = json!(at);
+            events::SESSION_STARTED
+        }
+    };
+    DomainEvent::new(name, session.id, at, payload)
+}
+
 /// Publishes an event after a committed change. A failure to publish is logged, not
 /// returned: the change itself has happened.
 pub(crate) async fn publish(
@@ -224,33 +249,14 @@ fn side_full(side: Side, max: Option<u32>) -> DebateError {
 }
 
 impl DebateService {
-    /// A service over `repo`, announcing changes through `events` and reading the time
-    /// from `clock`.
-    pub fn new(
-        repo: Arc<dyn DebateRepository>,
-        events: Arc<dyn EventPublisher>,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
-        Self {
-            repo,
-            events,
-            clock,
-        }
+    /// A service over `repo` (which also records the events of each change) reading the
+    /// time from `clock`.
+    pub fn new(repo: Arc<dyn DebateRepository>, clock: Arc<dyn Clock>) -> Self {
+        Self { repo, clock }
     }
 
     fn now(&self) -> DateTime<Utc> {
         micros(self.clock.now())
-    }
-
-    /// Publishes an event after a committed change (see [`publish`]).
-    async fn emit(
-        &self,
-        name: &'static str,
-        aggregate: Uuid,
-        at: DateTime<Utc>,
-        payload: serde_json::Value,
-    ) {
-        publish(&*self.events, name, aggregate, at, payload).await;
     }
 
     /// `page`, unless it is empty because the record it lists the children of does not
@@ -296,8 +302,7 @@ impl DebateService {
             created_by: actor,
             created_at: self.now(),
         };
-        self.repo.insert_topic(topic.clone()).await?;
-        self.emit(
+        let event = DomainEvent::new(
             events::TOPIC_CREATED,
             topic.id,
             topic.created_at,
@@ -307,8 +312,8 @@ impl DebateService {
                 "title": topic.title,
                 "created_by": topic.created_by,
             }),
-        )
-        .await;
+        );
+        self.repo.insert_topic(topic.clone(), &[event]).await?;
         Ok(topic)
     }
 
@@ -412,12 +417,7 @@ impl DebateService {
             voting_window_seconds,
             voting_closes_at: None,
         };
-        self.repo
-            .insert_session(session.clone())
-            .await
-            // NotFound here: the topic was deleted since it was read.
-            .map_err(|e| map_store(e, "topic"))?;
-        self.emit(
+        let event = DomainEvent::new(
             events::SESSION_SCHEDULED,
             session.id,
             session.created_at,
@@ -430,8 +430,12 @@ impl DebateService {
                 "scheduled_end": session.scheduled_end,
                 "created_by": session.created_by,
             }),
-        )
-        .await;
+        );
+        self.repo
+            .insert_session(session.clone(), &[event])
+            .await
+            // NotFound here: the topic was deleted since it was read.
+            .map_err(|e| map_store(e, "topic"))?;
         Ok(session)
     }
 
@@ -505,30 +509,32 @@ impl DebateService {
         if next == current {
             return Ok(current);
         }
+        let rescheduled = (next.scheduled_start, next.scheduled_end)
+            != (current.scheduled_start, current.scheduled_end);
+        let events: Vec<DomainEvent> = rescheduled
+            .then(|| {
+                DomainEvent::new(
+                    events::SESSION_RESCHEDULED,
+                    id,
+                    self.now(),
+                    json!({
+                        "session_id": id,
+                        "topic_id": next.topic_id,
+                        "scope": next.scope,
+                        "title": next.title,
+                        "scheduled_start": next.scheduled_start,
+                        "scheduled_end": next.scheduled_end,
+                        "previous_start": current.scheduled_start,
+                        "previous_end": current.scheduled_end,
+                    }),
+                )
+            })
+            .into_iter()
+            .collect();
         self.repo
-            .update_session(&next)
+            .update_session(&next, &events)
             .await
             .map_err(|e| map_store(e, "session"))?;
-        if (next.scheduled_start, next.scheduled_end)
-            != (current.scheduled_start, current.scheduled_end)
-        {
-            self.emit(
-                events::SESSION_RESCHEDULED,
-                id,
-                self.now(),
-                json!({
-                    "session_id": id,
-                    "topic_id": next.topic_id,
-                    "scope": next.scope,
-                    "title": next.title,
-                    "scheduled_start": next.scheduled_start,
-                    "scheduled_end": next.scheduled_end,
-                    "previous_start": current.scheduled_start,
-                    "previous_end": current.scheduled_end,
-                }),
-            )
-            .await;
-        }
         // Read back rather than return `next`: a start or close may have happened since
         // `current` was read, and the store does not overwrite the status.
         self.session(id).await
@@ -547,70 +553,47 @@ impl DebateService {
 
     // ---- lifecycle ---------------------------------------------------------------------
 
-    /// Takes a scheduled session live (debaters may then send arguments) and publishes
+    /// Takes a scheduled session live (debaters may then send arguments) and records
     /// `debates.session_started`.
     ///
     /// # Errors
     /// [`DebateError::NotFound`] (`"session"`); [`DebateError::Conflict`] when it is live
     /// already (also when a concurrent start won) or closed; [`DebateError::Store`].
     pub async fn start(&self, id: Uuid) -> Result<DebateSession, DebateError> {
-        let session = self
-            .transition(id, SessionStatus::Scheduled, SessionStatus::Live)
-            .await?;
-        self.emit(
-            events::SESSION_STARTED,
-            id,
-            session.started_at.unwrap_or_else(|| self.now()),
-            json!({
-                "session_id": id,
-                "topic_id": session.topic_id,
-                "scope": session.scope,
-                "started_at": session.started_at,
-            }),
-        )
-        .await;
-        Ok(session)
+        self.transition(id, SessionStatus::Scheduled, SessionStatus::Live)
+            .await
     }
 
     /// Closes a live session (no more seats or arguments), which opens its voting window
-    /// until `voting_closes_at`, and publishes `debates.session_closed`.
+    /// until `voting_closes_at`, and records `debates.session_closed` (its payload carries
+    /// `voting_closes_at`).
     ///
     /// # Errors
     /// [`DebateError::NotFound`] (`"session"`); [`DebateError::Conflict`] when it has not
     /// started or is closed already (also when a concurrent close won);
     /// [`DebateError::Store`].
     pub async fn close(&self, id: Uuid) -> Result<DebateSession, DebateError> {
-        let session = self
-            .transition(id, SessionStatus::Live, SessionStatus::Closed)
-            .await?;
-        self.emit(
-            events::SESSION_CLOSED,
-            id,
-            session.closed_at.unwrap_or_else(|| self.now()),
-            json!({
-                "session_id": id,
-                "topic_id": session.topic_id,
-                "scope": session.scope,
-                "closed_at": session.closed_at,
-                "voting_closes_at": session.voting_closes_at,
-            }),
-        )
-        .await;
-        Ok(session)
+        self.transition(id, SessionStatus::Live, SessionStatus::Closed)
+            .await
     }
 
     /// Moves the session from `from` to `to` with the store's compare-and-set, so of two
-    /// concurrent starts (or closes) exactly one succeeds; the loser learns why from the
-    /// state it lost to.
+    /// concurrent starts (or closes) exactly one succeeds — and only its event is
+    /// recorded; the loser learns why from the state it lost to.
     async fn transition(
         &self,
         id: Uuid,
         from: SessionStatus,
         to: SessionStatus,
     ) -> Result<DebateSession, DebateError> {
+        // Read first: the event describes the session (scope, title) for reactions that
+        // should not have to read it back.
+        let before = self.session(id).await?;
+        let at = self.now();
+        let event = lifecycle_event(&before, to, at);
         if let Some(session) = self
             .repo
-            .transition(id, from, to, self.now())
+            .transition(id, from, to, at, &[event])
             .await
             .map_err(|e| map_store(e, "session"))?
         {

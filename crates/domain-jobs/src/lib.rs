@@ -12,11 +12,13 @@
 
 pub mod backoff;
 pub mod model;
+pub mod outbox;
 pub mod ports;
 pub mod worker;
 
 pub use backoff::{Backoff, os_random};
 pub use model::{DEFAULT_MAX_ATTEMPTS, Enqueued, Job, JobCounts, JobStatus, NewJob};
+pub use outbox::{EVENT_DISPATCH, EVENT_MAX_ATTEMPTS, event_job, event_of};
 pub use ports::JobQueue;
 #[cfg(any(test, feature = "mocks"))]
 pub use ports::MockJobQueue;

@@ -1,12 +1,15 @@
 //! Ports of the RBAC domain.
 //!
 //! Every write carries its [`AuditRecord`]; adapters store both in one transaction so a
-//! change without its audit record (or the reverse) can never be observed.
+//! change without its audit record (or the reverse) can never be observed. Writes whose
+//! reactions must not be lost also carry their [`DomainEvent`]s, recorded in that same
+//! transaction (the transactional outbox, see [`domain_core::events`]).
 
 use std::collections::BTreeSet;
 
 use async_trait::async_trait;
-use domain_core::StoreError;
+use chrono::{DateTime, Utc};
+use domain_core::{DomainEvent, StoreError};
 use uuid::Uuid;
 
 use crate::{
@@ -77,15 +80,21 @@ pub trait RbacRepository: Send + Sync {
     /// [`StoreError::NotFound`] for an unknown id.
     async fn delete_override(&self, id: Uuid, audit: AuditRecord) -> Result<Override, StoreError>;
 
-    /// Adds a role assignment.
+    /// Adds a role assignment, and records `events` (the service hands its
+    /// [`crate::rbac_events::ROLE_GRANTED`]) in the same transaction: they are stored
+    /// exactly when the assignment is, so a reaction can be neither lost after the commit
+    /// nor run for a grant that was rolled back. When the insert fails (any error below)
+    /// nothing is recorded.
     ///
     /// # Errors
     /// [`StoreError::Duplicate`] (`"grant"`) when the user already holds the role in
-    /// that scope.
+    /// that scope; [`StoreError::NotFound`] when the user or the granting user does not
+    /// exist.
     async fn insert_assignment(
         &self,
         a: RoleAssignment,
         audit: AuditRecord,
+        events: &[DomainEvent],
     ) -> Result<(), StoreError>;
 
     /// One assignment.
@@ -121,6 +130,14 @@ pub trait RbacRepository: Send + Sync {
     /// [`StoreError::NotFound`] for an unknown id.
     async fn delete_permission_grant(&self, id: Uuid, audit: AuditRecord)
     -> Result<(), StoreError>;
+
+    /// Deletes the role assignments and permission grants whose `expires_at` is strictly
+    /// before `before` (grants without an expiry stay), and returns how many rows went.
+    /// Housekeeping for a periodic job: decisions and identity's tokens already ignore
+    /// expired grants, so purging changes no answer; it keeps the tables, and every grant
+    /// set read and cached, from growing with dead rows. Not audited: the creation of
+    /// each grant was, its expiry included.
+    async fn purge_expired(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 
     /// Appends an audit record on its own (for changes stored elsewhere).
     async fn append_audit(&self, audit: AuditRecord) -> Result<(), StoreError>;

@@ -13,6 +13,7 @@ mod moderation;
 mod multi_instance;
 mod notifications;
 mod rbac;
+mod reactions;
 mod realtime;
 
 /// Serves in a child process for the multi-instance tests (see `ServerProcess::spawn`);

@@ -38,6 +38,28 @@ async fn warn(app: &App, room: &Room, user_id: &str, reason: &str) {
         "{}",
         res.text().await.unwrap_or_default()
     );
+    // the notification is the reaction to the recorded event, run by the job worker
+    app.jobs_settled().await;
+}
+
+/// A live room whose members start with no notifications: the roles the set-up granted
+/// them were told (`role_granted`), and those notices are deleted here so each test
+/// counts only what it causes.
+async fn quiet_room(app: &App) -> Room {
+    let room = live_room(app).await;
+    app.jobs_settled().await;
+    for token in [&room.moderator, &room.pro, &room.con, &room.audience] {
+        let page = list(app, token, "").await;
+        for item in page["items"].as_array().unwrap() {
+            assert_eq!(item["kind"], "role_granted", "{item}");
+            let id = item["id"].as_str().unwrap();
+            let res = app
+                .delete_auth(&format!("/api/notifications/{id}/"), token)
+                .await;
+            assert_eq!(res.status(), 204);
+        }
+    }
+    room
 }
 
 async fn json_of(res: reqwest::Response, status: u16) -> Value {
@@ -65,7 +87,7 @@ async fn unread(app: &App, token: &str) -> u64 {
 }
 
 async fn a_warning_notifies_its_target(app: &App) {
-    let room = live_room(app).await;
+    let room = quiet_room(app).await;
     start(app, &room).await;
     warn(app, &room, &room.pro_id, "be civil").await;
 
@@ -151,6 +173,7 @@ async fn a_warning_notifies_its_target(app: &App) {
         )
         .await;
     assert_eq!(res.status(), 201);
+    app.jobs_settled().await;
     assert_eq!(unread(app, &room.pro).await, 1);
     let page = list(app, &room.pro, "?limit=1").await;
     assert_eq!(page["items"][0]["title"], "You were muted in “Round”");
@@ -196,7 +219,7 @@ async fn a_warning_notifies_its_target(app: &App) {
 }
 
 async fn preferences_choose_the_channel(app: &App) {
-    let room = live_room(app).await;
+    let room = quiet_room(app).await;
     start(app, &room).await;
     let prefs = json_of(
         app.get_auth("/api/notifications/preferences/", &room.pro)
@@ -392,7 +415,7 @@ async fn nothing_pending(ws: &mut Ws) {
 }
 
 async fn new_notifications_are_pushed_live(app: &App) {
-    let room = live_room(app).await;
+    let room = quiet_room(app).await;
     start(app, &room).await;
     // two connections of the target, one of somebody else
     let mut first = feed(&app.url(), &room.pro).await;
@@ -453,7 +476,7 @@ async fn pushes_reach_every_instance() {
         return;
     };
     let b = a.another_process().await;
-    let room = live_room(&a).await;
+    let room = quiet_room(&a).await;
     start(&a, &room).await;
     let mut on_b = feed(&b.url, &room.pro).await;
     let mut on_a = feed(&a.url(), &room.pro).await;

@@ -1,10 +1,13 @@
 //! Unit tests of [`ModerationService`] against mockall mocks of its ports (strict: an
 //! unexpected port call panics, so "nothing was stored" is asserted by not expecting it).
+//!
+//! Each action's event is handed to the moderation store with the action, which records
+//! it in the same transaction only if the action took effect; the expectations below
+//! mimic that and push what they record into the harness's `seen` events.
 
 use std::sync::Mutex;
 
 use chrono::TimeZone;
-use domain_core::events::MockEventPublisher;
 use domain_core::{DomainEvent, ManualClock};
 
 use super::*;
@@ -50,28 +53,27 @@ fn message(session_id: Uuid, seq: i64, author: Uuid, removed: Option<Removal>) -
     }
 }
 
+type Seen = Arc<Mutex<Vec<DomainEvent>>>;
+
 struct Harness {
     debates: MockDebateRepository,
     repo: MockModerationRepository,
-    events: MockEventPublisher,
-    seen: Arc<Mutex<Vec<DomainEvent>>>,
+    /// The events the store recorded with the actions that took effect.
+    seen: Seen,
 }
 
 impl Harness {
     fn new() -> Self {
-        let mut events = MockEventPublisher::new();
-        let seen: Arc<Mutex<Vec<DomainEvent>>> = Arc::default();
-        let s = seen.clone();
-        events.expect_publish().returning(move |e| {
-            s.lock().unwrap().push(e);
-            Ok(())
-        });
         Self {
             debates: MockDebateRepository::new(),
             repo: MockModerationRepository::new(),
-            events,
-            seen,
+            seen: Arc::default(),
         }
+    }
+
+    /// A handle on [`Harness::seen`] for a repository expectation to record into.
+    fn recorder(&self) -> Seen {
+        self.seen.clone()
     }
 
     fn session_is(&mut self, found: Option<DebateSession>) {
@@ -80,12 +82,11 @@ impl Harness {
             .returning(move |_| Ok(found.clone()));
     }
 
-    fn build(self) -> (ModerationService, Arc<Mutex<Vec<DomainEvent>>>) {
+    fn build(self) -> (ModerationService, Seen) {
         (
             ModerationService::new(
                 Arc::new(self.debates),
                 Arc::new(self.repo),
-                Arc::new(self.events),
                 Arc::new(ManualClock::new(now())),
             ),
             self.seen,
@@ -93,7 +94,12 @@ impl Harness {
     }
 }
 
-fn names(seen: &Arc<Mutex<Vec<DomainEvent>>>) -> Vec<String> {
+/// Records `events`, handed with an action that took effect, into `seen`.
+fn record(seen: &Seen, events: &[DomainEvent]) {
+    seen.lock().unwrap().extend(events.to_vec());
+}
+
+fn names(seen: &Seen) -> Vec<String> {
     seen.lock()
         .unwrap()
         .iter()
@@ -102,16 +108,21 @@ fn names(seen: &Arc<Mutex<Vec<DomainEvent>>>) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn mute_stores_the_mute_with_its_action_and_announces_it() {
+async fn mute_stores_the_mute_with_its_action_and_records_it() {
     let (actor, target, id) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
     let mut h = Harness::new();
     h.session_is(Some(session(id, SessionStatus::Live)));
     let stored: Arc<Mutex<Vec<(Mute, ModerationAction)>>> = Arc::default();
     let s = stored.clone();
-    h.repo.expect_mute().times(1).returning(move |m, a| {
-        s.lock().unwrap().push((m, a));
-        Ok(())
-    });
+    let rec = h.recorder();
+    h.repo
+        .expect_mute()
+        .times(1)
+        .returning(move |m, a, events| {
+            s.lock().unwrap().push((m, a));
+            record(&rec, events);
+            Ok(())
+        });
     let (svc, seen) = h.build();
     let action = svc
         .mute(actor, id, target, Some(300), Some("  calm down  "))
@@ -165,7 +176,7 @@ async fn mute_rules() {
     // An unknown target: the store's foreign key.
     h.repo
         .expect_mute()
-        .returning(|_, _| Err(StoreError::NotFound));
+        .returning(|_, _, _| Err(StoreError::NotFound));
     let (svc, seen) = h.build();
     let e = svc.mute(actor, live, actor, None, None).await.unwrap_err();
     assert!(matches!(e, DebateError::NotAllowed(_)), "{e:?}");
@@ -211,15 +222,24 @@ async fn mute_rules() {
 }
 
 #[tokio::test]
-async fn unmute_announces_only_a_lifted_mute() {
+async fn unmute_records_only_a_lifted_mute() {
     let (actor, target, id) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
     let mut h = Harness::new();
     h.session_is(Some(session(id, SessionStatus::Closed)));
     let answers = Arc::new(Mutex::new(vec![false, true]));
+    let rec = h.recorder();
     h.repo
         .expect_unmute()
+        .withf(|_, events| events.len() == 1)
         .times(2)
-        .returning(move |_| Ok(answers.lock().unwrap().pop().unwrap()));
+        .returning(move |_, events| {
+            // Not muted (the second time): nothing changed, so nothing is recorded.
+            let lifted = answers.lock().unwrap().pop().unwrap();
+            if lifted {
+                record(&rec, events);
+            }
+            Ok(lifted)
+        });
     let (svc, seen) = h.build();
     let a = svc.unmute(actor, id, target).await.unwrap();
     assert_eq!(
@@ -240,10 +260,19 @@ async fn remove_once_and_not_in_closed_sessions() {
     let mut h = Harness::new();
     h.session_is(Some(session(id, SessionStatus::Live)));
     let answers = Arc::new(Mutex::new(vec![false, true]));
+    let rec = h.recorder();
     h.repo
         .expect_remove_participant()
+        .withf(|_, events| events.len() == 1)
         .times(2)
-        .returning(move |_| Ok(answers.lock().unwrap().pop().unwrap()));
+        .returning(move |_, events| {
+            // Removed already (the second time): nothing changed, nothing recorded.
+            let removed = answers.lock().unwrap().pop().unwrap();
+            if removed {
+                record(&rec, events);
+            }
+            Ok(removed)
+        });
     let (svc, seen) = h.build();
     let a = svc.remove(actor, id, target, None).await.unwrap();
     assert_eq!((a.kind, a.reason), (ActionKind::Remove, None));
@@ -259,7 +288,11 @@ async fn warnings_need_a_reason() {
     let (actor, target, id) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
     let mut h = Harness::new();
     h.session_is(Some(session(id, SessionStatus::Closed)));
-    h.repo.expect_warn().times(1).returning(|_| Ok(()));
+    let rec = h.recorder();
+    h.repo.expect_warn().times(1).returning(move |_, events| {
+        record(&rec, events);
+        Ok(())
+    });
     let (svc, seen) = h.build();
     for bad in ["", "   "] {
         let e = svc.warn(actor, id, target, bad).await.unwrap_err();
@@ -294,19 +327,24 @@ async fn remove_message_rules() {
             _ => None,
         })
     });
-    h.repo.expect_remove_message().times(1).returning(move |a| {
-        assert_eq!(
-            (a.kind, a.target_seq, a.target_user_id),
-            (ActionKind::RemoveMessage, Some(1), Some(author))
-        );
-        let mut m = message(a.session_id, 1, author, None);
-        m.removed = Some(Removal {
-            at: a.created_at,
-            by: a.actor_id,
-            reason: a.reason.clone(),
+    let rec = h.recorder();
+    h.repo
+        .expect_remove_message()
+        .times(1)
+        .returning(move |a, events| {
+            assert_eq!(
+                (a.kind, a.target_seq, a.target_user_id),
+                (ActionKind::RemoveMessage, Some(1), Some(author))
+            );
+            let mut m = message(a.session_id, 1, author, None);
+            m.removed = Some(Removal {
+                at: a.created_at,
+                by: a.actor_id,
+                reason: a.reason.clone(),
+            });
+            record(&rec, events);
+            Ok(MessageRemoval::Removed(m))
         });
-        Ok(MessageRemoval::Removed(m))
-    });
     let (svc, seen) = h.build();
     let m = svc
         .remove_message(actor, id, 1, Some("off topic"))
@@ -321,4 +359,46 @@ async fn remove_message_rules() {
         "{e:?}"
     );
     assert_eq!(names(&seen), [moderation_events::MESSAGE_REMOVED]);
+}
+
+/// An action handed to the store with the events handed along.
+type Handed = (ModerationAction, Vec<DomainEvent>);
+
+#[tokio::test]
+async fn mute_hands_exactly_one_muted_event_with_the_action_to_the_store() {
+    let (actor, target, id) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let mut h = Harness::new();
+    h.session_is(Some(session(id, SessionStatus::Live)));
+    let handed: Arc<Mutex<Vec<Handed>>> = Arc::default();
+    let s = handed.clone();
+    h.repo
+        .expect_mute()
+        .times(1)
+        .returning(move |_, a, events| {
+            s.lock().unwrap().push((a, events.to_vec()));
+            Ok(())
+        });
+    let (svc, _) = h.build();
+    let action = svc
+        .mute(actor, id, target, None, Some("spam"))
+        .await
+        .unwrap();
+    let handed = handed.lock().unwrap();
+    let (a, events) = &handed[0];
+    assert_eq!(
+        *a, action,
+        "the action the service returns is the one stored"
+    );
+    assert_eq!(events.len(), 1, "{events:?}");
+    let e = &events[0];
+    assert_eq!(e.name, moderation_events::PARTICIPANT_MUTED);
+    assert_eq!(e.aggregate_id, id);
+    assert_eq!(e.occurred_at, action.created_at);
+    assert_eq!(e.payload["action_id"], action.id.to_string());
+    assert_eq!(e.payload["session_id"], id.to_string());
+    assert_eq!(e.payload["scope"], SCOPE);
+    assert_eq!(e.payload["actor_id"], actor.to_string());
+    assert_eq!(e.payload["target_user_id"], target.to_string());
+    assert_eq!(e.payload["reason"], "spam");
+    assert_eq!(e.payload["until"], serde_json::Value::Null, "until lifted");
 }

@@ -1,15 +1,19 @@
 //! Unit tests of [`DebateService`] against mockall mocks of its ports.
 //!
 //! The mocks are strict: a port method called without a matching expectation panics, so
-//! "nothing was stored" or "no event was published" is asserted by not setting an
-//! expectation. `times(n)` expectations are verified when the service, and with it the
-//! mocks, is dropped at the end of each test.
+//! "nothing was stored" is asserted by not setting an expectation. `times(n)` expectations
+//! are verified when the service, and with it the mocks, is dropped at the end of each
+//! test.
+//!
+//! Events are not published by this service: they are handed to the store with the change
+//! (`events: &[DomainEvent]`), which records them in the same transaction, and only when
+//! the change happens. The repository expectations below mimic that contract and record
+//! what they were handed into the harness's [`Captured`] events.
 
 use std::sync::Mutex;
 
 use chrono::{Duration, TimeZone};
 use domain_core::ManualClock;
-use domain_core::events::MockEventPublisher;
 
 use super::*;
 use crate::ports::MockDebateRepository;
@@ -90,35 +94,36 @@ fn stored(m: NewMessage, seq: i64) -> Message {
 
 type Captured<T> = Arc<Mutex<Vec<T>>>;
 
+/// Appends the `events` a repository expectation was handed with a change that happened.
+fn record(into: &Captured<DomainEvent>, events: &[DomainEvent]) {
+    into.lock().unwrap().extend(events.to_vec());
+}
+
 /// The mocks a [`DebateService`] is built from, configured per test before `build`.
 struct Harness {
     repo: MockDebateRepository,
-    events: MockEventPublisher,
     clock: Arc<ManualClock>,
+    /// The events the store recorded with its changes (pushed by the expectations).
+    events: Captured<DomainEvent>,
 }
 
 impl Harness {
     fn new() -> Self {
         Self {
             repo: MockDebateRepository::new(),
-            events: MockEventPublisher::new(),
             clock: Arc::new(ManualClock::new(start())),
+            events: Arc::default(),
         }
     }
 
     fn build(self) -> DebateService {
-        DebateService::new(Arc::new(self.repo), Arc::new(self.events), self.clock)
+        DebateService::new(Arc::new(self.repo), self.clock)
     }
 
-    /// Records every published event.
-    fn capture_events(&mut self) -> Captured<DomainEvent> {
-        let seen: Captured<DomainEvent> = Arc::default();
-        let s = seen.clone();
-        self.events.expect_publish().returning(move |e| {
-            s.lock().unwrap().push(e);
-            Ok(())
-        });
-        seen
+    /// The events handed to the store with its changes, as the repository expectations
+    /// record them (see [`record`]).
+    fn capture_events(&self) -> Captured<DomainEvent> {
+        self.events.clone()
     }
 
     /// `repo.session(id)` answers `found`, any number of times.
@@ -353,16 +358,21 @@ async fn invalid_input_never_reaches_the_store() {
 // ---------------------------------------------------------------------------------------
 
 #[tokio::test]
-async fn create_topic_stores_what_it_returns_and_announces_it() {
+async fn create_topic_stores_what_it_returns_and_records_it() {
     let actor = Uuid::new_v4();
     let mut h = Harness::new();
     let inserted: Captured<Topic> = Arc::default();
     let seen = inserted.clone();
-    h.repo.expect_insert_topic().times(1).returning(move |t| {
-        seen.lock().unwrap().push(t);
-        Ok(())
-    });
     let events = h.capture_events();
+    let rec = events.clone();
+    h.repo
+        .expect_insert_topic()
+        .times(1)
+        .returning(move |t, events| {
+            seen.lock().unwrap().push(t);
+            record(&rec, events);
+            Ok(())
+        });
     let topic = h
         .build()
         .create_topic(
@@ -390,27 +400,17 @@ async fn create_topic_stores_what_it_returns_and_announces_it() {
 }
 
 #[tokio::test]
-async fn failed_publish_is_logged_not_returned() {
+async fn a_failing_store_passes_its_error_through() {
     let mut h = Harness::new();
-    h.repo.expect_insert_topic().returning(|_| Ok(()));
-    h.events
-        .expect_publish()
-        .times(1)
-        .returning(|_| Err(StoreError::Unavailable("bus down".into())));
-    let topic = h.build().create_topic(None, "T", "", "global".into()).await;
-    assert!(topic.is_ok(), "{topic:?}");
-}
-
-#[tokio::test]
-async fn failed_store_publishes_nothing_and_passes_the_error_through() {
-    let mut h = Harness::new();
+    // The event goes to the store with the topic: a store that fails records neither.
     h.repo
         .expect_insert_topic()
-        .returning(|_| Err(StoreError::Unavailable("db down".into())));
+        .withf(|_, events| events.len() == 1)
+        .times(1)
+        .returning(|_, _| Err(StoreError::Unavailable("db down".into())));
     h.repo
         .expect_list_topics()
         .returning(|_, _, _| Err(StoreError::Unavailable("db down".into())));
-    // No publish expectation: publishing would panic.
     let svc = h.build();
     assert!(matches!(
         svc.create_topic(None, "T", "", "global".into()).await,
@@ -512,17 +512,22 @@ async fn delete_topic() {
 // ---------------------------------------------------------------------------------------
 
 #[tokio::test]
-async fn create_session_copies_the_scope_and_announces_the_schedule() {
+async fn create_session_copies_the_scope_and_records_the_schedule() {
     let (actor, topic_id) = (Uuid::new_v4(), Uuid::new_v4());
     let mut h = Harness::new();
     h.topic_is(topic_id, Some(topic(topic_id)));
     let inserted: Captured<DebateSession> = Arc::default();
     let seen = inserted.clone();
-    h.repo.expect_insert_session().times(1).returning(move |s| {
-        seen.lock().unwrap().push(s);
-        Ok(())
-    });
     let events = h.capture_events();
+    let rec = events.clone();
+    h.repo
+        .expect_insert_session()
+        .times(1)
+        .returning(move |s, events| {
+            seen.lock().unwrap().push(s);
+            record(&rec, events);
+            Ok(())
+        });
     let start_at = at(10, 0) + Duration::nanoseconds(1_234_567);
     let session = h
         .build()
@@ -576,8 +581,7 @@ async fn voting_windows_have_bounds_and_a_default() {
     h.repo
         .expect_insert_session()
         .times(3)
-        .returning(|_| Ok(()));
-    h.capture_events();
+        .returning(|_, _| Ok(()));
     let svc = h.build();
     for (asked, kept) in [
         (None, VOTING_WINDOW_DEFAULT_SECONDS),
@@ -616,8 +620,7 @@ async fn side_limit_bounds_are_accepted_and_optional() {
     h.repo
         .expect_insert_session()
         .times(3)
-        .returning(|_| Ok(()));
-    h.capture_events();
+        .returning(|_, _| Ok(()));
     let svc = h.build();
     for max in [Some(1), Some(MAX_PER_SIDE_LIMIT), None] {
         let s = svc
@@ -637,7 +640,7 @@ async fn create_session_of_a_missing_topic() {
     h.topic_is(deleted_meanwhile, Some(topic(deleted_meanwhile)));
     h.repo
         .expect_insert_session()
-        .returning(|_| Err(StoreError::NotFound));
+        .returning(|_, _| Err(StoreError::NotFound));
     let svc = h.build();
     for id in [gone, deleted_meanwhile] {
         let e = svc
@@ -747,15 +750,21 @@ async fn list_sessions_passes_the_filter_and_checks_the_topic_of_an_empty_page()
 // update_session
 // ---------------------------------------------------------------------------------------
 
-/// A harness whose store holds `current` and records `update_session` writes; reads
-/// after a write return the last write.
-fn updatable(current: DebateSession) -> (Harness, Captured<DebateSession>) {
+/// One `update_session` write: the session written and the events handed with it.
+type Write = (DebateSession, Vec<DomainEvent>);
+
+/// A harness whose store holds `current` and records `update_session` writes with the
+/// events handed with each (also into the harness's events); reads after a write return
+/// the last write.
+fn updatable(current: DebateSession) -> (Harness, Captured<Write>) {
     let mut h = Harness::new();
-    let writes: Captured<DebateSession> = Arc::default();
+    let writes: Captured<Write> = Arc::default();
     let id = current.id;
     let w = writes.clone();
-    h.repo.expect_update_session().returning(move |s| {
-        w.lock().unwrap().push(s.clone());
+    let rec = h.capture_events();
+    h.repo.expect_update_session().returning(move |s, events| {
+        w.lock().unwrap().push((s.clone(), events.to_vec()));
+        record(&rec, events);
         Ok(())
     });
     let w = writes.clone();
@@ -764,16 +773,49 @@ fn updatable(current: DebateSession) -> (Harness, Captured<DebateSession>) {
         .withf(move |i| *i == id)
         .returning(move |_| {
             Ok(Some(
-                w.lock().unwrap().last().cloned().unwrap_or(current.clone()),
+                w.lock()
+                    .unwrap()
+                    .last()
+                    .map_or_else(|| current.clone(), |(s, _)| s.clone()),
             ))
         });
     (h, writes)
 }
 
 #[tokio::test]
+async fn update_session_hands_an_event_only_when_the_schedule_changes() {
+    let id = Uuid::new_v4();
+    let (h, writes) = updatable(session(id, SessionStatus::Scheduled));
+    let svc = h.build();
+    svc.update_session(id, Some("Renamed"), None, None, None, None)
+        .await
+        .unwrap();
+    svc.update_session(id, None, Some(at(10, 30)), None, None, None)
+        .await
+        .unwrap();
+    let writes = writes.lock().unwrap();
+    assert_eq!(writes.len(), 2, "{writes:?}");
+
+    let (retitled, events) = &writes[0];
+    assert_eq!(retitled.title, "Renamed");
+    assert!(events.is_empty(), "a new title alone: {events:?}");
+
+    let (moved, events) = &writes[1];
+    assert_eq!(moved.scheduled_start, at(10, 30));
+    assert_eq!(events.len(), 1, "{events:?}");
+    let e = &events[0];
+    assert_eq!(e.name, "debates.session_rescheduled");
+    assert_eq!(e.aggregate_id, id);
+    let json = |t: DateTime<Utc>| serde_json::to_value(t).unwrap();
+    assert_eq!(e.payload["previous_start"], json(at(10, 0)));
+    assert_eq!(e.payload["scheduled_start"], json(at(10, 30)));
+    assert_eq!(e.payload["title"], "Renamed", "the title as it now is");
+}
+
+#[tokio::test]
 async fn retitling_writes_without_a_reschedule_event() {
     let id = Uuid::new_v4();
-    let (mut h, writes) = updatable(session(id, SessionStatus::Scheduled));
+    let (h, writes) = updatable(session(id, SessionStatus::Scheduled));
     let events = h.capture_events();
     let s = h
         .build()
@@ -788,9 +830,9 @@ async fn retitling_writes_without_a_reschedule_event() {
 }
 
 #[tokio::test]
-async fn rescheduling_announces_old_and_new_times() {
+async fn rescheduling_records_old_and_new_times() {
     let id = Uuid::new_v4();
-    let (mut h, writes) = updatable(session(id, SessionStatus::Scheduled));
+    let (h, writes) = updatable(session(id, SessionStatus::Scheduled));
     let events = h.capture_events();
     let s = h
         .build()
@@ -814,7 +856,7 @@ async fn rescheduling_announces_old_and_new_times() {
 #[tokio::test]
 async fn a_live_session_may_be_rescheduled() {
     let id = Uuid::new_v4();
-    let (mut h, _writes) = updatable(session(id, SessionStatus::Live));
+    let (h, _writes) = updatable(session(id, SessionStatus::Live));
     let events = h.capture_events();
     let s = h
         .build()
@@ -830,7 +872,7 @@ async fn an_update_changing_nothing_writes_nothing() {
     let id = Uuid::new_v4();
     let mut h = Harness::new();
     h.session_is(id, Some(session(id, SessionStatus::Scheduled)));
-    // No update_session or publish expectation: either would panic.
+    // No update_session expectation: a write would panic.
     let svc = h.build();
     let same = svc
         .update_session(
@@ -894,7 +936,7 @@ async fn a_session_deleted_during_an_update_is_not_found() {
     h.session_is(id, Some(session(id, SessionStatus::Scheduled)));
     h.repo
         .expect_update_session()
-        .returning(|_| Err(StoreError::NotFound));
+        .returning(|_, _| Err(StoreError::NotFound));
     let e = h
         .build()
         .update_session(id, None, Some(at(9, 0)), None, None, None)
@@ -907,27 +949,53 @@ async fn a_session_deleted_during_an_update_is_not_found() {
 // lifecycle
 // ---------------------------------------------------------------------------------------
 
+/// `repo.transition` moves the session as asked (setting `started_at` / `closed_at` and
+/// the voting deadline), recording the events it is handed.
+fn transitions_record(h: &mut Harness) {
+    let rec = h.capture_events();
+    h.repo
+        .expect_transition()
+        .times(1)
+        .returning(move |i, _, to, at, events| {
+            let mut s = session(i, to);
+            match to {
+                SessionStatus::Live => s.started_at = Some(at),
+                SessionStatus::Closed => {
+                    s.closed_at = Some(at);
+                    s.voting_closes_at =
+                        Some(at + Duration::seconds(i64::from(s.voting_window_seconds)));
+                }
+                SessionStatus::Scheduled => {}
+            }
+            record(&rec, events);
+            Ok(Some(s))
+        });
+}
+
 #[tokio::test]
-async fn start_takes_a_scheduled_session_live_and_announces_it() {
+async fn start_takes_a_scheduled_session_live_and_records_it() {
     let id = Uuid::new_v4();
     let mut h = Harness::new();
     h.clock.advance(Duration::hours(1));
     let started_at = now() + Duration::hours(1);
+    h.session_is(id, Some(session(id, SessionStatus::Scheduled)));
+    let events = h.capture_events();
+    let rec = events.clone();
     h.repo
         .expect_transition()
-        .withf(move |i, from, to, at| {
+        .withf(move |i, from, to, at, _| {
             *i == id
                 && *from == SessionStatus::Scheduled
                 && *to == SessionStatus::Live
                 && *at == started_at
         })
         .times(1)
-        .returning(move |i, _, _, at| {
+        .returning(move |i, _, _, at, events| {
             let mut s = session(i, SessionStatus::Live);
             s.started_at = Some(at);
+            record(&rec, events);
             Ok(Some(s))
         });
-    let events = h.capture_events();
     let s = h.build().start(id).await.unwrap();
     assert_eq!(s.status, SessionStatus::Live);
     assert_eq!(s.started_at, Some(started_at));
@@ -936,30 +1004,68 @@ async fn start_takes_a_scheduled_session_live_and_announces_it() {
     assert_eq!(e.aggregate_id, id);
     assert_eq!(e.occurred_at, started_at);
     assert_eq!(e.payload["scope"], SCOPE);
+    assert_eq!(e.payload["title"], "Round 1");
+    assert_eq!(
+        e.payload["started_at"],
+        serde_json::to_value(started_at).unwrap()
+    );
 }
 
 #[tokio::test]
-async fn close_ends_a_live_session_and_announces_it() {
+async fn close_ends_a_live_session_and_records_it() {
     let id = Uuid::new_v4();
     let mut h = Harness::new();
+    h.session_is(id, Some(session(id, SessionStatus::Live)));
+    let events = h.capture_events();
+    let rec = events.clone();
     h.repo
         .expect_transition()
-        .withf(|_, from, to, at| {
+        .withf(|_, from, to, at, _| {
             *from == SessionStatus::Live && *to == SessionStatus::Closed && *at == now()
         })
         .times(1)
-        .returning(|i, _, _, _| Ok(Some(session(i, SessionStatus::Closed))));
-    let events = h.capture_events();
+        .returning(move |i, _, _, _, events| {
+            record(&rec, events);
+            Ok(Some(session(i, SessionStatus::Closed)))
+        });
     let s = h.build().close(id).await.unwrap();
     assert_eq!(s.status, SessionStatus::Closed);
     let e = only_event(&events);
     assert_eq!(e.name, "debates.session_closed");
     assert_eq!(e.aggregate_id, id);
+    assert_eq!(e.occurred_at, now());
+    assert_eq!(e.payload["scope"], SCOPE);
+    assert_eq!(e.payload["title"], "Round 1");
     assert_eq!(e.payload["closed_at"], serde_json::to_value(now()).unwrap());
 }
 
-/// `transition` refuses (the session was not in `from`) and the session is then found in
-/// `status`; no event may be published.
+#[tokio::test]
+async fn close_records_when_voting_closes() {
+    let id = Uuid::new_v4();
+    let mut h = Harness::new();
+    h.clock.advance(Duration::minutes(95));
+    let closed_at = now() + Duration::minutes(95);
+    let mut live = session(id, SessionStatus::Live);
+    live.voting_window_seconds = 900;
+    h.session_is(id, Some(live));
+    transitions_record(&mut h);
+    let events = h.capture_events();
+    h.build().close(id).await.unwrap();
+    let e = only_event(&events);
+    assert_eq!(e.name, "debates.session_closed");
+    assert_eq!(e.occurred_at, closed_at);
+    let json = |t: DateTime<Utc>| serde_json::to_value(t).unwrap();
+    assert_eq!(e.payload["closed_at"], json(closed_at));
+    assert_eq!(
+        e.payload["voting_closes_at"],
+        json(closed_at + Duration::seconds(900)),
+        "the close time plus the session's voting window"
+    );
+}
+
+/// The session is read in `status`, then `transition` refuses (the session was not in
+/// `from`: nothing changed, so the store records nothing) and the session is read again
+/// in `status`.
 async fn refused_transition(
     status: SessionStatus,
     op: impl AsyncFnOnce(&DebateService, Uuid) -> Result<DebateSession, DebateError>,
@@ -969,7 +1075,7 @@ async fn refused_transition(
     h.repo
         .expect_transition()
         .times(1)
-        .returning(|_, _, _, _| Ok(None));
+        .returning(|_, _, _, _, _| Ok(None));
     h.session_is(id, Some(session(id, status)));
     op(&h.build(), id).await.unwrap_err()
 }
@@ -1003,20 +1109,37 @@ async fn a_scheduled_session_cannot_be_closed() {
 
 #[tokio::test]
 async fn transitions_of_missing_sessions() {
-    let (missing, vanished) = (Uuid::new_v4(), Uuid::new_v4());
+    let (missing, deleted_meanwhile, vanished) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
     let mut h = Harness::new();
+    // Never there: no transition is attempted.
+    h.session_is(missing, None);
+    // Read, then deleted before the transition.
+    h.session_is(
+        deleted_meanwhile,
+        Some(session(deleted_meanwhile, SessionStatus::Live)),
+    );
     h.repo
         .expect_transition()
-        .withf(move |i, _, _, _| *i == missing)
-        .returning(|_, _, _, _| Err(StoreError::NotFound));
-    // Refused, and gone by the time the service asks why.
+        .withf(move |i, _, _, _, _| *i == deleted_meanwhile)
+        .times(2)
+        .returning(|_, _, _, _, _| Err(StoreError::NotFound));
+    // Read, refused, and gone by the time the service asks why: every other read finds it.
+    let reads = Arc::new(Mutex::new(0_u32));
+    h.repo
+        .expect_session()
+        .withf(move |i| *i == vanished)
+        .returning(move |i| {
+            let mut n = reads.lock().unwrap();
+            *n += 1;
+            Ok((*n % 2 == 1).then(|| session(i, SessionStatus::Live)))
+        });
     h.repo
         .expect_transition()
-        .withf(move |i, _, _, _| *i == vanished)
-        .returning(|_, _, _, _| Ok(None));
-    h.session_is(vanished, None);
+        .withf(move |i, _, _, _, _| *i == vanished)
+        .times(2)
+        .returning(|_, _, _, _, _| Ok(None));
     let svc = h.build();
-    for id in [missing, vanished] {
+    for id in [missing, deleted_meanwhile, vanished] {
         assert!(is_not_found(&svc.start(id).await.unwrap_err(), "session"));
         assert!(is_not_found(&svc.close(id).await.unwrap_err(), "session"));
     }

@@ -5,7 +5,6 @@ use std::sync::{Arc, Mutex};
 
 use chrono::TimeZone;
 use domain_core::ManualClock;
-use domain_core::events::MockEventPublisher;
 use proptest::prelude::*;
 
 use super::*;
@@ -425,11 +424,7 @@ proptest! {
 // ---------------------------------------------------------------------------------------
 
 fn service(repo: MockDebateRepository) -> DebateService {
-    DebateService::new(
-        Arc::new(repo),
-        Arc::new(MockEventPublisher::new()),
-        Arc::new(ManualClock::new(at(12, 0, 0))),
-    )
+    DebateService::new(Arc::new(repo), Arc::new(ManualClock::new(at(12, 0, 0))))
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{DateTime, Utc};
-use domain_core::{Clock, StoreError};
+use domain_core::{Clock, DomainEvent, StoreError};
 use uuid::Uuid;
 
 use crate::decision::{AccessRequest, decide};
@@ -24,6 +24,16 @@ use crate::{
     RoleAssignment, RoleTemplate, Scope, ScopeDirectory, ScopePath, Subject, SubjectCache,
     default_roles, valid_role_name,
 };
+
+/// Names of the [`DomainEvent`]s this service hands to the repository with a change
+/// (recorded in its transaction, so their reactions run at least once after the commit).
+pub mod rbac_events {
+    /// A role was assigned; the aggregate is the user who received it. The payload holds
+    /// `assignment_id`, `user_id`, `role`, `scope` (its text form, as in the API:
+    /// `global`, `institution:<id>`, …), `granted_by` (`null` for the command line) and
+    /// `expires_at` (`null`: for good).
+    pub const ROLE_GRANTED: &str = "rbac.role_granted";
+}
 
 /// Who is making a change, for decisions and the audit trail.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -63,6 +73,24 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 fn to_json<T: serde::Serialize>(v: &T) -> Option<serde_json::Value> {
     serde_json::to_value(v).ok()
+}
+
+/// The [`rbac_events::ROLE_GRANTED`] event of a new assignment, dated when it was
+/// granted.
+fn role_granted(a: &RoleAssignment) -> DomainEvent {
+    DomainEvent::new(
+        rbac_events::ROLE_GRANTED,
+        a.user_id,
+        a.granted_at,
+        serde_json::json!({
+            "assignment_id": a.id,
+            "user_id": a.user_id,
+            "role": a.role,
+            "scope": a.scope.to_string(),
+            "granted_by": a.granted_by,
+            "expires_at": a.expires_at,
+        }),
+    )
 }
 
 impl RbacService {
@@ -358,7 +386,9 @@ impl RbacService {
         Ok(())
     }
 
-    /// Gives `user_id` the role `role` in `scope`, optionally until `expires_at`.
+    /// Gives `user_id` the role `role` in `scope`, optionally until `expires_at`. The
+    /// assignment is stored with its audit record and its [`rbac_events::ROLE_GRANTED`]
+    /// event, all or nothing.
     ///
     /// # Errors
     /// [`RbacError::Escalation`] per [`may_assign`]; [`RbacError::Invalid`] for an expiry in
@@ -397,8 +427,9 @@ impl RbacService {
             Some(scope),
         );
         audit.after = to_json(&a);
+        let granted = role_granted(&a);
         self.repo
-            .insert_assignment(a.clone(), audit)
+            .insert_assignment(a.clone(), audit, &[granted])
             .await
             .map_err(|e| match e {
                 StoreError::Duplicate(_) => {
@@ -409,6 +440,21 @@ impl RbacService {
             })?;
         self.changed_user(user_id).await;
         Ok(a)
+    }
+
+    /// Deletes the role assignments and permission grants that expired before now, and
+    /// returns how many went; for a periodic job. Nothing is invalidated or announced:
+    /// decisions already skip expired grants, so no cached grant set allows more than
+    /// the store now holds.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn purge_expired(&self) -> Result<u64, RbacError> {
+        let purged = self.repo.purge_expired(self.now()).await?;
+        if purged > 0 {
+            tracing::info!(purged, "expired grants purged");
+        }
+        Ok(purged)
     }
 
     /// Revokes a role assignment. The same rule as for assigning applies: nobody revokes

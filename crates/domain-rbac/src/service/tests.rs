@@ -239,6 +239,7 @@ impl Harness {
         self.repo.expect_delete_role().never();
         self.repo.expect_insert_permission_grant().never();
         self.repo.expect_append_audit().never();
+        self.repo.expect_purge_expired().never();
         self.cache.expect_invalidate().never();
         self.bus.expect_publish().never();
     }
@@ -540,7 +541,7 @@ async fn assign_role_writes_one_audit_record_then_invalidates_and_announces() {
     h.repo
         .expect_insert_assignment()
         .times(1)
-        .returning(move |a, audit| {
+        .returning(move |a, audit, _| {
             log.push("repo.insert_assignment".into());
             writes.push(&a, audit);
             Ok(())
@@ -604,7 +605,7 @@ async fn assign_role_maps_a_duplicate_to_a_conflict() {
     h.repo
         .expect_insert_assignment()
         .times(1)
-        .returning(|_, _| Err(StoreError::Duplicate("grant".into())));
+        .returning(|_, _, _| Err(StoreError::Duplicate("grant".into())));
     h.cache.expect_invalidate().never();
     h.bus.expect_publish().never();
     let (svc, _, _, _) = h.build().await;
@@ -612,6 +613,124 @@ async fn assign_role_maps_a_duplicate_to_a_conflict() {
         .assign_role(&actor(ROOT), NOBODY, TEACHER, inst(), None)
         .await;
     assert!(matches!(e, Err(RbacError::Conflict(_))), "{e:?}");
+}
+
+/// The events the repository was handed with each assignment, in call order.
+fn recorded_events(h: &mut Harness) -> Arc<Mutex<Vec<Vec<DomainEvent>>>> {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let recorded = events.clone();
+    h.repo
+        .expect_insert_assignment()
+        .returning(move |_, _, handed| {
+            lock(&recorded).push(handed.to_vec());
+            Ok(())
+        });
+    events
+}
+
+#[tokio::test]
+async fn assign_role_hands_the_store_one_role_granted_event() {
+    let mut h = Harness::new();
+    h.shared_cache_hits();
+    h.invalidations();
+    let events = recorded_events(&mut h);
+    let (svc, _, _, _) = h.build().await;
+    let until = start() + Duration::days(7);
+
+    let a = svc
+        .assign_role(&actor(IADMIN), NOBODY, TEACHER, campus(), Some(until))
+        .await
+        .unwrap();
+    let handed = lock(&events).clone();
+    assert_eq!(handed.len(), 1, "one insert");
+    let [event] = handed[0].as_slice() else {
+        panic!("expected one event, got {:?}", handed[0]);
+    };
+    assert_eq!(event.name, rbac_events::ROLE_GRANTED);
+    assert_eq!(event.name, "rbac.role_granted");
+    assert_eq!(event.aggregate_id, NOBODY);
+    assert_eq!(event.occurred_at, a.granted_at);
+    assert_eq!(
+        event.payload,
+        serde_json::json!({
+            "assignment_id": a.id,
+            "user_id": NOBODY,
+            "role": TEACHER,
+            "scope": format!("campus:{CAMPUS}"),
+            "granted_by": IADMIN,
+            "expires_at": until,
+        })
+    );
+
+    // Every assignment is a new fact with an id of its own (consumers de-duplicate by it).
+    svc.assign_role(&actor(ROOT), NOBODY, STUDENT, Scope::Global, None)
+        .await
+        .unwrap();
+    let handed = lock(&events).clone();
+    assert_eq!(handed.len(), 2);
+    let second = &handed[1][0];
+    assert_ne!(second.id, event.id);
+    assert_eq!(
+        (&second.payload["scope"], &second.payload["expires_at"]),
+        (&serde_json::json!("global"), &serde_json::Value::Null)
+    );
+}
+
+#[tokio::test]
+async fn a_refused_assignment_hands_the_store_no_event() {
+    let mut h = Harness::new();
+    h.shared_cache_hits();
+    let events = recorded_events(&mut h);
+    h.cache.expect_invalidate().never();
+    h.bus.expect_publish().never();
+    let (svc, _, _, _) = h.build().await;
+
+    // a teacher lacks role.role_assign; an institute admin cannot grant its own rank
+    let e = svc
+        .assign_role(&actor(TEACH), NOBODY, STUDENT, inst(), None)
+        .await;
+    assert!(
+        matches!(e, Err(RbacError::Escalation(AssignRefusal::NotPermitted))),
+        "{e:?}"
+    );
+    let e = svc
+        .assign_role(&actor(IADMIN), NOBODY, INSTITUTE_ADMIN, inst(), None)
+        .await;
+    assert!(
+        matches!(e, Err(RbacError::Escalation(AssignRefusal::RoleTooHigh))),
+        "{e:?}"
+    );
+    assert!(lock(&events).is_empty(), "{:?}", lock(&events));
+}
+
+#[tokio::test]
+async fn purge_expired_asks_the_store_for_grants_expired_before_now() {
+    let mut h = Harness::new();
+    // strict mocks: any other write panics; nothing is invalidated or announced
+    h.cache.expect_invalidate().never();
+    h.bus.expect_publish().never();
+    let later = start() + Duration::hours(5);
+    h.repo
+        .expect_purge_expired()
+        .withf(move |before| *before == later)
+        .times(1)
+        .returning(|_| Ok(3));
+    let (svc, log, _, clock) = h.build().await;
+    clock.set(later);
+    assert_eq!(svc.purge_expired().await.unwrap(), 3);
+    assert_eq!(log.take(), Vec::<String>::new(), "nothing invalidated");
+}
+
+#[tokio::test]
+async fn purge_expired_reports_storage_errors() {
+    let mut h = Harness::new();
+    h.repo
+        .expect_purge_expired()
+        .times(1)
+        .returning(|_| Err(StoreError::Unavailable("postgres down".into())));
+    let (svc, _, _, _) = h.build().await;
+    let e = svc.purge_expired().await;
+    assert!(matches!(e, Err(RbacError::Store(_))), "{e:?}");
 }
 
 async fn refused_assignment(

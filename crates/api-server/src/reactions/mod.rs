@@ -1,0 +1,290 @@
+//! Reactions to domain events, wired in `api-server` so that no domain crate calls
+//! another.
+//!
+//! Services hand their events to the store with the change; the store records each as
+//! an `events.dispatch` job in the same transaction (the transactional outbox, decision
+//! D19). A worker claims the job after the commit — on any instance, after any crash —
+//! and [`DispatchEvents`] hands the event to every [`EventSubscriber`] that wants it.
+//! Delivery is at least once: a failed subscriber fails the job, which is retried with
+//! backoff, and every subscriber is idempotent (what it creates is keyed by the event,
+//! the action or the session), so a second run repeats nothing.
+//!
+//! | event | subscriber | effect |
+//! |---|---|---|
+//! | `debates.participant_*`, `debates.message_removed` | [`ModerationNotifier`] | the target is told |
+//! | `debates.session_scheduled` | [`ScheduleNotifier`] | members of the session's unit (and the units in it) are told |
+//! | `debates.session_rescheduled` | [`ScheduleNotifier`] | the session's participants are told |
+//! | `debates.session_closed` | [`ResultsScheduler`] | a `debates.publish_results` job is due when voting ends; it tells the participants |
+//! | `rbac.role_granted` | [`RoleNotifier`] | the user is told |
+
+mod moderation;
+mod notifier;
+mod results;
+mod roles;
+mod schedule;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use domain_core::DomainEvent;
+use domain_jobs::{EVENT_DISPATCH, Job, JobError, JobHandler, JobQueue, event_of};
+
+pub use moderation::ModerationNotifier;
+pub use notifier::Notifier;
+pub use results::{PUBLISH_RESULTS, PublishResults, ResultsScheduler};
+pub use roles::RoleNotifier;
+pub use schedule::ScheduleNotifier;
+
+/// Something that reacts to domain events.
+#[async_trait]
+pub trait EventSubscriber: Send + Sync {
+    /// Whether it reacts to events named `name`.
+    fn wants(&self, name: &str) -> bool;
+
+    /// Reacts to one event. It may run more than once for the same event (a retried
+    /// job), so it must be idempotent.
+    ///
+    /// # Errors
+    /// Whatever kept it from reacting; the event's job is then retried.
+    async fn handle(&self, event: &DomainEvent) -> Result<(), String>;
+}
+
+/// The subscribers, and the dispatch of one event to those that want it.
+#[derive(Default, Clone)]
+pub struct EventDispatcher {
+    subscribers: Vec<Arc<dyn EventSubscriber>>,
+}
+
+impl EventDispatcher {
+    /// A dispatcher with no subscribers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a subscriber.
+    #[must_use]
+    pub fn with(mut self, subscriber: Arc<dyn EventSubscriber>) -> Self {
+        self.subscribers.push(subscriber);
+        self
+    }
+
+    /// Hands `event` to every subscriber that wants it — all of them, even after one
+    /// failed, so one broken reaction does not starve the others.
+    ///
+    /// # Errors
+    /// The failures, joined; the caller retries the whole event (the subscribers that
+    /// succeeded are idempotent).
+    pub async fn dispatch(&self, event: &DomainEvent) -> Result<(), String> {
+        let mut failures = Vec::new();
+        for subscriber in self.subscribers.iter().filter(|s| s.wants(&event.name)) {
+            if let Err(e) = subscriber.handle(event).await {
+                tracing::warn!(event = %event.name, event_id = %event.id, error = %e, "an event subscriber failed");
+                failures.push(e);
+            }
+        }
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(failures.join("; "))
+        }
+    }
+}
+
+/// Runs `events.dispatch` jobs: the relay of the outbox.
+pub struct DispatchEvents {
+    dispatcher: Arc<EventDispatcher>,
+}
+
+#[async_trait]
+impl JobHandler for DispatchEvents {
+    async fn handle(&self, job: &Job) -> Result<(), JobError> {
+        let event = event_of(job)?;
+        self.dispatcher
+            .dispatch(&event)
+            .await
+            .map_err(JobError::Retry)
+    }
+}
+
+/// Every reaction, ready to be registered with the worker.
+#[derive(Clone)]
+pub struct Reactions {
+    dispatcher: Arc<EventDispatcher>,
+    results: Arc<PublishResults>,
+}
+
+/// What the reactions read and where they write.
+pub struct ReactionDeps {
+    /// Notifications (and the e-mails they ask for).
+    pub notifier: Notifier,
+    /// Sessions and their participants.
+    pub debates: domain_debates::DebateService,
+    /// Results of closed sessions.
+    pub voting: domain_debates::VotingService,
+    /// Units and their members.
+    pub org: domain_org::OrgService,
+    /// Where follow-up jobs are enqueued.
+    pub queue: Arc<dyn JobQueue>,
+    /// The time.
+    pub clock: Arc<dyn domain_core::Clock>,
+}
+
+impl Reactions {
+    /// The reactions of the table in the module documentation.
+    pub fn new(deps: ReactionDeps) -> Self {
+        let dispatcher = EventDispatcher::new()
+            .with(Arc::new(ModerationNotifier::new(
+                deps.notifier.clone(),
+                deps.debates.clone(),
+            )))
+            .with(Arc::new(ScheduleNotifier::new(
+                deps.notifier.clone(),
+                deps.debates.clone(),
+                deps.org,
+            )))
+            .with(Arc::new(ResultsScheduler::new(deps.queue, deps.clock)))
+            .with(Arc::new(RoleNotifier::new(deps.notifier.clone())));
+        Self {
+            dispatcher: Arc::new(dispatcher),
+            results: Arc::new(PublishResults::new(
+                deps.notifier,
+                deps.debates,
+                deps.voting,
+            )),
+        }
+    }
+
+    /// The job handlers: `events.dispatch` and `debates.publish_results`.
+    pub fn handlers(&self) -> HashMap<String, Arc<dyn JobHandler>> {
+        let mut map: HashMap<String, Arc<dyn JobHandler>> = HashMap::new();
+        map.insert(
+            EVENT_DISPATCH.into(),
+            Arc::new(DispatchEvents {
+                dispatcher: self.dispatcher.clone(),
+            }),
+        );
+        map.insert(PUBLISH_RESULTS.into(), self.results.clone());
+        map
+    }
+}
+
+/// Longest quoted title in a notification's title, so the whole fits in
+/// [`domain_notifications::TITLE_MAX_CHARS`].
+const QUOTED_TITLE_CHARS: usize = domain_notifications::TITLE_MAX_CHARS - 50;
+
+/// `title`, shortened with an ellipsis to fit in a notification's title.
+pub(crate) fn quoted(title: &str) -> String {
+    if title.chars().count() <= QUOTED_TITLE_CHARS {
+        return title.to_owned();
+    }
+    let mut short: String = title.chars().take(QUOTED_TITLE_CHARS - 1).collect();
+    short.push('…');
+    short
+}
+
+/// How instants read in notifications.
+pub(crate) fn when(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// How many recipients are read per page.
+const RECIPIENT_PAGE: u32 = 200;
+
+/// The active participants of a session, every page of them.
+pub(crate) async fn participants_of(
+    debates: &domain_debates::DebateService,
+    session: uuid::Uuid,
+) -> Result<Vec<uuid::Uuid>, String> {
+    let mut users = Vec::new();
+    let mut after = None;
+    loop {
+        let page = debates
+            .participants(session, after, RECIPIENT_PAGE)
+            .await
+            .map_err(|e| e.to_string())?;
+        let full = page.len() == RECIPIENT_PAGE as usize;
+        after = page.last().map(|p| p.user_id);
+        users.extend(page.into_iter().map(|p| p.user_id));
+        if !full {
+            return Ok(users);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use uuid::Uuid;
+
+    use super::*;
+
+    struct Recorder {
+        name: &'static str,
+        fail: bool,
+        seen: Mutex<Vec<Uuid>>,
+    }
+
+    #[async_trait]
+    impl EventSubscriber for Recorder {
+        fn wants(&self, name: &str) -> bool {
+            name == self.name
+        }
+        async fn handle(&self, event: &DomainEvent) -> Result<(), String> {
+            self.seen
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(event.id);
+            if self.fail {
+                Err("down".into())
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    fn recorder(name: &'static str, fail: bool) -> Arc<Recorder> {
+        Arc::new(Recorder {
+            name,
+            fail,
+            seen: Mutex::default(),
+        })
+    }
+
+    #[tokio::test]
+    async fn every_interested_subscriber_runs_even_after_a_failure() {
+        let (broken, fine, other) = (
+            recorder("a.b", true),
+            recorder("a.b", false),
+            recorder("c.d", false),
+        );
+        let dispatcher = EventDispatcher::new()
+            .with(broken.clone())
+            .with(fine.clone())
+            .with(other.clone());
+        let event = DomainEvent::new(
+            "a.b",
+            Uuid::new_v4(),
+            chrono::DateTime::UNIX_EPOCH,
+            serde_json::json!({}),
+        );
+        assert_eq!(dispatcher.dispatch(&event).await, Err("down".into()));
+        assert_eq!(fine.seen.lock().unwrap_or_else(|p| p.into_inner()).len(), 1);
+        assert!(
+            other
+                .seen
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn long_titles_are_shortened_to_fit() {
+        let title = quoted(&"x".repeat(400));
+        assert!(title.chars().count() <= QUOTED_TITLE_CHARS);
+        assert!(title.ends_with('…'));
+        assert_eq!(quoted("Short"), "Short");
+    }
+}
