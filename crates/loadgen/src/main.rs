@@ -91,6 +91,28 @@ fn now_ns(t0: Instant) -> u64 {
     t0.elapsed().as_nanos() as u64
 }
 
+/// The wall clock (µs since the Unix epoch) when the tool started, to place the server's
+/// `created_at` on the tool's clock (same machine, same clock).
+// The tool is not domain code: it needs the wall clock to compare with the server's.
+#[allow(clippy::disallowed_methods)]
+fn wall_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+/// `created_at` (RFC 3339) as nanoseconds since the tool started.
+fn since_t0_ns(created_at: &str, wall_t0_us: i64) -> Option<u64> {
+    let at = chrono::DateTime::parse_from_rfc3339(created_at).ok()?;
+    u64::try_from(at.timestamp_micros() - wall_t0_us)
+        .ok()
+        .map(|us| us * 1000)
+}
+
+fn micros(ns: u64) -> u32 {
+    (ns / 1000).min(u64::from(u32::MAX)) as u32
+}
+
 struct Setup {
     base: String,
     session: String,
@@ -269,11 +291,18 @@ struct Msg<'a> {
     seq: i64,
     #[serde(borrow)]
     body: &'a str,
+    /// When the server stored it (its clock, RFC 3339).
+    #[serde(borrow)]
+    created_at: Option<&'a str>,
 }
 
 #[derive(Default)]
 struct SubResult {
     latencies_us: Vec<u32>,
+    /// Of each latency: send → stored (the server's `created_at`) …
+    stored_us: Vec<u32>,
+    /// … and stored → delivered.
+    fanout_us: Vec<u32>,
     seqs: Vec<i64>,
     duplicates: u64,
     out_of_order: u64,
@@ -285,12 +314,17 @@ struct SubResult {
 async fn subscriber(
     mut ws: Ws,
     t0: Instant,
+    // `None`: this subscriber does not split its latencies (one in ten does, which is
+    // plenty of samples and keeps the tool's own work per delivery low)
+    wall_t0_us: Option<i64>,
     mut final_seq: watch::Receiver<Option<i64>>,
     hard_deadline: tokio::time::Instant,
     expected: usize,
 ) -> SubResult {
     let mut r = SubResult {
         latencies_us: Vec::with_capacity(expected),
+        stored_us: Vec::with_capacity(expected),
+        fanout_us: Vec::with_capacity(expected),
         seqs: Vec::with_capacity(expected),
         ..SubResult::default()
     };
@@ -354,6 +388,13 @@ async fn subscriber(
                 {
                     let us = now.saturating_sub(sent) / 1000;
                     r.latencies_us.push(us.min(u64::from(u32::MAX)) as u32);
+                    if let Some(stored) = wall_t0_us
+                        .zip(m.created_at)
+                        .and_then(|(w, c)| since_t0_ns(c, w))
+                    {
+                        r.stored_us.push(micros(stored.saturating_sub(sent)));
+                        r.fanout_us.push(micros(now.saturating_sub(stored)));
+                    }
                 }
             }
             Ok(Some(Ok(_))) => {}
@@ -465,7 +506,7 @@ fn pct(v: &[u32], q: f64) -> f64 {
     v[((v.len() as f64 - 1.0) * q).round() as usize] as f64 / 1000.0
 }
 
-async fn run_messages(args: &Args, s: Arc<Setup>, t0: Instant) {
+async fn run_messages(args: &Args, s: Arc<Setup>, t0: Instant, wall_t0_us: i64) {
     let total = (args.rate * args.duration as f64).round() as u64;
     let opening = Instant::now();
     let (subs, failed) = open_many(
@@ -495,10 +536,12 @@ async fn run_messages(args: &Args, s: Arc<Setup>, t0: Instant) {
     let expected = total as usize;
     let sub_tasks: Vec<_> = subs
         .into_iter()
-        .map(|ws| {
+        .enumerate()
+        .map(|(i, ws)| {
             tokio::spawn(subscriber(
                 ws,
                 t0,
+                (i % 10 == 0).then_some(wall_t0_us),
                 final_rx.clone(),
                 hard_deadline,
                 expected,
@@ -554,6 +597,8 @@ async fn run_messages(args: &Args, s: Arc<Setup>, t0: Instant) {
     let mut subs_with_loss = 0u64;
     let mut ends: BTreeMap<String, u64> = BTreeMap::new();
     let mut lat: Vec<u32> = Vec::with_capacity(expected_deliveries as usize);
+    let mut stored: Vec<u32> = Vec::with_capacity(expected_deliveries as usize);
+    let mut fanout: Vec<u32> = Vec::with_capacity(expected_deliveries as usize);
     for r in &mut results {
         let got: std::collections::HashSet<i64> = r.seqs.iter().copied().collect();
         let missing = acked_set.iter().filter(|q| !got.contains(q)).count() as u64;
@@ -566,8 +611,12 @@ async fn run_messages(args: &Args, s: Arc<Setup>, t0: Instant) {
         ooo += r.out_of_order;
         *ends.entry(std::mem::take(&mut r.end)).or_insert(0) += 1;
         lat.append(&mut r.latencies_us);
+        stored.append(&mut r.stored_us);
+        fanout.append(&mut r.fanout_us);
     }
     lat.sort_unstable();
+    stored.sort_unstable();
+    fanout.sort_unstable();
     println!("| measurement | result |\n|---|---|");
     println!(
         "| config | {} subscribers · {} senders · {} msg/s · {} s |",
@@ -600,6 +649,18 @@ async fn run_messages(args: &Args, s: Arc<Setup>, t0: Instant) {
             .unwrap_or(f64::NAN),
         lat.len()
     );
+    for (name, v) in [
+        ("of which send→stored", &stored),
+        ("of which stored→delivery", &fanout),
+    ] {
+        println!(
+            "| {name} | p50 {:.1} ms · p90 {:.1} ms · p99 {:.1} ms · max {:.1} ms |",
+            pct(v, 0.5),
+            pct(v, 0.9),
+            pct(v, 0.99),
+            v.last().map(|m| f64::from(*m) / 1000.0).unwrap_or(f64::NAN),
+        );
+    }
     println!("| subscriber ends | {ends:?} |");
     println!("| sender ends | {sender_ends:?} |");
 }
@@ -705,6 +766,7 @@ fn server_env(args: &Args) -> HashMap<String, String> {
 #[tokio::main]
 async fn main() {
     let t0 = Instant::now();
+    let wall_t0_us = wall_us();
     let args = Args::parse();
     let mut senders = if args.idle.is_some() {
         2
@@ -765,7 +827,7 @@ async fn main() {
     );
     match args.idle {
         Some(n) => run_idle(&args, s, n).await,
-        None => run_messages(&args, s, t0).await,
+        None => run_messages(&args, s, t0, wall_t0_us).await,
     }
     if let Some(server) = server {
         server.stop().await;

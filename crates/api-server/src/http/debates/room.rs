@@ -432,14 +432,14 @@ impl Connection {
         let every = HEARTBEAT_EVERY.min(self.state.rooms.presence_ttl() / 3);
         let mut heartbeat = interval_at(Instant::now() + every, every);
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // One wait for the shutdown for the connection's whole life: a `changed()` made
+        // afresh on each turn of the loop would register with (and leave) the signal's
+        // waiter list — shared by every connection — once per frame delivered.
+        let stopping = shutdown.wait_for(|stop| *stop);
+        tokio::pin!(stopping);
         loop {
             let step = tokio::select! {
-                changed = shutdown.changed() => {
-                    if changed.is_err() || *shutdown.borrow() {
-                        return close(CloseCode::Away, "server shutting down");
-                    }
-                    Ok(())
-                }
+                _ = &mut stopping => return close(CloseCode::Away, "server shutting down"),
                 msg = stream.recv() => {
                     last_heard = Instant::now();
                     match msg {
@@ -483,7 +483,7 @@ impl Connection {
     }
 
     /// Sends a text frame, giving up on a client that does not take it in time.
-    async fn send(&mut self, text: impl Into<String>) -> Result<(), End> {
+    async fn send(&mut self, text: impl Into<bytestring::ByteString>) -> Result<(), End> {
         let sending = self.ws.text(text.into());
         tokio::pin!(sending);
         // Nearly always the socket's queue has room and this is ready at once; a timer is
@@ -555,7 +555,7 @@ impl Connection {
             return self.deliver_targeted(ev, target).await;
         }
         let Some(seq) = ev.seq else {
-            return self.send(ev.text_for(self.sees_detail).to_owned()).await;
+            return self.send(ev.text_for(self.sees_detail).clone()).await;
         };
         if seq <= self.last_seq {
             return Ok(());
