@@ -9,8 +9,9 @@
 //! closed one back except from the `leave` that closes it; who ever sat is kept apart, for
 //! voting.
 //!
-//! The same store implements [`domain_debates::ModerationRepository`] (`moderation.rs`)
-//! and [`domain_debates::VoteRepository`] (`votes.rs`): under the one lock an append sees
+//! The same store implements [`domain_debates::ModerationRepository`] (`moderation.rs`),
+//! [`domain_debates::VoteRepository`] (`votes.rs`) and
+//! [`domain_debates::ActivityRollup`] (`analytics.rs`): under the one lock an append sees
 //! the mute and a join sees the removal, as PostgreSQL's statements do.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -19,12 +20,12 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::TimeDelta;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use domain_core::{DomainEvent, StoreError};
 use domain_debates::{
-    AppendOutcome, Ballot, DebateRepository, DebateSession, JoinOutcome, Message, MessageRange,
-    ModerationAction, Mute, NewMessage, Participant, SessionFilter, SessionStatus, Side, Topic,
-    Vote,
+    AppendOutcome, Ballot, DailyActivity, DebateRepository, DebateSession, JoinOutcome, Message,
+    MessageRange, ModerationAction, Mute, NewMessage, Participant, SessionFilter, SessionStatus,
+    Side, Topic, Vote,
 };
 use domain_identity::{UserId, UserRepository};
 use uuid::Uuid;
@@ -68,6 +69,13 @@ pub(crate) struct Debates {
     pub(crate) actions: BTreeMap<(DateTime<Utc>, Uuid), ModerationAction>,
     /// Votes keyed (session, user, ballot): one per user and ballot.
     pub(crate) votes: BTreeMap<(Uuid, Uuid, Ballot), Vote>,
+    /// (session, user, joined_at) of every seat ever taken, as the rows of
+    /// `debate_participants` (a move to another side opens a new one): who sat on which
+    /// day, for the daily roll-up.
+    pub(crate) seat_log: BTreeSet<(Uuid, Uuid, DateTime<Utc>)>,
+    /// The stored daily roll-ups (`debate_activity_daily`), keyed (day, scope): kept
+    /// apart from the sessions they count, so deleting a session leaves them.
+    pub(crate) activity: BTreeMap<(NaiveDate, String), DailyActivity>,
 }
 
 #[derive(Debug)]
@@ -124,6 +132,7 @@ impl Debates {
         self.bans.retain(|(session, _)| *session != id);
         self.actions.retain(|_, a| a.session_id != id);
         self.votes.retain(|(session, _, _), _| *session != id);
+        self.seat_log.retain(|(session, _, _)| *session != id);
         true
     }
 
@@ -375,6 +384,7 @@ impl DebateRepository for MemoryDebateRepository {
         };
         d.seats.insert(key, seat.clone());
         d.ever_seated.insert(key);
+        d.seat_log.insert((session, user, seat.joined_at));
         Ok(JoinOutcome::Joined(seat))
     }
 

@@ -10,6 +10,7 @@
 //! State lives only as long as the adapter: nothing is persisted, and separate
 //! processes do not share it.
 
+mod analytics;
 mod debates;
 mod grants;
 mod jobs;

@@ -196,6 +196,14 @@ impl ModerationRepository for MemoryDebateRepository {
             .cloned())
     }
 
+    async fn purge_expired_mutes(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut d = lock(&self.state);
+        let was = d.mutes.len();
+        d.mutes
+            .retain(|_, m| m.until.is_none_or(|until| until >= before));
+        Ok(u64::try_from(was - d.mutes.len()).unwrap_or(u64::MAX))
+    }
+
     async fn is_removed(&self, session: Uuid, user: Uuid) -> Result<bool, StoreError> {
         Ok(lock(&self.state).bans.contains(&(session, user)))
     }

@@ -20,7 +20,8 @@
 //!   live session also sets `voting_closes_at` from its window in that statement.
 //!
 //! The same adapter implements the moderation (`moderation.rs`) and vote (`votes.rs`)
-//! ports, over the tables of the same migration set.
+//! ports, over the tables of the same migration set, and the daily activity roll-up
+//! (`analytics.rs`) computed from them.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

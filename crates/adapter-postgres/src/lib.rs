@@ -6,6 +6,7 @@
 //! or an exhausted pool [`StoreError::Unavailable`], anything else
 //! [`StoreError::Unexpected`].
 
+mod analytics;
 mod debates;
 mod error;
 mod grants;

@@ -319,6 +319,18 @@ impl ModerationRepository for PgDebateRepository {
         Ok(row.map(Mute::from))
     }
 
+    async fn purge_expired_mutes(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        // `until < before` is false for NULL: mutes until lifted stay. No index on
+        // `until`: the table holds at most one row per session and user, and this runs
+        // hourly.
+        let deleted = diesel::delete(debate_mutes::table.filter(debate_mutes::until.lt(before)))
+            .execute(&mut conn)
+            .await
+            .map_err(debate_error)?;
+        Ok(u64::try_from(deleted).unwrap_or(u64::MAX))
+    }
+
     async fn is_removed(&self, session: Uuid, user: Uuid) -> Result<bool, StoreError> {
         let mut conn = self.pool.get().await.map_err(pool_error)?;
         diesel::select(diesel::dsl::exists(

@@ -24,6 +24,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    debate_activity_daily (day, scope) {
+        day -> Date,
+        scope -> Text,
+        sessions_started -> Int8,
+        sessions_closed -> Int8,
+        messages -> Int8,
+        votes -> Int8,
+        participants -> Int8,
+        computed_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     debate_bans (session_id, user_id) {
         session_id -> Uuid,
         user_id -> Uuid,
@@ -316,6 +329,7 @@ diesel::joinable!(role_permissions -> roles (role));
 diesel::allow_tables_to_appear_in_same_query!(
     auth_sessions,
     campuses,
+    debate_activity_daily,
     debate_bans,
     debate_messages,
     debate_mutes,

@@ -226,6 +226,16 @@ async fn schema_rs_matches_the_migrated_tables() {
             ),
         ),
         (
+            "debate_activity_daily",
+            columns_of(
+                debug_query::<Pg, _>(
+                    &schema::debate_activity_daily::table
+                        .select(schema::debate_activity_daily::table::all_columns()),
+                )
+                .to_string(),
+            ),
+        ),
+        (
             "debate_bans",
             columns_of(
                 debug_query::<Pg, _>(

@@ -8,12 +8,14 @@
 //! | `jobs.purge_done` | hourly | deletes done jobs older than 7 days |
 //! | `identity.purge_sessions` | hourly | deletes login sessions that ended (expired or revoked) over 7 days ago, with their refresh tokens |
 //! | `rbac.purge_expired` | hourly | deletes role assignments and permission grants past their `expires_at` |
+//! | `debates.purge_mutes` | hourly | deletes debate mutes that ended (mutes until lifted stay) |
+//! | `analytics.rollup` | hourly | recomputes yesterday's and today's debate activity per scope (`/api/analytics/daily/`) |
 //! | `events.dispatch` | recorded with a change (the outbox) | hands the event to its reactions (`crate::reactions`) |
 //! | `debates.publish_results` | when a closed session's voting ends | tells its participants the results |
 //!
 //! Presence needs no cleanup job: its entries expire in Redis (or die with the process)
-//! by themselves. Expired grants and mutes are ignored by every read before the purge
-//! deletes them.
+//! by themselves. Expired grants and mutes are ignored by every read before the purges
+//! delete them.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -38,6 +40,10 @@ pub const PURGE_DONE_JOBS: &str = "jobs.purge_done";
 pub const PURGE_SESSIONS: &str = "identity.purge_sessions";
 /// Kind of the periodic job that deletes expired role assignments and grants.
 pub const PURGE_GRANTS: &str = "rbac.purge_expired";
+/// Kind of the periodic job that deletes ended debate mutes.
+pub const PURGE_MUTES: &str = "debates.purge_mutes";
+/// Kind of the periodic job that recomputes the daily debate activity.
+pub const ANALYTICS_ROLLUP: &str = "analytics.rollup";
 
 /// How long an ended session stays (an operator may still want to see it) before
 /// `identity.purge_sessions` deletes it.
@@ -143,6 +149,43 @@ impl JobHandler for PurgeGrants {
     }
 }
 
+/// Runs `debates.purge_mutes`.
+struct PurgeMutes {
+    moderation: domain_debates::ModerationService,
+}
+
+#[async_trait]
+impl JobHandler for PurgeMutes {
+    async fn handle(&self, _job: &Job) -> Result<(), JobError> {
+        let purged = self
+            .moderation
+            .purge_expired_mutes()
+            .await
+            .map_err(|e| JobError::Retry(e.to_string()))?;
+        tracing::info!(purged, "ended debate mutes purged");
+        Ok(())
+    }
+}
+
+/// Runs `analytics.rollup`. Idempotent (a roll-up replaces the days it computes), so a
+/// retry or a run twice in one slot does no harm.
+struct RollUpActivity {
+    analytics: domain_debates::AnalyticsService,
+}
+
+#[async_trait]
+impl JobHandler for RollUpActivity {
+    async fn handle(&self, _job: &Job) -> Result<(), JobError> {
+        let rows = self
+            .analytics
+            .roll_up_recent()
+            .await
+            .map_err(|e| JobError::Retry(e.to_string()))?;
+        tracing::info!(rows, "debate activity of yesterday and today rolled up");
+        Ok(())
+    }
+}
+
 /// What the handlers need.
 #[derive(Clone)]
 pub struct JobDeps {
@@ -156,6 +199,10 @@ pub struct JobDeps {
     pub sessions: Arc<dyn SessionRepository>,
     /// Access control (`rbac.purge_expired`).
     pub rbac: Arc<domain_rbac::RbacService>,
+    /// Moderation (`debates.purge_mutes`).
+    pub moderation: domain_debates::ModerationService,
+    /// Debate activity figures (`analytics.rollup`).
+    pub analytics: domain_debates::AnalyticsService,
     /// The reactions to recorded domain events.
     pub reactions: crate::reactions::Reactions,
     /// The time.
@@ -171,6 +218,8 @@ impl JobDeps {
             users: backends.user_store.clone(),
             sessions: backends.session_store.clone(),
             rbac: backends.rbac.clone(),
+            moderation: backends.moderation.clone(),
+            analytics: backends.analytics.clone(),
             reactions: backends.reactions.clone(),
             clock: backends.clock.clone(),
         }
@@ -287,6 +336,18 @@ pub fn handlers(deps: &JobDeps) -> HashMap<String, Arc<dyn JobHandler>> {
             rbac: deps.rbac.clone(),
         }),
     );
+    map.insert(
+        PURGE_MUTES.into(),
+        Arc::new(PurgeMutes {
+            moderation: deps.moderation.clone(),
+        }),
+    );
+    map.insert(
+        ANALYTICS_ROLLUP.into(),
+        Arc::new(RollUpActivity {
+            analytics: deps.analytics.clone(),
+        }),
+    );
     map.extend(deps.reactions.handlers());
     map
 }
@@ -306,6 +367,16 @@ pub fn periodic() -> Vec<Periodic> {
         },
         Periodic {
             kind: PURGE_GRANTS.into(),
+            every: TimeDelta::hours(1),
+            payload: serde_json::Value::Null,
+        },
+        Periodic {
+            kind: PURGE_MUTES.into(),
+            every: TimeDelta::hours(1),
+            payload: serde_json::Value::Null,
+        },
+        Periodic {
+            kind: ANALYTICS_ROLLUP.into(),
             every: TimeDelta::hours(1),
             payload: serde_json::Value::Null,
         },
@@ -631,6 +702,15 @@ mod tests {
         );
         run_one(&deps_week, &w_week, purge).await;
         assert!(deps.queue.get(done.id).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn the_mute_purge_and_the_roll_up_run_to_done() {
+        let (deps, _, w) = setup(Ok(())).await;
+        for kind in [PURGE_MUTES, ANALYTICS_ROLLUP] {
+            let job = run_one(&deps, &w, NewJob::new(kind, serde_json::Value::Null)).await;
+            assert_eq!(job.status, JobStatus::Done, "{kind}: {:?}", job.last_error);
+        }
     }
 
     #[test]

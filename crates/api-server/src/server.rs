@@ -105,6 +105,7 @@ pub async fn start(config: &Config, handle_signals: bool) -> Result<RunningServe
         debates: backends.debates,
         moderation: backends.moderation,
         voting: backends.voting,
+        analytics: backends.analytics,
         rooms: rooms.clone(),
         notifications: backends.notifications,
         notification_hub: crate::http::notifications::live::NotificationHub::new(

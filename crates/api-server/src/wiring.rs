@@ -53,6 +53,8 @@ pub struct Backends {
     pub moderation: domain_debates::ModerationService,
     /// Votes on closed sessions.
     pub voting: domain_debates::VotingService,
+    /// The daily activity roll-up of debates and its reads.
+    pub analytics: domain_debates::AnalyticsService,
     /// Fan-out of the real-time rooms: Redis pub/sub, or in process.
     pub room_bus: Arc<dyn domain_debates::RoomBus>,
     /// Who is connected to which room: Redis with expiry, or in process.
@@ -155,6 +157,7 @@ struct Storage {
     debates: Arc<dyn domain_debates::DebateRepository>,
     moderation: Arc<dyn domain_debates::ModerationRepository>,
     votes: Arc<dyn domain_debates::VoteRepository>,
+    analytics: Arc<dyn domain_debates::ActivityRollup>,
     jobs: Arc<dyn domain_jobs::JobQueue>,
     notification_store: Arc<dyn NotificationStore>,
     preference_store: Arc<dyn PreferenceStore>,
@@ -226,6 +229,7 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
         jobs,
         moderation: moderation_repo,
         votes: vote_repo,
+        analytics: analytics_repo,
         users,
         sessions,
         grants,
@@ -246,7 +250,8 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
             health.push(Arc::new(PgHealth(pool.clone())));
             description.push("accounts in PostgreSQL");
             let org = Arc::new(adapter_postgres::PgOrgRepository::new(pool.clone()));
-            // one repository for debates, moderation and votes (same tables, same locks)
+            // one repository for debates, moderation, votes and their daily roll-up (same
+            // tables, same locks)
             let debate_repo = Arc::new(adapter_postgres::PgDebateRepository::new(pool.clone()));
             let notification_store =
                 Arc::new(adapter_postgres::PgNotificationStore::new(pool.clone()));
@@ -260,7 +265,8 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
                 rbac_repo: Arc::new(adapter_postgres::PgRbacRepository::new(pool.clone())),
                 debates: debate_repo.clone(),
                 moderation: debate_repo.clone(),
-                votes: debate_repo,
+                votes: debate_repo.clone(),
+                analytics: debate_repo,
                 org_repo: org.clone(),
                 scopes: org,
             }
@@ -278,7 +284,8 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
                     .with_outbox(outbox.clone()),
             );
             let org = Arc::new(adapter_memory::MemoryOrgRepository::new(users.clone()));
-            // one store for debates, moderation and votes: their atomic checks span them
+            // one store for debates, moderation, votes and their daily roll-up: their atomic
+            // checks span them, and the roll-up counts their rows
             let debates = Arc::new(
                 adapter_memory::MemoryDebateRepository::new(users.clone()).with_outbox(outbox),
             );
@@ -289,7 +296,8 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
                 preference_store: notification_store,
                 debates: debates.clone(),
                 moderation: debates.clone(),
-                votes: debates,
+                votes: debates.clone(),
+                analytics: debates,
                 users,
                 sessions: Arc::new(adapter_memory::MemorySessionRepository::default()),
                 jobs: queue,
@@ -444,6 +452,7 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
         Arc::new(NullEventPublisher),
         clock.clone(),
     );
+    let analytics = domain_debates::AnalyticsService::new(analytics_repo, clock.clone());
     let org = OrgService::new(org_repo, clock.clone());
     // What the recorded events set off, run by the job worker (see `crate::reactions`).
     let reactions = crate::reactions::Reactions::new(crate::reactions::ReactionDeps {
@@ -470,6 +479,7 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
         debates,
         moderation,
         voting,
+        analytics,
         room_bus,
         presence,
         notifications,

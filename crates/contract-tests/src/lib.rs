@@ -12,6 +12,7 @@
 // A test library: failing loudly on the first broken expectation is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod analytics;
 pub mod debate_outbox;
 pub mod debates;
 pub mod grants;

@@ -670,3 +670,76 @@ pub async fn actions_filter_and_page(
             .is_empty()
     );
 }
+
+/// Purging deletes the mutes that ended before the given instant (one ending exactly
+/// then stays), keeps mutes until lifted, and reports how many went; what it deletes had
+/// stopped applying already.
+pub async fn expired_mutes_are_purged(
+    debates: &dyn DebateRepository,
+    moderation: &dyn ModerationRepository,
+    users: &dyn UserRepository,
+) {
+    let clock = clock();
+    let now = clock.now();
+    let (_, s) = topic_with_live_session(debates, now).await;
+    let moderator = existing_user(users, now).await.0;
+    let (short, long, forever) = (
+        existing_user(users, now).await.0,
+        existing_user(users, now).await.0,
+        existing_user(users, now).await.0,
+    );
+    let mut ends = Vec::new();
+    for (user, until) in [
+        (short, Some(now + TimeDelta::seconds(10))),
+        (long, Some(now + TimeDelta::seconds(100))),
+        (forever, None),
+    ] {
+        let (mute, a) = mute_of(&s, moderator, user, until, now);
+        moderation.mute(mute, a, &[]).await.unwrap();
+        ends.push(until);
+    }
+    let muted = async |user: Uuid| moderation.active_mute(s.id, user, now).await.unwrap();
+
+    assert_eq!(
+        moderation
+            .purge_expired_mutes(now + TimeDelta::seconds(10))
+            .await
+            .unwrap(),
+        0,
+        "a mute ending exactly then is not before it"
+    );
+    assert_eq!(
+        moderation
+            .purge_expired_mutes(now + TimeDelta::seconds(50))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(muted(short).await, None, "the ended mute is gone");
+    assert!(muted(long).await.is_some() && muted(forever).await.is_some());
+    assert_eq!(
+        moderation
+            .purge_expired_mutes(now + TimeDelta::seconds(50))
+            .await
+            .unwrap(),
+        0,
+        "nothing twice"
+    );
+    assert_eq!(
+        moderation
+            .purge_expired_mutes(now + TimeDelta::days(365))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(muted(long).await, None);
+    assert_eq!(
+        muted(forever).await.map(|m| m.until),
+        Some(None),
+        "a mute until lifted stays"
+    );
+    // The ended mute is gone for good: an append at a time it covered goes through.
+    append(debates, argument(s.id, short, "free again", now))
+        .await
+        .unwrap();
+}

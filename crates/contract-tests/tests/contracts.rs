@@ -544,6 +544,7 @@ mod moderation_votes_memory {
         messages_are_removed_once,
         appends_need_a_live_session,
         actions_filter_and_page,
+        expired_mutes_are_purged,
     ], with_debates);
     contracts!(votes => [
         votes_replace_within_the_window,
@@ -576,12 +577,51 @@ mod moderation_votes_postgres {
         messages_are_removed_once,
         appends_need_a_live_session,
         actions_filter_and_page,
+        expired_mutes_are_purged,
     ], with_debates);
     contracts!(votes => [
         votes_replace_within_the_window,
         concurrent_casts_by_one_user_store_one_vote,
         concurrent_casts_by_many_users_tally_exactly,
     ], with_debates);
+}
+
+/// The daily activity roll-up: [`domain_debates::ActivityRollup`] served by the debate
+/// store whose sessions, messages, votes and seats it counts, on the in-memory adapter.
+mod analytics_memory {
+    use std::sync::Arc;
+
+    use adapter_memory::{MemoryDebateRepository, MemoryUserRepository};
+
+    macro_rules! with_debates {
+        ($contract:path) => {{
+            let users = super::Arc::new(super::MemoryUserRepository::new());
+            let repo = super::MemoryDebateRepository::new(users.clone());
+            $contract(&repo, &repo, &repo, &*users).await
+        }};
+    }
+
+    contracts!(analytics => [daily_figures_per_scope_replace_on_recompute], with_debates);
+}
+
+/// The same contract on the PostgreSQL adapter.
+mod analytics_postgres {
+    use adapter_postgres::testing::TestDatabase;
+    use adapter_postgres::{PgDebateRepository, PgUserRepository};
+
+    macro_rules! with_debates {
+        ($contract:path) => {{
+            let Some(db) = super::TestDatabase::create().await else {
+                return;
+            };
+            let pool = db.pool().clone();
+            let repo = super::PgDebateRepository::new(pool.clone());
+            $contract(&repo, &repo, &repo, &super::PgUserRepository::new(pool)).await;
+            db.cleanup().await;
+        }};
+    }
+
+    contracts!(analytics => [daily_figures_per_scope_replace_on_recompute], with_debates);
 }
 
 /// The outbox of the debate and moderation stores: events recorded as jobs on the queue

@@ -7,6 +7,7 @@
 //! more debaters). Scopes are carried as their text form (`institution:{id}`, …) so this
 //! crate does not depend on the RBAC domain.
 
+pub mod analytics;
 pub mod error;
 pub mod model;
 pub mod moderation;
@@ -18,6 +19,9 @@ pub mod transcript;
 pub mod voting;
 pub mod voting_service;
 
+pub use analytics::{
+    ActivityRollup, AnalyticsService, DAILY_DEFAULT_DAYS, DAILY_MAX_DAYS, DailyActivity, day_start,
+};
 pub use error::DebateError;
 pub use model::{
     BODY_MAX_CHARS, DebateSession, Message, NewMessage, Participant, Removal, SessionStatus, Side,

@@ -86,7 +86,9 @@ pub struct Mute {
     /// The muted user.
     pub user_id: Uuid,
     /// When it ends by itself; `None`: when a moderator lifts it. A mute is active while
-    /// `now < until`, read from the clock: no job has to clean it up.
+    /// `now < until`, read from the clock, so an ended mute never needs deleting to
+    /// stop applying; the hourly `debates.purge_mutes` job deletes it later to keep the
+    /// table small.
     pub until: Option<DateTime<Utc>>,
     /// Why, if the moderator said.
     pub reason: Option<String>,
@@ -201,6 +203,12 @@ pub trait ModerationRepository: Send + Sync {
         user: Uuid,
         now: DateTime<Utc>,
     ) -> Result<Option<Mute>, StoreError>;
+
+    /// Deletes the mutes that ended before `before` (`until < before`); mutes until
+    /// lifted stay. Returns how many were deleted. Only housekeeping: reads already
+    /// ignore an ended mute, so this changes nothing anyone can observe but the table's
+    /// size.
+    async fn purge_expired_mutes(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 
     /// Whether a moderator removed the user from the session.
     async fn is_removed(&self, session: Uuid, user: Uuid) -> Result<bool, StoreError>;

@@ -374,6 +374,15 @@ impl ModerationService {
         Ok(self.repo.active_mute(session_id, user, self.now()).await?)
     }
 
+    /// Deletes every mute that ended before now; returns how many. Housekeeping for the
+    /// hourly job: an ended mute already stops applying by the clock.
+    ///
+    /// # Errors
+    /// [`DebateError::Store`].
+    pub async fn purge_expired_mutes(&self) -> Result<u64, DebateError> {
+        Ok(self.repo.purge_expired_mutes(self.now()).await?)
+    }
+
     /// Whether a moderator removed `user` from the session.
     ///
     /// # Errors

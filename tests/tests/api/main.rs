@@ -5,6 +5,7 @@
 //! One test binary on purpose: linking dominates build time.
 
 mod accounts;
+mod analytics;
 mod conventions;
 mod debates;
 mod jobs;

@@ -1,5 +1,6 @@
 //! The HTTP interface: thin handlers that parse, call a domain service and map the result.
 
+pub mod analytics;
 pub mod context;
 pub mod debates;
 pub mod docs_ui;

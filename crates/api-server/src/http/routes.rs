@@ -272,6 +272,7 @@ pub fn all() -> Vec<Endpoint> {
     v.extend(super::org::endpoints());
     v.extend(super::rbac::endpoints());
     v.extend(super::jobs::endpoints());
+    v.extend(super::analytics::endpoints());
     v.extend(super::debates::endpoints());
     v.extend(super::notifications::endpoints());
     v.extend(super::docs_ui::endpoints());

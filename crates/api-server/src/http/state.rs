@@ -45,6 +45,8 @@ pub struct AppState {
     pub moderation: domain_debates::ModerationService,
     /// Votes on closed debate sessions.
     pub voting: domain_debates::VotingService,
+    /// Daily activity figures of debates (`/api/analytics/daily/`).
+    pub analytics: domain_debates::AnalyticsService,
     /// The real-time debate rooms of this instance.
     pub rooms: crate::realtime::RoomHub,
     /// The signed-in user's notifications.

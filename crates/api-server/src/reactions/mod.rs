@@ -195,14 +195,11 @@ const RECIPIENT_PAGE: u32 = 200;
 pub(crate) async fn participants_of(
     debates: &domain_debates::DebateService,
     session: uuid::Uuid,
-) -> Result<Vec<uuid::Uuid>, String> {
+) -> Result<Vec<uuid::Uuid>, domain_debates::DebateError> {
     let mut users = Vec::new();
     let mut after = None;
     loop {
-        let page = debates
-            .participants(session, after, RECIPIENT_PAGE)
-            .await
-            .map_err(|e| e.to_string())?;
+        let page = debates.participants(session, after, RECIPIENT_PAGE).await?;
         let full = page.len() == RECIPIENT_PAGE as usize;
         after = page.last().map(|p| p.user_id);
         users.extend(page.into_iter().map(|p| p.user_id));

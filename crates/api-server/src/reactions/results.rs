@@ -147,7 +147,7 @@ impl JobHandler for PublishResults {
         let key = format!("results:{}", session.id);
         let users = participants_of(&self.debates, session.id)
             .await
-            .map_err(JobError::Retry)?;
+            .map_err(|e| JobError::Retry(e.to_string()))?;
         for user in users {
             self.notifier
                 .tell(

@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use domain_core::DomainEvent;
-use domain_debates::{DebateService, events};
+use domain_debates::{DebateError, DebateService, events};
 use domain_notifications::NotificationKind;
 use domain_org::{OrgError, OrgService, UnitRef};
 use domain_rbac::Scope;
@@ -153,8 +153,9 @@ impl EventSubscriber for ScheduleNotifier {
         } else {
             let participants = match participants_of(&self.debates, p.session_id).await {
                 Ok(users) => users.into_iter().collect(),
-                Err(e) if e.contains("not found") => BTreeSet::new(),
-                Err(e) => return Err(e),
+                // Deleted since: nobody left to tell.
+                Err(DebateError::NotFound(_)) => BTreeSet::new(),
+                Err(e) => return Err(e.to_string()),
             };
             let was = p
                 .previous_start

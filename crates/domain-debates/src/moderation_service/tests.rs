@@ -402,3 +402,16 @@ async fn mute_hands_exactly_one_muted_event_with_the_action_to_the_store() {
     assert_eq!(e.payload["reason"], "spam");
     assert_eq!(e.payload["until"], serde_json::Value::Null, "until lifted");
 }
+
+#[tokio::test]
+async fn purging_mutes_asks_for_those_ended_before_now() {
+    let mut h = Harness::new();
+    h.repo
+        .expect_purge_expired_mutes()
+        .with(mockall::predicate::eq(now()))
+        .times(1)
+        .returning(|_| Ok(2));
+    let (svc, seen) = h.build();
+    assert_eq!(svc.purge_expired_mutes().await.unwrap(), 2);
+    assert!(names(&seen).is_empty(), "housekeeping announces nothing");
+}

@@ -1,0 +1,6 @@
+DROP INDEX debate_participants_joined_at_idx;
+DROP INDEX debate_votes_cast_at_idx;
+DROP INDEX debate_messages_created_at_idx;
+DROP INDEX debate_sessions_closed_at_idx;
+DROP INDEX debate_sessions_started_at_idx;
+DROP TABLE debate_activity_daily;
