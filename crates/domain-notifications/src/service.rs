@@ -204,6 +204,31 @@ impl NotificationService {
         link: Option<&str>,
         dedupe_key: &str,
     ) -> Result<Delivery, NotificationError> {
+        let now = self.now();
+        self.notify_at(user, kind, title, body, link, dedupe_key, now)
+            .await
+    }
+
+    /// [`notify`](Self::notify), dated `at`: when what it tells of happened (no later
+    /// than now). Reactions run after the fact and not always in order — a session's
+    /// "new debate" can be told after its "rescheduled" — and a user's list should read
+    /// in the order things happened, not in the order workers got round to them.
+    ///
+    /// # Errors
+    /// As [`notify`](Self::notify).
+    #[allow(clippy::too_many_arguments)] // notify's fields plus the date; a struct would only rename them
+    pub async fn notify_at(
+        &self,
+        user: Uuid,
+        kind: NotificationKind,
+        title: &str,
+        body: &str,
+        link: Option<&str>,
+        dedupe_key: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Delivery, NotificationError> {
+        // never in the future, whatever a caller's clock said
+        let at = at.trunc_subsecs(6).min(self.now());
         let title = valid_title(title)?;
         let body = valid_body(body)?;
         let link = valid_link(link)?;
@@ -225,7 +250,7 @@ impl NotificationService {
             title,
             body,
             link,
-            created_at: self.now(),
+            created_at: at,
             read_at: None,
         };
         if !self.store.insert(&notification, dedupe_key).await? {

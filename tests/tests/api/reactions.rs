@@ -89,6 +89,7 @@ async fn scheduled_debates_reach_the_members_of_their_unit(app: &App) {
         &in_inst,
     )
     .await;
+    app.grant(&root, &in_inst, "student", &scope).await;
     add_member(
         app,
         &root,
@@ -140,6 +141,40 @@ async fn scheduled_debates_reach_the_members_of_their_unit(app: &App) {
             .is_empty()
     );
     assert!(of_kind(app, &teacher, "debate_scheduled").await.is_empty());
+
+    // a member who joins is told of a move too, and the list reads in the order things
+    // happened, whatever order the worker ran the reactions in
+    let res = app
+        .post_auth(
+            &format!("/api/debates/sessions/{session}/join/"),
+            &in_inst_token,
+            json!({"side": "pro"}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let res = app
+        .client
+        .patch(app.at(&format!("/api/debates/sessions/{session}/")))
+        .bearer_auth(&teacher)
+        .json(&json!({"scheduled_start": "2030-01-01T11:00:00Z"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    app.jobs_settled().await;
+    let kinds: Vec<Value> = notifications(app, &in_inst_token)
+        .await
+        .iter()
+        .map(|n| n["kind"].clone())
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            json!("session_rescheduled"),
+            json!("debate_scheduled"),
+            json!("role_granted")
+        ]
+    );
 
     let granted = of_kind(app, &teacher, "role_granted").await;
     assert_eq!(granted.len(), 1, "{granted:?}");

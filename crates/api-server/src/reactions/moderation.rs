@@ -117,6 +117,7 @@ impl EventSubscriber for ModerationNotifier {
                 &body,
                 Some(&link),
                 &payload.action_id.to_string(),
+                event.occurred_at,
             )
             .await
     }

@@ -1,6 +1,7 @@
 //! One way to tell a user something: a notification through their preferences, and the
 //! e-mail those ask for as an `email.send` job — both keyed, so telling twice tells once.
 
+use chrono::{DateTime, Utc};
 use domain_notifications::{NotificationError, NotificationKind, NotificationService};
 use uuid::Uuid;
 
@@ -30,12 +31,14 @@ impl Notifier {
         self
     }
 
-    /// Tells `user` (`title`, `body`, `link`) as a notification of `kind`, once per
-    /// `key` for that user, and enqueues the e-mail their preference asks for, once per
-    /// `key` and user. A user who no longer exists is skipped.
+    /// Tells `user` (`title`, `body`, `link`) as a notification of `kind` dated `at`
+    /// (when it happened), once per `key` for that user, and enqueues the e-mail their
+    /// preference asks for, once per `key` and user. A user who no longer exists is
+    /// skipped.
     ///
     /// # Errors
     /// Storage failures, as text for the job's record.
+    #[allow(clippy::too_many_arguments)] // the notification's fields; a struct would only rename them
     pub async fn tell(
         &self,
         user: Uuid,
@@ -44,10 +47,11 @@ impl Notifier {
         body: &str,
         link: Option<&str>,
         key: &str,
+        at: DateTime<Utc>,
     ) -> Result<(), String> {
         let delivery = match self
             .notifications
-            .notify(user, kind, title, body, link, key)
+            .notify_at(user, kind, title, body, link, key, at)
             .await
         {
             Ok(delivery) => delivery,

@@ -145,6 +145,8 @@ impl JobHandler for PublishResults {
         let body = results_text(&results);
         let link = format!("/api/debates/sessions/{}/results/", session.id);
         let key = format!("results:{}", session.id);
+        // the results are final when voting ends, whenever this job got to run
+        let at = results.voting_closes_at.unwrap_or(job.run_at);
         let users = participants_of(&self.debates, session.id)
             .await
             .map_err(|e| JobError::Retry(e.to_string()))?;
@@ -157,6 +159,7 @@ impl JobHandler for PublishResults {
                     &body,
                     Some(&link),
                     &key,
+                    at,
                 )
                 .await
                 .map_err(JobError::Retry)?;

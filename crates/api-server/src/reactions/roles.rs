@@ -53,6 +53,7 @@ impl EventSubscriber for RoleNotifier {
                 &body,
                 Some("/api/users/me/"),
                 &g.assignment_id.to_string(),
+                event.occurred_at,
             )
             .await
     }

@@ -171,7 +171,15 @@ impl EventSubscriber for ScheduleNotifier {
         let key = event.id.to_string();
         for user in recipients.into_iter().filter(|u| Some(*u) != p.created_by) {
             self.notifier
-                .tell(user, kind, &heading, &body, Some(&link), &key)
+                .tell(
+                    user,
+                    kind,
+                    &heading,
+                    &body,
+                    Some(&link),
+                    &key,
+                    event.occurred_at,
+                )
                 .await?;
         }
         Ok(())

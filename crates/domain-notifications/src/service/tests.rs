@@ -502,3 +502,35 @@ fn limits_are_inclusive() {
     assert_eq!(valid_link(None).unwrap(), None);
     assert!(valid_dedupe_key(&"k".repeat(DEDUPE_KEY_MAX_CHARS)).is_ok());
 }
+
+#[tokio::test]
+async fn a_notification_is_dated_when_its_cause_happened_never_later_than_now() {
+    let earlier = start() - chrono::Duration::minutes(3);
+    for (at, dated) in [
+        (earlier, earlier),
+        // a caller's clock ahead of ours: dated now, not in the future
+        (start() + chrono::Duration::hours(1), start()),
+    ] {
+        let mut h = Harness::new();
+        h.chosen(vec![]);
+        let inserted = h.inserts(true);
+        h.counter.expect_incr().returning(|_| Ok(Some(1)));
+        let _events = h.publishes();
+        let delivery = h
+            .build()
+            .notify_at(
+                Uuid::new_v4(),
+                NotificationKind::DebateScheduled,
+                "New debate",
+                "",
+                None,
+                "event:1",
+                at,
+            )
+            .await
+            .unwrap();
+        let stored = delivery.stored.unwrap();
+        assert_eq!(stored.created_at, dated.trunc_subsecs(6));
+        assert_eq!(inserted.lock().unwrap()[0].0.created_at, stored.created_at);
+    }
+}
