@@ -17,7 +17,9 @@ pub use error::IdentityError;
 pub use model::{Email, NewUser, RoleGrant, User, UserId, Username};
 pub use password::{Argon2Hasher, PasswordHasher, PasswordPolicy};
 pub use ports::{AttemptLimiter, GrantSource, RevocationList, SessionRepository, UserRepository};
-pub use service::{AuthConfig, AuthPorts, AuthService, LoginLimits, Principal, TokenPair};
+pub use service::{
+    AuthConfig, AuthPorts, AuthService, LoginLimits, Principal, Standing, TokenPair,
+};
 pub use session::{
     AuthSession, ClientInfo, NewSession, RefreshTokenHash, RotateOutcome, SessionId,
 };

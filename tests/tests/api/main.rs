@@ -16,6 +16,7 @@ mod notifications;
 mod rbac;
 mod reactions;
 mod realtime;
+mod sockets;
 
 /// Serves in a child process for the multi-instance tests (see `ServerProcess::spawn`);
 /// ignored in normal runs.

@@ -387,7 +387,7 @@ pub(crate) fn feed_url(base: &str, token: Option<&str>) -> String {
     )
 }
 
-async fn feed(base: &str, token: &str) -> Ws {
+pub(crate) async fn feed(base: &str, token: &str) -> Ws {
     let (ws, res) = timeout(WAIT, connect_async(feed_url(base, Some(token))))
         .await
         .expect("handshake in time")

@@ -27,12 +27,14 @@ validation problems list each invalid field in `errors`.\n\n\
 (not listed below): send the access token as a bearer header or `?token=`; reading needs \
 `debate_session.read` in the session's scope, refusals are answered as problems before the \
 upgrade. Frames are JSON objects with a `type`: the client sends `message.send {body, \
-client_id, reply_to?}` and `ping`; the server sends `message.created {message}` (a \
+client_id, reply_to?}`, `ping` and `auth {token}` (a fresh access token of the same user, \
+answered with `auth.ok {expires_at}`); the server sends `message.created {message}` (a \
 `MessageDto`, in `seq` order, each once), `ack {client_id, seq}`, `error {code, detail}`, \
 `pong` and `session.status {status}`. Reconnect with `?since={seq}` to receive every \
 message after `seq` before the live stream. Limits: 64 KiB frames (close 1009), 5 messages/s \
 with bursts of 10 (`rate_limited`), a client too slow to keep up is closed with 1013, server \
-shutdown closes with 1001. The full protocol is in `docs/realtime.md`.";
+shutdown closes with 1001, and a socket whose token expired or was revoked (logout) is \
+closed with 4401 at the next heartbeat. The full protocol is in `docs/realtime.md`.";
 
 /// Builds the document.
 pub fn document() -> OpenApi {

@@ -5,7 +5,7 @@
 
 use actix_web::HttpRequest;
 use actix_web::http::header;
-use domain_identity::Principal;
+use domain_identity::{Principal, Standing};
 
 use crate::http::problem::ApiError;
 use crate::http::state::AppState;
@@ -55,4 +55,47 @@ pub(crate) async fn socket_caller(
             )
         })?;
     Ok(state.auth.authenticate(token).await?)
+}
+
+/// Close code of a socket whose caller is no longer signed in: the access token expired
+/// or was revoked (logout, password change, account disabled). Reconnect with a fresh
+/// token (in rooms with `?since=`, losing nothing), or renew it in time with an `auth`
+/// frame.
+pub(crate) const SIGNED_OUT_CLOSE_CODE: u16 = 4401;
+
+/// Why `who` no longer counts as signed in, or `None` while they do. Sockets ask on
+/// every heartbeat, so an expiry or a logout ends every open socket within one heartbeat
+/// interval. An unreachable revocation list keeps sockets open (logged): a Redis outage
+/// must not drop every connection of the platform.
+pub(crate) async fn signed_out(state: &AppState, who: &Principal) -> Option<&'static str> {
+    match state.auth.recheck(who).await {
+        Ok(Standing::SignedIn) => None,
+        Ok(Standing::Expired) => {
+            Some("access token expired: renew it with an auth frame, or reconnect")
+        }
+        Ok(Standing::Revoked) => Some("signed out"),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot recheck a socket's token; keeping it open");
+            None
+        }
+    }
+}
+
+/// The answer to an `auth {token}` frame: the principal of `token` when it is valid and
+/// `who`'s own (a socket cannot change hands), or the `error` frame's detail.
+pub(crate) async fn renewed(
+    state: &AppState,
+    who: &Principal,
+    token: &str,
+) -> Result<Principal, &'static str> {
+    match state.auth.authenticate(token).await {
+        Ok(p) if p.user_id == who.user_id => Ok(p),
+        Ok(_) => Err("the token is another user's: a socket cannot change hands"),
+        Err(_) => Err("invalid or expired token"),
+    }
+}
+
+/// The `auth.ok` frame: the token now in force expires at `expires_at`.
+pub(crate) fn auth_ok(who: &Principal) -> String {
+    serde_json::json!({"type": "auth.ok", "expires_at": who.expires_at}).to_string()
 }

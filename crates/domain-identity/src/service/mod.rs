@@ -87,6 +87,19 @@ pub struct Principal {
     pub roles: Vec<RoleGrant>,
 }
 
+/// Whether a caller authenticated earlier still counts as signed in (see
+/// [`AuthService::recheck`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// The token is unexpired and neither it nor its session was revoked.
+    SignedIn,
+    /// The token's expiry has passed.
+    Expired,
+    /// The token or its login session was revoked (logout, a password change, an
+    /// administrator disabling the account).
+    Revoked,
+}
+
 /// The identity service. Cheap to clone; holds its ports behind `Arc`s.
 #[derive(Clone)]
 pub struct AuthService {
@@ -363,6 +376,28 @@ impl AuthService {
             jti: claims.jti,
             expires_at: DateTime::from_timestamp(claims.exp, 0).unwrap_or(now),
             roles: claims.roles,
+        })
+    }
+
+    /// Checks again a caller authenticated earlier — for long-lived connections, which
+    /// authenticate once at their handshake and must not outlive a logout or their
+    /// token's expiry.
+    ///
+    /// # Errors
+    /// Storage errors of the revocation list.
+    pub async fn recheck(&self, who: &Principal) -> Result<Standing, IdentityError> {
+        let now = self.clock.now();
+        if now >= who.expires_at {
+            return Ok(Standing::Expired);
+        }
+        let revoked = self
+            .revocations
+            .is_revoked(who.jti, who.session_id, now)
+            .await?;
+        Ok(if revoked {
+            Standing::Revoked
+        } else {
+            Standing::SignedIn
         })
     }
 

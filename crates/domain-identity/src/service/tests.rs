@@ -1174,6 +1174,26 @@ async fn authenticate_follows_the_injected_clock_for_expiry() {
 }
 
 #[tokio::test]
+async fn recheck_tells_signed_in_revoked_and_expired_apart() {
+    let mut h = Harness::new();
+    let (token, _) = issue(&alice(true), SessionId::new_random(), vec![]);
+    let revoked = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = Arc::clone(&revoked);
+    h.revocations
+        .expect_is_revoked()
+        .returning(move |_, _, _| Ok(flag.load(std::sync::atomic::Ordering::SeqCst)));
+    let clock = Arc::clone(&h.clock);
+    let svc = h.build();
+    let who = svc.authenticate(&token).await.unwrap();
+    assert_eq!(svc.recheck(&who).await.unwrap(), Standing::SignedIn);
+    revoked.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(svc.recheck(&who).await.unwrap(), Standing::Revoked);
+    revoked.store(false, std::sync::atomic::Ordering::SeqCst);
+    clock.advance(Duration::seconds(ACCESS_TTL));
+    assert_eq!(svc.recheck(&who).await.unwrap(), Standing::Expired);
+}
+
+#[tokio::test]
 async fn authenticate_refuses_a_token_not_yet_valid_by_the_clock() {
     let h = Harness::new();
     let (token, _) = issue(&alice(true), SessionId::new_random(), vec![]);

@@ -21,7 +21,7 @@ use super::moderation::REMOVED_CLOSE_CODE;
 use super::{MessageDto, scope_of};
 use crate::http::problem::ApiError;
 use crate::http::routes::Endpoint;
-use crate::http::socket::socket_caller;
+use crate::http::socket::{self, socket_caller};
 use crate::http::state::AppState;
 use crate::realtime::{RoomEvent, RoomMember};
 use crate::send_rate::{SendRate, TokenBucket};
@@ -238,6 +238,10 @@ enum ClientFrame {
         reply_to: Option<i64>,
     },
     Ping,
+    /// A fresh access token for this connection (see `socket::renewed`).
+    Auth {
+        token: String,
+    },
 }
 
 fn parse_frame(text: &str) -> Result<ClientFrame, (&'static str, String)> {
@@ -255,6 +259,12 @@ fn parse_frame(text: &str) -> Result<ClientFrame, (&'static str, String)> {
     ))?;
     match kind {
         "ping" => Ok(ClientFrame::Ping),
+        "auth" => match value.get("token").and_then(Value::as_str) {
+            Some(token) if !token.is_empty() => Ok(ClientFrame::Auth {
+                token: token.to_owned(),
+            }),
+            _ => Err(("malformed", "auth: a non-empty \"token\"".to_owned())),
+        },
         "message.send" => {
             let f: SendFrame = serde_json::from_value(value)
                 .map_err(|e| ("malformed", format!("message.send: {e}")))?;
@@ -470,6 +480,9 @@ impl Connection {
                     if last_heard.elapsed() > CLIENT_TIMEOUT {
                         return close(CloseCode::Policy, "no heartbeat");
                     }
+                    if let Some(why) = socket::signed_out(&self.state, &self.principal).await {
+                        return close(CloseCode::Other(socket::SIGNED_OUT_CLOSE_CODE), why);
+                    }
                     // off the loop: a Redis round trip must not hold up the room's frames
                     let (rooms, entry) = (self.state.rooms.clone(), self.presence.clone());
                     tokio::spawn(async move { rooms.still_here(&entry).await });
@@ -592,6 +605,15 @@ impl Connection {
         match parse_frame(text) {
             Err((code, detail)) => self.error(code, &detail, None).await,
             Ok(ClientFrame::Ping) => self.send(json!({"type": "pong"}).to_string()).await,
+            Ok(ClientFrame::Auth { token }) => {
+                match socket::renewed(&self.state, &self.principal, &token).await {
+                    Ok(principal) => {
+                        self.principal = principal;
+                        self.send(socket::auth_ok(&self.principal)).await
+                    }
+                    Err(detail) => self.error("unauthorized", detail, None).await,
+                }
+            }
             Ok(ClientFrame::Send {
                 body,
                 client_id,

@@ -33,7 +33,7 @@ use uuid::Uuid;
 use super::NotificationDto;
 use crate::http::problem::ApiError;
 use crate::http::routes::Endpoint;
-use crate::http::socket::socket_caller;
+use crate::http::socket::{self, socket_caller};
 use crate::http::state::AppState;
 
 /// Largest frame a client may send.
@@ -272,7 +272,11 @@ async fn feed(
         .aggregate_continuations()
         .max_continuation_size(MAX_FRAME);
     let shutdown = state.rooms.shutdown_signal();
-    actix_web::rt::spawn(serve(ws, stream, listener, shutdown));
+    let caller = Caller {
+        state: state.into_inner(),
+        principal,
+    };
+    actix_web::rt::spawn(serve(ws, stream, listener, shutdown, caller));
     Ok(res)
 }
 
@@ -291,14 +295,28 @@ fn close(code: CloseCode, why: &str) -> End {
     }))
 }
 
+/// Who holds a feed connection, rechecked on every heartbeat.
+struct Caller {
+    state: std::sync::Arc<AppState>,
+    principal: domain_identity::Principal,
+}
+
 /// Runs one connection until it ends, then closes it.
 async fn serve(
     mut ws: Session,
     mut stream: AggregatedMessageStream,
     mut listener: Listener,
     mut shutdown: watch::Receiver<bool>,
+    mut caller: Caller,
 ) {
-    let end = run(&mut ws, &mut stream, &mut listener, &mut shutdown).await;
+    let end = run(
+        &mut ws,
+        &mut stream,
+        &mut listener,
+        &mut shutdown,
+        &mut caller,
+    )
+    .await;
     drop(listener);
     if let End::Close(reason) = end {
         let _ = timeout(Duration::from_secs(1), ws.close(reason)).await;
@@ -310,6 +328,7 @@ async fn run(
     stream: &mut AggregatedMessageStream,
     listener: &mut Listener,
     shutdown: &mut watch::Receiver<bool>,
+    caller: &mut Caller,
 ) -> End {
     if *shutdown.borrow_and_update() {
         return close(CloseCode::Away, "server shutting down");
@@ -328,7 +347,19 @@ async fn run(
             msg = stream.recv() => {
                 last_heard = Instant::now();
                 match msg {
-                    Some(Ok(AggregatedMessage::Text(t))) => send(ws, answer(&t)).await,
+                    Some(Ok(AggregatedMessage::Text(t))) => match auth_token(&t) {
+                        Some(token) => {
+                            let reply = match socket::renewed(&caller.state, &caller.principal, &token).await {
+                                Ok(principal) => {
+                                    caller.principal = principal;
+                                    socket::auth_ok(&caller.principal)
+                                }
+                                Err(detail) => error_frame("unauthorized", detail),
+                            };
+                            send(ws, reply).await
+                        }
+                        None => send(ws, answer(&t)).await,
+                    },
                     Some(Ok(AggregatedMessage::Binary(_))) => {
                         send(ws, error_frame("malformed", "frames are JSON text")).await
                     }
@@ -355,6 +386,9 @@ async fn run(
                 if last_heard.elapsed() > CLIENT_TIMEOUT {
                     return close(CloseCode::Policy, "no heartbeat");
                 }
+                if let Some(why) = socket::signed_out(&caller.state, &caller.principal).await {
+                    return close(CloseCode::Other(socket::SIGNED_OUT_CLOSE_CODE), why);
+                }
                 ws.ping(b"").await.map_err(|_| End::Gone)
             }
         };
@@ -379,17 +413,30 @@ fn error_frame(code: &str, detail: &str) -> String {
     json!({"type": "error", "code": code, "detail": detail}).to_string()
 }
 
+/// The token of an `auth` frame (a renewal: see `socket::renewed`), if `text` is one.
+fn auth_token(text: &str) -> Option<String> {
+    let value = serde_json::from_str::<Value>(text).ok()?;
+    if value.get("type").and_then(Value::as_str) != Some("auth") {
+        return None;
+    }
+    value
+        .get("token")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
 /// The answer to a client's text frame: the feed only listens, so a `ping` gets a
-/// `pong` and anything else an `error` frame.
+/// `pong`, an `auth` without a token an error, and anything else an `error` frame.
 fn answer(text: &str) -> String {
     let Ok(value) = serde_json::from_str::<Value>(text) else {
         return error_frame("malformed", "not JSON");
     };
     match value.get("type").and_then(Value::as_str) {
         Some("ping") => json!({"type": "pong"}).to_string(),
+        Some("auth") => error_frame("malformed", "auth: a non-empty \"token\""),
         Some(other) => error_frame(
             "unknown_type",
-            &format!("unknown frame type {other:?}: this feed only answers ping"),
+            &format!("unknown frame type {other:?}: this feed only answers ping and auth"),
         ),
         None => error_frame("malformed", "a frame is an object with a \"type\""),
     }
