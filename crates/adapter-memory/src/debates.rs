@@ -472,6 +472,21 @@ impl DebateRepository for MemoryDebateRepository {
         Ok(lock(&self.state).ever_seated.contains(&(session, user)))
     }
 
+    async fn ever_seated_users(
+        &self,
+        session: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        let d = lock(&self.state);
+        let from = after.map_or(Included((session, Uuid::nil())), |a| Excluded((session, a)));
+        Ok(d.ever_seated
+            .range((from, Included((session, Uuid::max()))))
+            .map(|(_, user)| *user)
+            .take(take(limit))
+            .collect())
+    }
+
     async fn message(&self, session: Uuid, seq: i64) -> Result<Option<Message>, StoreError> {
         Ok(lock(&self.state).messages.get(&(session, seq)).cloned())
     }

@@ -782,6 +782,27 @@ impl DebateRepository for PgDebateRepository {
         .map_err(debate_error)
     }
 
+    async fn ever_seated_users(
+        &self,
+        session: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        // a seat row per join: one user may have several (left, came back, moved)
+        let mut query = debate_participants::table
+            .filter(debate_participants::session_id.eq(session))
+            .select(debate_participants::user_id)
+            .distinct()
+            .order(debate_participants::user_id)
+            .limit(i64::from(limit))
+            .into_boxed();
+        if let Some(after) = after {
+            query = query.filter(debate_participants::user_id.gt(after));
+        }
+        query.load(&mut conn).await.map_err(debate_error)
+    }
+
     async fn message(&self, session: Uuid, seq: i64) -> Result<Option<Message>, StoreError> {
         let mut conn = self.pool.get().await.map_err(pool_error)?;
         let row = debate_messages::table

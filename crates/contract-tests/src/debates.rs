@@ -1066,3 +1066,66 @@ pub async fn deletes_cascade(repo: &dyn DebateRepository, users: &dyn UserReposi
     assert!(is_not_found(repo.delete_topic(Uuid::new_v4()).await));
     assert!(is_not_found(repo.delete_session(Uuid::new_v4()).await));
 }
+
+/// Everyone who ever took a seat is listed once, by user id — those who left and came
+/// back or moved sides too — and paged; other sessions' seats are not.
+pub async fn ever_seated_users_are_everyone_who_took_part(
+    repo: &dyn DebateRepository,
+    users: &dyn UserRepository,
+) {
+    let now = clock().now();
+    let later = now + TimeDelta::minutes(1);
+    let (_, s) = topic_with_session(repo, now).await;
+    let (_, other) = topic_with_session(repo, now).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(existing_user(users, now).await.0);
+    }
+    ids.sort_unstable();
+    let (stays, leaves, moves) = (ids[0], ids[1], ids[2]);
+    seated(repo.join(s.id, stays, Side::Pro, None, now).await.unwrap());
+    seated(
+        repo.join(s.id, leaves, Side::Audience, None, now)
+            .await
+            .unwrap(),
+    );
+    repo.leave(s.id, leaves, later).await.unwrap();
+    seated(repo.join(s.id, moves, Side::Pro, None, now).await.unwrap());
+    seated(
+        repo.join(s.id, moves, Side::Con, None, later)
+            .await
+            .unwrap(),
+    );
+    repo.leave(s.id, moves, later).await.unwrap();
+    seated(
+        repo.join(s.id, moves, Side::Con, None, later)
+            .await
+            .unwrap(),
+    );
+    let outsider = existing_user(users, now).await.0;
+    seated(
+        repo.join(other.id, outsider, Side::Pro, None, now)
+            .await
+            .unwrap(),
+    );
+
+    assert_eq!(
+        repo.ever_seated_users(s.id, None, 10).await.unwrap(),
+        ids,
+        "each once, by id"
+    );
+    assert_eq!(
+        repo.ever_seated_users(s.id, None, 2).await.unwrap(),
+        ids[..2].to_vec()
+    );
+    assert_eq!(
+        repo.ever_seated_users(s.id, Some(ids[1]), 2).await.unwrap(),
+        vec![ids[2]]
+    );
+    assert!(
+        repo.ever_seated_users(Uuid::new_v4(), None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

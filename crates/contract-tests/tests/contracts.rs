@@ -482,6 +482,7 @@ mod debates_memory {
         concurrent_appends_are_gapless,
         message_windows,
         deletes_cascade,
+        ever_seated_users_are_everyone_who_took_part,
     ], debates);
 }
 
@@ -518,6 +519,7 @@ mod debates_postgres {
         concurrent_appends_are_gapless,
         message_windows,
         deletes_cascade,
+        ever_seated_users_are_everyone_who_took_part,
     ], debates);
 }
 

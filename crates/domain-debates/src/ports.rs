@@ -188,6 +188,15 @@ pub trait DebateRepository: Send + Sync {
     /// Whether `user` ever had a seat in the session (any side, audience included, left
     /// or not): who may vote.
     async fn ever_seated(&self, session: Uuid, user: Uuid) -> Result<bool, StoreError>;
+    /// The users who ever had a seat in the session (as [`ever_seated`](Self::ever_seated):
+    /// who took part, whether they left or not), ordered by user id, after `after`, at
+    /// most `limit`. An unknown session has none.
+    async fn ever_seated_users(
+        &self,
+        session: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Uuid>, StoreError>;
     /// One message by sequence number.
     async fn message(&self, session: Uuid, seq: i64) -> Result<Option<Message>, StoreError>;
     /// Messages in `range`: ascending from `after` when `before` is absent, else the

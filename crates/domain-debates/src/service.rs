@@ -668,6 +668,25 @@ impl DebateService {
         }
     }
 
+    /// Everyone who ever had a seat in the session — on a side or in the audience, left
+    /// or not: who took part (and may vote) — ordered by user id, after `after`, at most
+    /// `limit`.
+    ///
+    /// # Errors
+    /// [`DebateError::NotFound`] (`"session"`); [`DebateError::Store`].
+    pub async fn took_part(
+        &self,
+        session_id: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Uuid>, DebateError> {
+        let page = self
+            .repo
+            .ever_seated_users(session_id, after, limit)
+            .await?;
+        self.page_of(page, Some(Parent::Session(session_id))).await
+    }
+
     /// Active seats of a session ordered by user id, after the user id `after`, at most
     /// `limit`.
     ///

@@ -226,8 +226,8 @@ async fn rescheduled_sessions_reach_their_participants(app: &App) {
 
 crate::both_modes!(rescheduled_sessions_reach_their_participants);
 
-/// When the voting window of a closed session ends, its participants are told the
-/// results.
+/// When the voting window of a closed session ends, everyone who took part — also who
+/// left before the close — is told the results.
 async fn results_reach_participants_when_voting_ends(app: &App) {
     let room = live_room(app).await;
     let base = format!("/api/debates/sessions/{}", room.session);
@@ -241,6 +241,11 @@ async fn results_reach_participants_when_voting_ends(app: &App) {
         .unwrap();
     assert_eq!(res.status(), 200);
     start(app, &room).await;
+    // who left before the close took part all the same: told the results too
+    let res = app
+        .post_auth(&format!("{base}/leave/"), &room.audience, json!({}))
+        .await;
+    assert_eq!(res.status(), 200);
     let res = app
         .post_auth(&format!("{base}/close/"), &room.moderator, json!({}))
         .await;

@@ -14,7 +14,7 @@
 //! | `debates.participant_*`, `debates.message_removed` | [`ModerationNotifier`] | the target is told |
 //! | `debates.session_scheduled` | [`ScheduleNotifier`] | members of the session's unit (and the units in it) are told |
 //! | `debates.session_rescheduled` | [`ScheduleNotifier`] | the session's participants are told |
-//! | `debates.session_closed` | [`ResultsScheduler`] | a `debates.publish_results` job is due when voting ends; it tells the participants |
+//! | `debates.session_closed` | [`ResultsScheduler`] | a `debates.publish_results` job is due when voting ends; it tells everyone who took part (left or not) |
 //! | `rbac.role_granted` | [`RoleNotifier`] | the user is told |
 
 mod moderation;
@@ -191,22 +191,43 @@ pub(crate) fn when(at: chrono::DateTime<chrono::Utc>) -> String {
 /// How many recipients are read per page.
 const RECIPIENT_PAGE: u32 = 200;
 
-/// The active participants of a session, every page of them.
-pub(crate) async fn participants_of(
-    debates: &domain_debates::DebateService,
-    session: uuid::Uuid,
-) -> Result<Vec<uuid::Uuid>, domain_debates::DebateError> {
+/// Every page of a listing by user id: `page(after)` gives the users after `after`.
+async fn every_user<F, Fut>(mut page: F) -> Result<Vec<uuid::Uuid>, domain_debates::DebateError>
+where
+    F: FnMut(Option<uuid::Uuid>) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<uuid::Uuid>, domain_debates::DebateError>>,
+{
     let mut users = Vec::new();
     let mut after = None;
     loop {
-        let page = debates.participants(session, after, RECIPIENT_PAGE).await?;
-        let full = page.len() == RECIPIENT_PAGE as usize;
-        after = page.last().map(|p| p.user_id);
-        users.extend(page.into_iter().map(|p| p.user_id));
+        let next = page(after).await?;
+        let full = next.len() == RECIPIENT_PAGE as usize;
+        after = next.last().copied();
+        users.extend(next);
         if !full {
             return Ok(users);
         }
     }
+}
+
+/// The active participants of a session (seated now), every page of them.
+pub(crate) async fn participants_of(
+    debates: &domain_debates::DebateService,
+    session: uuid::Uuid,
+) -> Result<Vec<uuid::Uuid>, domain_debates::DebateError> {
+    every_user(|after| async move {
+        let seats = debates.participants(session, after, RECIPIENT_PAGE).await?;
+        Ok(seats.into_iter().map(|p| p.user_id).collect())
+    })
+    .await
+}
+
+/// Everyone who ever had a seat in a session (left or not), every page of them.
+pub(crate) async fn took_part_in(
+    debates: &domain_debates::DebateService,
+    session: uuid::Uuid,
+) -> Result<Vec<uuid::Uuid>, domain_debates::DebateError> {
+    every_user(|after| debates.took_part(session, after, RECIPIENT_PAGE)).await
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! Results, told to the participants when voting ends: closing a session schedules a
+//! Results, told to everyone who took part when voting ends: closing a session schedules a
 //! `debates.publish_results` job at the end of its voting window.
 
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use domain_notifications::NotificationKind;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{EventSubscriber, Notifier, participants_of, quoted};
+use super::{EventSubscriber, Notifier, quoted, took_part_in};
 
 /// Kind of the job that tells a closed session's participants its results.
 pub const PUBLISH_RESULTS: &str = "debates.publish_results";
@@ -147,7 +147,9 @@ impl JobHandler for PublishResults {
         let key = format!("results:{}", session.id);
         // the results are final when voting ends, whenever this job got to run
         let at = results.voting_closes_at.unwrap_or(job.run_at);
-        let users = participants_of(&self.debates, session.id)
+        // everyone who took part — as the tally's `eligible` counts them — not only the
+        // seats still taken at the close
+        let users = took_part_in(&self.debates, session.id)
             .await
             .map_err(|e| JobError::Retry(e.to_string()))?;
         for user in users {
