@@ -27,12 +27,20 @@ struct State {
 #[derive(Default)]
 pub struct MemoryJobQueue {
     state: Mutex<State>,
+    /// Rung on every enqueue (see [`MemoryJobQueue::wakeups`]).
+    wake: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl MemoryJobQueue {
     /// An empty queue.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Rung whenever a job is stored: give it to a worker (`WorkerConfig::wake`) so it
+    /// claims at once rather than at its next poll.
+    pub fn wakeups(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.wake.clone()
     }
 
     /// [`JobQueue::enqueue`] without the `async`: what the memory outbox calls while a
@@ -70,6 +78,9 @@ impl MemoryJobQueue {
                 updated_at: now,
             },
         );
+        drop(s);
+        // a permit if no worker waits right now: the next wait returns at once
+        self.wake.notify_one();
         Enqueued { id, fresh: true }
     }
 }

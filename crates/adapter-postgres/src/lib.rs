@@ -23,6 +23,7 @@ mod sessions;
 pub mod testing;
 mod users;
 mod votes;
+mod wakeup;
 
 pub use debates::PgDebateRepository;
 pub use grants::PgGrantSource;
@@ -32,6 +33,7 @@ pub use org::PgOrgRepository;
 pub use rbac::PgRbacRepository;
 pub use sessions::PgSessionRepository;
 pub use users::PgUserRepository;
+pub use wakeup::{JOBS_CHANNEL, listen_for_jobs};
 
 use std::time::Duration;
 

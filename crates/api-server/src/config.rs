@@ -96,8 +96,9 @@ pub struct Config {
     /// `AGORA_WORKER_CONCURRENCY`: jobs a worker runs at the same time.
     pub worker_concurrency: u32,
     /// `AGORA_WORKER_POLL_MS`: how long an idle worker waits before looking for due jobs
-    /// again — the most a reaction (a notification after a moderator's action) waits
-    /// for a free worker. One claim is one indexed statement, so polling often is cheap.
+    /// again. New jobs wake it at once (`WorkerConfig::wake`); this bounds jobs that
+    /// become due by the clock and a wake-up lost with a connection. One claim is one
+    /// indexed statement, so polling often is cheap.
     pub worker_poll_ms: u64,
     /// `SMTP_URL` (`smtp://host:port`, `smtps://user:pass@host`, or
     /// `smtp://…?tls=required` for STARTTLS); none logs e-mails instead of sending them.

@@ -205,6 +205,8 @@ pub struct JobDeps {
     pub analytics: domain_debates::AnalyticsService,
     /// The reactions to recorded domain events.
     pub reactions: crate::reactions::Reactions,
+    /// Rung when jobs may have been enqueued: an idle worker claims at once.
+    pub wake: Arc<tokio::sync::Notify>,
     /// The time.
     pub clock: Arc<dyn Clock>,
 }
@@ -221,6 +223,7 @@ impl JobDeps {
             moderation: backends.moderation.clone(),
             analytics: backends.analytics.clone(),
             reactions: backends.reactions.clone(),
+            wake: backends.job_wake.clone(),
             clock: backends.clock.clone(),
         }
     }
@@ -405,6 +408,7 @@ pub fn worker(deps: &JobDeps, config: &Config) -> Worker {
     let worker_config = WorkerConfig {
         concurrency: config.worker_concurrency,
         poll_every: Duration::from_millis(config.worker_poll_ms),
+        wake: Some(deps.wake.clone()),
         periodic: periodic(),
         ..WorkerConfig::new(worker_name())
     };

@@ -67,6 +67,9 @@ pub struct Backends {
     /// What recorded domain events set off: the handlers of `events.dispatch` and of
     /// the jobs reactions schedule.
     pub reactions: crate::reactions::Reactions,
+    /// Rung when jobs may have been enqueued: PostgreSQL `LISTEN agora_jobs`, or the
+    /// memory queue itself.
+    pub job_wake: Arc<tokio::sync::Notify>,
     /// Background jobs: the PostgreSQL queue (jobs survive restarts and are shared by
     /// every worker), or in process.
     pub jobs: Arc<dyn domain_jobs::JobQueue>,
@@ -159,6 +162,8 @@ struct Storage {
     votes: Arc<dyn domain_debates::VoteRepository>,
     analytics: Arc<dyn domain_debates::ActivityRollup>,
     jobs: Arc<dyn domain_jobs::JobQueue>,
+    /// Rung when jobs may have been enqueued (see `WorkerConfig::wake`).
+    job_wake: Arc<tokio::sync::Notify>,
     notification_store: Arc<dyn NotificationStore>,
     preference_store: Arc<dyn PreferenceStore>,
 }
@@ -227,6 +232,7 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
     let Storage {
         debates: debate_repo,
         jobs,
+        job_wake,
         moderation: moderation_repo,
         votes: vote_repo,
         analytics: analytics_repo,
@@ -255,7 +261,14 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
             let debate_repo = Arc::new(adapter_postgres::PgDebateRepository::new(pool.clone()));
             let notification_store =
                 Arc::new(adapter_postgres::PgNotificationStore::new(pool.clone()));
+            // workers claim as soon as a committed transaction announces jobs
+            let job_wake = Arc::new(tokio::sync::Notify::new());
+            tokio::spawn(adapter_postgres::listen_for_jobs(
+                url.clone(),
+                job_wake.clone(),
+            ));
             Storage {
+                job_wake,
                 notification_store: notification_store.clone(),
                 preference_store: notification_store,
                 users: Arc::new(adapter_postgres::PgUserRepository::new(pool.clone())),
@@ -300,6 +313,7 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
                 analytics: debates,
                 users,
                 sessions: Arc::new(adapter_memory::MemorySessionRepository::default()),
+                job_wake: queue.wakeups(),
                 jobs: queue,
                 grants: rbac.clone(),
                 rbac_repo: rbac,
@@ -485,6 +499,7 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
         notifications,
         notification_bus,
         reactions,
+        job_wake,
         jobs,
         mailer,
         user_store: users,

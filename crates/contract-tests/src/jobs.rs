@@ -627,3 +627,18 @@ pub async fn periodic_jobs_once_per_slot_across_workers(q: Arc<dyn JobQueue>) {
         ]
     );
 }
+
+/// An enqueue rings the queue's wake-up (`wake`, already listening), so an idle worker
+/// claims at once; nothing rings without one.
+pub async fn enqueues_ring_the_wakeup(queue: &dyn JobQueue, wake: Arc<tokio::sync::Notify>) {
+    let now = clock().now();
+    let quiet = tokio::time::timeout(Duration::from_millis(300), wake.notified()).await;
+    assert!(quiet.is_err(), "no ring without an enqueue");
+    queue
+        .enqueue(NewJob::new("test.wake", json!({})), now)
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(3), wake.notified())
+        .await
+        .expect("the enqueue rang the wake-up");
+}

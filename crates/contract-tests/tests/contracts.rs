@@ -740,6 +740,12 @@ mod jobs_memory {
         ))
         .await;
     }
+    #[tokio::test]
+    async fn enqueues_ring_the_wakeup() {
+        let queue = MemoryJobQueue::new();
+        let wake = queue.wakeups();
+        contract_tests::jobs::enqueues_ring_the_wakeup(&queue, wake).await;
+    }
 }
 
 /// The same job contracts on the PostgreSQL queue.
@@ -793,6 +799,26 @@ mod jobs_postgres {
             PgJobQueue::new(db.pool().clone()),
         ))
         .await;
+        db.cleanup().await;
+    }
+    /// Through `LISTEN agora_jobs` on a connection of its own, as a server does.
+    #[tokio::test]
+    async fn enqueues_ring_the_wakeup() {
+        let Some(db) = TestDatabase::create().await else {
+            return;
+        };
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let listener = tokio::spawn(adapter_postgres::listen_for_jobs(
+            db.url().to_owned(),
+            wake.clone(),
+        ));
+        // it rings once when it starts listening
+        tokio::time::timeout(std::time::Duration::from_secs(10), wake.notified())
+            .await
+            .expect("listening");
+        contract_tests::jobs::enqueues_ring_the_wakeup(&PgJobQueue::new(db.pool().clone()), wake)
+            .await;
+        listener.abort();
         db.cleanup().await;
     }
 }

@@ -99,6 +99,11 @@ pub struct WorkerConfig {
     pub backoff: Backoff,
     /// Jobs to enqueue on a schedule.
     pub periodic: Vec<Periodic>,
+    /// Rung when jobs may have been enqueued (the queue's wake-ups: PostgreSQL
+    /// `LISTEN`, or the memory queue itself): an idle worker claims at once instead of
+    /// at its next poll, so a reaction to a change runs within milliseconds. The poll
+    /// stays as the fallback (a missed wake-up, a job that became due by the clock).
+    pub wake: Option<std::sync::Arc<tokio::sync::Notify>>,
 }
 
 impl WorkerConfig {
@@ -112,6 +117,7 @@ impl WorkerConfig {
             lease: TimeDelta::minutes(5),
             backoff: Backoff::default(),
             periodic: Vec::new(),
+            wake: None,
         }
     }
 }
@@ -206,7 +212,7 @@ impl Worker {
 
     /// Runs until `shutdown` holds `true` (or its sender is dropped): claims as many
     /// jobs as there are free slots, runs them concurrently, and sleeps
-    /// `poll_every` when nothing is due. On shutdown it stops claiming and waits for
+    /// `poll_every` (or until `wake` rings) when nothing is due. On shutdown it stops claiming and waits for
     /// the running jobs to finish.
     pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
         let concurrency = self.inner.config.concurrency.max(1);
@@ -232,8 +238,16 @@ impl Worker {
             // due jobs than free slots, or no free slot) wait for a slot to free up, the
             // next poll or the shutdown, whichever comes first.
             if free == 0 || claimed < free {
+                let woken = async {
+                    match &self.inner.config.wake {
+                        Some(wake) => wake.notified().await,
+                        None => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
                     () = tokio::time::sleep(self.inner.config.poll_every) => {}
+                    // a wake-up with every slot busy changes nothing: wait for a slot
+                    () = woken, if free > 0 => {}
                     Some(_) = running.join_next(), if !running.is_empty() => {}
                     changed = shutdown.changed() => {
                         // A dropped sender can never say "go on": stop.

@@ -365,3 +365,49 @@ async fn a_moderator_action_survives_a_crash_between_commit_and_delivery() {
     drop(survivor);
     app.stop().await;
 }
+
+/// With the worker's poll a minute apart, a moderator's warning still reaches its target
+/// within seconds: the commit that recorded it woke the worker (PostgreSQL `NOTIFY`, or
+/// the memory queue).
+async fn reactions_do_not_wait_for_the_poll(app: &App) {
+    let room = live_room(app).await;
+    let res = app
+        .post_auth(
+            &format!("/api/debates/sessions/{}/moderation/warn/", room.session),
+            &room.moderator,
+            json!({"user_id": room.pro_id, "reason": "be brief"}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while of_kind(app, &room.pro, "moderation_action")
+        .await
+        .is_empty()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the warning was not told within 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+mod reactions_do_not_wait_for_the_poll {
+    const SLOW_POLL: [(&str, &str); 1] = [("AGORA_WORKER_POLL_MS", "60000")];
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn memory() {
+        let app = agora_tests::App::memory_with(&SLOW_POLL).await;
+        super::reactions_do_not_wait_for_the_poll(&app).await;
+        app.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_redis() {
+        let Some(app) = agora_tests::App::postgres_redis_with(&SLOW_POLL).await else {
+            return;
+        };
+        super::reactions_do_not_wait_for_the_poll(&app).await;
+        app.stop().await;
+    }
+}
