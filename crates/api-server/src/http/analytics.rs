@@ -10,12 +10,11 @@
 use actix_web::{HttpResponse, web};
 use chrono::NaiveDate;
 use domain_debates::DailyActivity;
-use domain_rbac::Scope;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::guard::Authorize;
-use super::problem::{ApiError, client_scope};
+use super::problem::ApiError;
 use super::routes::Endpoint;
 use super::state::AppState;
 
@@ -91,13 +90,8 @@ async fn daily(
     q: web::Query<DailyQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();
-    let scope = q
-        .scope
-        .as_deref()
-        .map(|s| client_scope("scope", s))
-        .transpose()?;
     // without a scope: every scope's figures, for readers who hold it globally
-    auth.require(scope.unwrap_or(Scope::Global)).await?;
+    let scope = auth.require_in_param("scope", q.scope.as_deref()).await?;
     let (from, to) = state.analytics.range(
         date("from", q.from.as_deref())?,
         date("to", q.to.as_deref())?,

@@ -412,12 +412,7 @@ async fn list_overrides(
     auth: Authorize,
     q: web::Query<ScopeQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = q
-        .scope
-        .as_deref()
-        .map(|s| client_scope("scope", s))
-        .transpose()?;
-    auth.require(scope.unwrap_or(Scope::Global)).await?;
+    let scope = auth.require_in_param("scope", q.scope.as_deref()).await?;
     let items = state.rbac.list_overrides(&auth.actor(), scope).await?;
     Ok(HttpResponse::Ok().json(OverrideList {
         items: items.into_iter().map(Into::into).collect(),
@@ -585,12 +580,7 @@ async fn audit(
     q: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();
-    let scope = q
-        .scope
-        .as_deref()
-        .map(|s| client_scope("scope", s))
-        .transpose()?;
-    auth.require(scope.unwrap_or(Scope::Global)).await?;
+    let scope = auth.require_in_param("scope", q.scope.as_deref()).await?;
     let limit = PageLimit::new(q.limit);
     let before = audit_cursor(q.before.as_deref())?;
     let filter = AuditFilter {

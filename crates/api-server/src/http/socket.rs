@@ -3,12 +3,56 @@
 //! (non-browser clients) or `?token=` (browsers cannot set headers on a WebSocket; the
 //! query string is never logged).
 
+use std::time::Duration;
+
 use actix_web::HttpRequest;
 use actix_web::http::header;
+use actix_ws::{CloseCode, CloseReason};
 use domain_identity::{Principal, Standing};
+use tokio::time::Instant;
 
 use crate::http::problem::ApiError;
 use crate::http::state::AppState;
+
+/// Largest frame a client may send.
+pub const MAX_FRAME: usize = 64 * 1024;
+/// How often the server pings.
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
+/// A client silent for this long is dropped.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why a connection ends.
+pub(crate) enum End {
+    /// The peer went away or the socket broke: nothing more to send.
+    Gone,
+    /// Close with this reason.
+    Close(Option<CloseReason>),
+}
+
+/// Ends a connection with `code` and `why`.
+pub(crate) fn close(code: CloseCode, why: &str) -> End {
+    End::Close(Some(CloseReason {
+        code,
+        description: Some(why.to_owned()),
+    }))
+}
+
+/// What every heartbeat checks before pinging: a client silent since `last_heard` for
+/// [`CLIENT_TIMEOUT`] is closed with 1008, one no longer signed in with
+/// [`SIGNED_OUT_CLOSE_CODE`].
+pub(crate) async fn heartbeat_check(
+    state: &AppState,
+    who: &Principal,
+    last_heard: Instant,
+) -> Result<(), End> {
+    if last_heard.elapsed() > CLIENT_TIMEOUT {
+        return Err(close(CloseCode::Policy, "no heartbeat"));
+    }
+    match signed_out(state, who).await {
+        Some(why) => Err(close(CloseCode::Other(SIGNED_OUT_CLOSE_CODE), why)),
+        None => Ok(()),
+    }
+}
 
 /// Whether the handshake's `Origin` may open a socket: absent (non-browser clients), the
 /// server's own host, or listed in `AGORA_ALLOWED_ORIGINS` (`*` allows any).
@@ -67,7 +111,7 @@ pub(crate) const SIGNED_OUT_CLOSE_CODE: u16 = 4401;
 /// every heartbeat, so an expiry or a logout ends every open socket within one heartbeat
 /// interval. An unreachable revocation list keeps sockets open (logged): a Redis outage
 /// must not drop every connection of the platform.
-pub(crate) async fn signed_out(state: &AppState, who: &Principal) -> Option<&'static str> {
+async fn signed_out(state: &AppState, who: &Principal) -> Option<&'static str> {
     match state.auth.recheck(who).await {
         Ok(Standing::SignedIn) => None,
         Ok(Standing::Expired) => {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, Session};
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, Session};
 use domain_debates::{DebateError, MessageRange, PresenceEntry};
 use domain_identity::Principal;
 use domain_rbac::{Action, ResourceType, Scope, perm};
@@ -21,17 +21,11 @@ use super::moderation::REMOVED_CLOSE_CODE;
 use super::{MessageDto, scope_of};
 use crate::http::problem::ApiError;
 use crate::http::routes::Endpoint;
-use crate::http::socket::{self, socket_caller};
+use crate::http::socket::{self, End, HEARTBEAT_EVERY, MAX_FRAME, close, socket_caller};
 use crate::http::state::AppState;
 use crate::realtime::{RoomEvent, RoomMember};
 use crate::send_rate::{SendRate, TokenBucket};
 
-/// Largest frame a client may send.
-pub const MAX_FRAME: usize = 64 * 1024;
-/// How often the server pings.
-pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
-/// A client silent for this long is dropped.
-pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest wait for the client to take a frame before it counts as unable to keep up.
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 /// Stored messages read per page when catching up.
@@ -213,21 +207,6 @@ async fn newest_seq(state: &AppState, session_id: Uuid) -> Result<i64, ApiError>
         )
         .await?;
     Ok(newest.last().map_or(0, |m| m.seq))
-}
-
-/// Why a connection ends.
-enum End {
-    /// The peer went away or the socket broke: nothing more to send.
-    Gone,
-    /// Close with this reason.
-    Close(Option<CloseReason>),
-}
-
-fn close(code: CloseCode, why: &str) -> End {
-    End::Close(Some(CloseReason {
-        code,
-        description: Some(why.to_owned()),
-    }))
 }
 
 /// A client frame, or why it was refused (`code`, `detail`).
@@ -477,11 +456,10 @@ impl Connection {
                     Err(RecvError::Closed) => return close(CloseCode::Restart, "room closed"),
                 },
                 _ = heartbeat.tick() => {
-                    if last_heard.elapsed() > CLIENT_TIMEOUT {
-                        return close(CloseCode::Policy, "no heartbeat");
-                    }
-                    if let Some(why) = socket::signed_out(&self.state, &self.principal).await {
-                        return close(CloseCode::Other(socket::SIGNED_OUT_CLOSE_CODE), why);
+                    if let Err(end) =
+                        socket::heartbeat_check(&self.state, &self.principal, last_heard).await
+                    {
+                        return end;
                     }
                     // off the loop: a Redis round trip must not hold up the room's frames
                     let (rooms, entry) = (self.state.rooms.clone(), self.presence.clone());

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, Session};
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, Session};
 use domain_core::{DomainEvent, EventPublisher, StoreError};
 use domain_debates::{RoomBus, RoomSink};
 use domain_notifications::{Notification, NotificationStore, events};
@@ -33,15 +33,9 @@ use uuid::Uuid;
 use super::NotificationDto;
 use crate::http::problem::ApiError;
 use crate::http::routes::Endpoint;
-use crate::http::socket::{self, socket_caller};
+use crate::http::socket::{self, End, HEARTBEAT_EVERY, MAX_FRAME, close, socket_caller};
 use crate::http::state::AppState;
 
-/// Largest frame a client may send.
-pub const MAX_FRAME: usize = 64 * 1024;
-/// How often the server pings.
-pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
-/// A client silent for this long is dropped.
-pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Frames buffered per user and instance before a connection counts as unable to keep
 /// up (it is then closed with 1013 and reads the list when it comes back).
 pub const FEED_QUEUE: usize = 64;
@@ -280,21 +274,6 @@ async fn feed(
     Ok(res)
 }
 
-/// Why a connection ends.
-enum End {
-    /// The peer went away or the socket broke: nothing more to send.
-    Gone,
-    /// Close with this reason.
-    Close(Option<CloseReason>),
-}
-
-fn close(code: CloseCode, why: &str) -> End {
-    End::Close(Some(CloseReason {
-        code,
-        description: Some(why.to_owned()),
-    }))
-}
-
 /// Who holds a feed connection, rechecked on every heartbeat.
 struct Caller {
     state: std::sync::Arc<AppState>,
@@ -383,11 +362,10 @@ async fn run(
                 Err(RecvError::Closed) => return close(CloseCode::Restart, "feed closed"),
             },
             _ = heartbeat.tick() => {
-                if last_heard.elapsed() > CLIENT_TIMEOUT {
-                    return close(CloseCode::Policy, "no heartbeat");
-                }
-                if let Some(why) = socket::signed_out(&caller.state, &caller.principal).await {
-                    return close(CloseCode::Other(socket::SIGNED_OUT_CLOSE_CODE), why);
+                if let Err(end) =
+                    socket::heartbeat_check(&caller.state, &caller.principal, last_heard).await
+                {
+                    return end;
                 }
                 ws.ping(b"").await.map_err(|_| End::Gone)
             }
