@@ -61,16 +61,8 @@ pub fn pure_decision() {
         ],
         vec![],
     );
-    let allowed = AccessRequest {
-        permission: perm(ResourceType::Exam, Action::GradeManage),
-        target: &path,
-        owner: None,
-    };
-    let denied = AccessRequest {
-        permission: perm(ResourceType::Institution, Action::Delete),
-        target: &path,
-        owner: None,
-    };
+    let allowed = AccessRequest::new(perm(ResourceType::Exam, Action::GradeManage), &path);
+    let denied = AccessRequest::new(perm(ResourceType::Institution, Action::Delete), &path);
     for (label, req) in [
         ("allow via 3rd grant", allowed),
         ("default deny (all grants tried)", denied),

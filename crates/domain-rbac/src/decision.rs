@@ -3,13 +3,18 @@
 //! A request is allowed only by (in this order) ownership of the resource, an active
 //! direct permission grant whose scope covers the target, or an active role whose scope
 //! covers the target and whose template (after overrides there) gives the permission.
-//! Everybody implicitly holds `guest`, and every signed-in user `basic_user`, globally.
+//! Everybody implicitly holds `guest`, and every signed-in user `basic_user`, globally;
+//! a user listed as a member of a unit holds `member` there.
+//!
+//! Private by default: the implicit global roles do not *read* inside an organisational
+//! unit unless the resource was opened to the public. What happens inside an institution
+//! is read by the people of its scope (members, grant holders), and nobody else.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::role::names::{BASIC_USER, GUEST};
+use crate::role::names::{BASIC_USER, GUEST, MEMBER};
 use crate::{Action, Permission, Policy, RoleVerdict, Scope, ScopePath, Subject};
 
 /// What is asked.
@@ -21,6 +26,36 @@ pub struct AccessRequest<'a> {
     pub target: &'a ScopePath,
     /// Creator of the resource, when the request is about one resource.
     pub owner: Option<Uuid>,
+    /// The resource was opened to the public (an organisation unit's directory entry, a
+    /// debate an institution published). Only then do the implicit global `guest` and
+    /// `basic_user` roles read it inside a unit.
+    pub public: bool,
+}
+
+impl<'a> AccessRequest<'a> {
+    /// A request about something private to its scope (the default).
+    pub fn new(permission: Permission, target: &'a ScopePath) -> Self {
+        Self {
+            permission,
+            target,
+            owner: None,
+            public: false,
+        }
+    }
+
+    /// The same request about a resource created by `owner`.
+    #[must_use]
+    pub fn owned_by(mut self, owner: Option<Uuid>) -> Self {
+        self.owner = owner;
+        self
+    }
+
+    /// The same request about a resource open to the public (or not).
+    #[must_use]
+    pub fn public(mut self, public: bool) -> Self {
+        self.public = public;
+        self
+    }
 }
 
 /// Why a decision came out as it did.
@@ -42,7 +77,7 @@ pub enum Reason {
         role: String,
         /// Its scope.
         scope: Scope,
-        /// The assignment (`None` for the implicit `guest` / `basic_user`).
+        /// The assignment (`None` for the implicit `guest`, `basic_user` and `member`).
         grant_id: Option<Uuid>,
     },
     /// A deny override removed the permission from the only role that would allow it.
@@ -109,6 +144,12 @@ const OWNER_ACTIONS: [Action; 6] = [
 ];
 
 /// Decides `request` for `subject` under `policy` at `now`.
+///
+/// Ownership counts only while the owner is still present in the target's scope
+/// ([`Subject::present_in`]): a creator whose grant expired or was revoked, and who is not
+/// a member there, loses the rights their ownership gave.
+///
+/// [`Subject::present_in`]: crate::Subject::present_in
 pub fn decide(
     policy: &Policy,
     subject: &Subject,
@@ -119,11 +160,13 @@ pub fn decide(
         permission,
         target,
         owner,
+        public,
     } = *request;
 
     if let (Some(user), Some(owner)) = (subject.user_id, owner)
         && user == owner
         && OWNER_ACTIONS.contains(&permission.action)
+        && subject.present_in(target, now)
     {
         return Decision::allow(Reason::Ownership);
     }
@@ -164,13 +207,25 @@ pub fn decide(
             return d;
         }
     }
-    if subject.user_id.is_some()
-        && let Some(d) = check(BASIC_USER, Scope::Global, None)
-    {
-        return d;
+    for m in &subject.memberships {
+        if target.is_within(m)
+            && let Some(d) = check(MEMBER, *m, None)
+        {
+            return d;
+        }
     }
-    if let Some(d) = check(GUEST, Scope::Global, None) {
-        return d;
+    // The roles everybody holds everywhere read only what is public, or global.
+    let private_read =
+        permission.action == Action::Read && target.target() != Scope::Global && !public;
+    if !private_read {
+        if subject.user_id.is_some()
+            && let Some(d) = check(BASIC_USER, Scope::Global, None)
+        {
+            return d;
+        }
+        if let Some(d) = check(GUEST, Scope::Global, None) {
+            return d;
+        }
     }
     Decision {
         allowed: false,

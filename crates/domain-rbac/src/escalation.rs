@@ -74,11 +74,7 @@ pub fn may_assign(
     if is_super_admin(actor, now) {
         return Ok(());
     }
-    let request = AccessRequest {
-        permission: perm(ResourceType::Role, Action::RoleAssign),
-        target,
-        owner: None,
-    };
+    let request = AccessRequest::new(perm(ResourceType::Role, Action::RoleAssign), target);
     if !decide(policy, actor, &request, now).allowed {
         return Err(AssignRefusal::NotPermitted);
     }

@@ -71,6 +71,11 @@ pub struct Subject {
     pub roles: Vec<RoleAssignment>,
     /// Direct permission grants.
     pub permissions: Vec<PermissionGrant>,
+    /// Organisational units the user is listed as a member of. Each makes the user hold
+    /// the implicit `member` role there (and so read what is private to that unit).
+    /// Absent from entries cached before memberships counted, hence the default.
+    #[serde(default)]
+    pub memberships: Vec<Scope>,
 }
 
 impl Subject {
@@ -89,6 +94,31 @@ impl Subject {
             user_id: Some(user_id),
             roles,
             permissions,
+            memberships: Vec::new(),
         }
+    }
+
+    /// The same caller, listed as a member of `scopes`.
+    #[must_use]
+    pub fn with_memberships(mut self, scopes: Vec<Scope>) -> Self {
+        self.memberships = scopes;
+        self
+    }
+
+    /// Whether the caller may still act in `target` at `now` through something of their
+    /// own: an active role assignment or permission grant, or a membership, whose scope
+    /// covers it. Ownership of a resource holds only while this is true, so an expired
+    /// or revoked grant also ends what its holder created there.
+    pub fn present_in(&self, target: &crate::ScopePath, now: DateTime<Utc>) -> bool {
+        target.target() == Scope::Global
+            || self
+                .roles
+                .iter()
+                .any(|a| a.is_active(now) && target.is_within(&a.scope))
+            || self
+                .permissions
+                .iter()
+                .any(|g| g.is_active(now) && target.is_within(&g.scope))
+            || self.memberships.iter().any(|m| target.is_within(m))
     }
 }

@@ -37,4 +37,4 @@ pub use ports::{
 };
 pub use role::{RoleTemplate, default_roles, names, valid_role_name};
 pub use scope::{Scope, ScopeParseError, ScopePath};
-pub use service::{Actor, RbacService, rbac_events};
+pub use service::{Actor, RbacService, Reach, rbac_events};

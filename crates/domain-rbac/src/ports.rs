@@ -159,6 +159,15 @@ pub trait ScopeDirectory: Send + Sync {
     /// The path of `scope`, or `None` when the institution, campus or department does not
     /// exist. `global` always exists.
     async fn path_of(&self, scope: Scope) -> Result<Option<ScopePath>, StoreError>;
+
+    /// The units `user_id` is listed as a member of (each makes them hold the implicit
+    /// `member` role there). Empty for an unknown user.
+    async fn memberships(&self, user_id: Uuid) -> Result<Vec<Scope>, StoreError>;
+
+    /// `scope` and every unit inside it (an institution's campuses and departments, a
+    /// campus's departments), for lists that show what a caller may read. `global` is
+    /// not expanded: callers treat it as "everything". Empty when `scope` does not exist.
+    async fn within(&self, scope: Scope) -> Result<Vec<Scope>, StoreError>;
 }
 
 /// A shared cache of users' grant sets (Redis in production), in front of the repository.

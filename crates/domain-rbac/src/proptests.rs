@@ -250,6 +250,8 @@ fn policy(overrides: Vec<Override>) -> Policy {
     Policy::new(default_roles(), overrides, 1)
 }
 
+/// Asks about a resource open to the public, where the implicit roles read too: the
+/// properties below about roles and overrides hold whatever the visibility.
 fn ask(
     policy: &Policy,
     subject: &Subject,
@@ -261,11 +263,26 @@ fn ask(
     decide(
         policy,
         subject,
-        &AccessRequest {
-            permission,
-            target,
-            owner,
-        },
+        &AccessRequest::new(permission, target)
+            .owned_by(owner)
+            .public(true),
+        now,
+    )
+}
+
+/// Asks about a resource private to its scope (the default).
+fn ask_private(
+    policy: &Policy,
+    subject: &Subject,
+    permission: Permission,
+    target: &ScopePath,
+    owner: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> Decision {
+    decide(
+        policy,
+        subject,
+        &AccessRequest::new(permission, target).owned_by(owner),
         now,
     )
 }
@@ -349,7 +366,10 @@ proptest! {
                 }
 
                 let d = ask(&p, &bare, permission, target, owner, at(now));
-                let owns = owner == Some(user(who)) && OWNER_ACTIONS.contains(&permission.action);
+                // Without a grant or membership, ownership holds only at the global scope.
+                let owns = owner == Some(user(who))
+                    && OWNER_ACTIONS.contains(&permission.action)
+                    && target.target() == Scope::Global;
                 prop_assert_eq!(d.allowed, owns || basic.contains(&permission), "{} {:?}", permission, d);
                 if owns {
                     prop_assert_eq!(d.reason, Reason::Ownership);
@@ -865,7 +885,12 @@ proptest! {
 fn owner_actions_are_the_documented_ones() {
     let org = Org::build(&[vec![1]]);
     let p = policy(vec![]);
-    let me = Subject::user(user(0), vec![], vec![]);
+    let institutions: Vec<Scope> = org
+        .paths
+        .iter()
+        .filter_map(ScopePath::institution)
+        .collect();
+    let me = Subject::user(user(0), vec![], vec![]).with_memberships(institutions);
     let basic: BTreeSet<Permission> = p.effective_permissions(BASIC_USER).unwrap().clone();
     for target in &org.paths {
         for permission in Permission::all() {
@@ -873,6 +898,95 @@ fn owner_actions_are_the_documented_ones() {
             let expected =
                 OWNER_ACTIONS.contains(&permission.action) || basic.contains(&permission);
             assert_eq!(d.allowed, expected, "{permission}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Private by default
+// ---------------------------------------------------------------------------------------
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Whatever the grants, memberships and overrides, nothing private inside a unit is
+    /// read by a caller who holds no active grant and no membership covering it: not
+    /// through the implicit roles, not through ownership, not anonymously.
+    #[test]
+    fn private_reads_need_presence(
+        shape in shape(),
+        overrides in vec(raw_override(), 0..8),
+        grants in vec(raw_grant(), 0..5),
+        members in vec(any::<Index>(), 0..3),
+        now in 0i64..1_000,
+        owner in prop::option::of(0..USERS),
+    ) {
+        let org = Org::build(&shape);
+        let mut r = Resolver::new(&org);
+        let p = policy(r.overrides(&overrides));
+        let memberships = members.iter().map(|m| org.scope(m)).collect();
+        let subject = r.subject(user(0), &grants).with_memberships(memberships);
+        let owner = owner.map(user);
+        for target in org.paths.iter().filter(|t| t.target() != Scope::Global) {
+            let present = subject.present_in(target, at(now));
+            for permission in Permission::all().filter(|p| p.action == Action::Read) {
+                let d = ask_private(&p, &Subject::anonymous(), permission, target, owner, at(now));
+                prop_assert!(!d.allowed, "anonymous {} at {}: {:?}", permission, target.target(), d);
+                let d = ask_private(&p, &subject, permission, target, owner, at(now));
+                prop_assert!(!d.allowed || present, "{} at {}: {:?}", permission, target.target(), d);
+            }
+        }
+    }
+
+    /// A member of a unit reads what the `member` role allows inside it and, without
+    /// grants, nothing private anywhere else.
+    #[test]
+    fn members_read_inside_their_unit_only(
+        shape in shape(),
+        member_of in any::<Index>(),
+        now in 0i64..1_000,
+    ) {
+        let org = Org::build(&shape);
+        let p = policy(vec![]);
+        let unit = org.scope(&member_of);
+        let member = p.effective_permissions(crate::role::names::MEMBER).unwrap().clone();
+        let subject = Subject::user(user(0), vec![], vec![]).with_memberships(vec![unit]);
+        for target in org.paths.iter().filter(|t| t.target() != Scope::Global) {
+            for permission in Permission::all().filter(|p| p.action == Action::Read) {
+                let d = ask_private(&p, &subject, permission, target, None, at(now));
+                let expected = target.is_within(&unit) && member.contains(&permission);
+                prop_assert_eq!(d.allowed, expected, "{} at {}: {:?}", permission, target.target(), d);
+            }
+        }
+    }
+
+    /// Ownership lasts as long as the owner's presence: once the only grant covering the
+    /// resource has expired, the creator may no longer update or delete it.
+    #[test]
+    fn ownership_ends_with_the_grant(
+        shape in shape(),
+        at_scope in any::<Index>(),
+        expires in 1i64..1_000,
+        now in 0i64..2_000,
+    ) {
+        let org = Org::build(&shape);
+        let p = policy(vec![]);
+        let scope = org.scope(&at_scope);
+        prop_assume!(scope != Scope::Global);
+        let grant = RoleAssignment {
+            id: Uuid::from_u128(7),
+            user_id: user(0),
+            role: STUDENT.into(),
+            scope,
+            expires_at: Some(at(expires)),
+            granted_by: None,
+            granted_at: base(),
+        };
+        let subject = Subject::user(user(0), vec![grant], vec![]);
+        let update = perm(ResourceType::DebateTopic, Action::Update);
+        for target in org.paths.iter().filter(|t| t.is_within(&scope)) {
+            let d = ask_private(&p, &subject, update, target, Some(user(0)), at(now));
+            prop_assert_eq!(d.allowed, now < expires, "{:?}", d);
         }
     }
 }

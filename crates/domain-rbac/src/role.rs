@@ -43,6 +43,9 @@ pub mod names {
     pub const STUDENT: &str = "student";
     /// Parents.
     pub const PARENT: &str = "parent";
+    /// A person listed as a member of an organisational unit (held implicitly in each
+    /// unit the user is a member of): reads what is private to that unit.
+    pub const MEMBER: &str = "member";
     /// Any signed-up account (held implicitly, globally, by every authenticated user).
     pub const BASIC_USER: &str = "basic_user";
     /// Not signed in (held implicitly by everybody).
@@ -94,6 +97,7 @@ pub fn default_roles() -> Vec<RoleTemplate> {
         R::Comment,
         R::DebateTopic,
         R::DebateSession,
+        R::Message,
     ]
     .iter()
     .map(|r| perm(*r, A::Read))
@@ -102,7 +106,6 @@ pub fn default_roles() -> Vec<RoleTemplate> {
     let basic = [
         each(R::Post, &[A::Create]),
         each(R::Comment, &[A::Create]),
-        each(R::Message, &[A::Read]),
         each(R::Notification, &[A::Read]),
         each(R::Enrollment, &[A::Create]),
     ]
@@ -180,6 +183,8 @@ pub fn default_roles() -> Vec<RoleTemplate> {
         each(R::Enrollment, &[A::Update, A::Delete, A::EnrollManage]),
         each(R::Role, &[A::Update]),
         each(R::Audit, &[A::Read]),
+        // Opening a debate to the public is the institution's decision.
+        each(R::DebateTopic, &[A::Publish]),
     ]
     .concat();
 
@@ -241,6 +246,13 @@ pub fn default_roles() -> Vec<RoleTemplate> {
             parent,
         ),
         template(
+            MEMBER,
+            7,
+            "Listed member of a unit (implicit there): reads what is private to it",
+            &[BASIC_USER],
+            Vec::new(),
+        ),
+        template(
             BASIC_USER,
             5,
             "Any signed-up account: own posts and profile, enrollment requests",
@@ -250,7 +262,7 @@ pub fn default_roles() -> Vec<RoleTemplate> {
         template(
             GUEST,
             0,
-            "Not signed in: public read-only",
+            "Not signed in: reads what is public",
             &[],
             public_read,
         ),

@@ -50,6 +50,15 @@ pub struct Actor {
 /// change's invalidation reached the shared cache but before it reached this instance.
 const SHARED_CACHE_TTL_SECS: u64 = 60;
 
+/// Where a caller may read something, as answered by [`RbacService::reach`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    /// Potentially in every scope (the caller holds something globally).
+    Everywhere,
+    /// Only in these scopes (each listed, with the units inside, and `global`).
+    Within(Vec<Scope>),
+}
+
 /// The RBAC service. Share it behind an `Arc`.
 pub struct RbacService {
     repo: Arc<dyn RbacRepository>,
@@ -195,7 +204,12 @@ impl RbacService {
                 if let Err(e) = other {
                     tracing::warn!(error = %e, "subject cache unavailable; reading the database");
                 }
-                let s = self.repo.subject(user_id).await?;
+                let memberships = self.scopes.memberships(user_id).await?;
+                let s = self
+                    .repo
+                    .subject(user_id)
+                    .await?
+                    .with_memberships(memberships);
                 // Skip the fill if an invalidation arrived meanwhile: what was read may
                 // predate the change.
                 let unchanged = self.generation.load(Ordering::SeqCst) == generation;
@@ -251,19 +265,88 @@ impl RbacService {
         scope: Scope,
         owner: Option<Uuid>,
     ) -> Result<Decision, RbacError> {
+        self.check_resource(user_id, permission, scope, owner, false)
+            .await
+    }
+
+    /// Like [`RbacService::check`], for a resource that may have been opened to the
+    /// public (`public`): only then do the implicit global roles read it inside a unit.
+    ///
+    /// # Errors
+    /// [`RbacError::UnknownScope`], storage errors.
+    pub async fn check_resource(
+        &self,
+        user_id: Option<Uuid>,
+        permission: Permission,
+        scope: Scope,
+        owner: Option<Uuid>,
+        public: bool,
+    ) -> Result<Decision, RbacError> {
         let target = self.path_of(scope).await?;
         let subject = self.subject(user_id).await?;
         let policy = self.policy();
         Ok(decide(
             &policy,
             &subject,
-            &AccessRequest {
-                permission,
-                target: &target,
-                owner,
-            },
+            &AccessRequest::new(permission, &target)
+                .owned_by(owner)
+                .public(public),
             self.clock.now(),
         ))
+    }
+
+    /// Where `user_id` could read something needing `permission`, for lists: every scope
+    /// they hold an active grant in or are a member of, with the units inside, plus
+    /// `global`; or [`Reach::Everywhere`] when one of those is global. A list filtered to
+    /// these scopes (and to public items) and then checked item by item with
+    /// [`RbacService::check_resource`] shows the caller what they may read and nothing
+    /// more, deny overrides included.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn reach(
+        &self,
+        user_id: Option<Uuid>,
+        permission: Permission,
+    ) -> Result<Reach, RbacError> {
+        let subject = self.subject(user_id).await?;
+        let now = self.clock.now();
+        let held: Vec<Scope> = subject
+            .roles
+            .iter()
+            .filter(|a| a.is_active(now))
+            .map(|a| a.scope)
+            .chain(
+                subject
+                    .permissions
+                    .iter()
+                    .filter(|g| g.is_active(now) && g.permission == permission)
+                    .map(|g| g.scope),
+            )
+            .chain(subject.memberships.iter().copied())
+            .collect();
+        if held.contains(&Scope::Global) {
+            return Ok(Reach::Everywhere);
+        }
+        let mut scopes = vec![Scope::Global];
+        for scope in held {
+            if scopes.contains(&scope) {
+                continue;
+            }
+            for inner in self.scopes.within(scope).await? {
+                if !scopes.contains(&inner) {
+                    scopes.push(inner);
+                }
+            }
+        }
+        Ok(Reach::Within(scopes))
+    }
+
+    /// Announces that what `user_id` may reach changed outside the grant tables (e.g.
+    /// they were added to or removed from a unit): every instance drops its cached copy,
+    /// so the change holds everywhere within the invalidation delay.
+    pub async fn forget_user(&self, user_id: Uuid) {
+        self.changed_user(user_id).await;
     }
 
     /// The roles `user_id` holds in `scope` right now (assignments in force on the scope or
@@ -282,6 +365,13 @@ impl RbacService {
             .iter()
             .filter(|a| a.is_active(now) && target.is_within(&a.scope))
             .map(|a| a.role.clone())
+            .chain(
+                subject
+                    .memberships
+                    .iter()
+                    .any(|m| target.is_within(m))
+                    .then(|| crate::role::names::MEMBER.to_owned()),
+            )
             .chain([
                 crate::role::names::BASIC_USER.to_owned(),
                 crate::role::names::GUEST.to_owned(),
@@ -331,6 +421,26 @@ impl RbacService {
         }
     }
 
+    /// Records a change made outside this service that belongs in the audit trail (e.g.
+    /// a debate opened to the public), dated by the service's clock.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn record_change(
+        &self,
+        actor: &Actor,
+        action: &str,
+        target: String,
+        scope: Option<Scope>,
+        before: Option<serde_json::Value>,
+        after: Option<serde_json::Value>,
+    ) -> Result<(), RbacError> {
+        let mut audit = self.audit(actor, action, target, scope);
+        audit.before = before;
+        audit.after = after;
+        self.record(audit).await
+    }
+
     async fn changed_user(&self, user_id: Uuid) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         if let Err(e) = self.cache.invalidate(user_id).await {
@@ -373,11 +483,7 @@ impl RbacService {
     ) -> Result<(), RbacError> {
         let (target, now) = (ScopePath::global(), self.now());
         for permission in permissions {
-            let request = AccessRequest {
-                permission,
-                target: &target,
-                owner: None,
-            };
+            let request = AccessRequest::new(permission, &target);
             let d = decide(policy, me, &request, now);
             if !d.allowed {
                 return Err(RbacError::Forbidden(d));

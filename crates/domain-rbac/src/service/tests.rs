@@ -62,6 +62,18 @@ fn path(scope: Scope) -> Option<ScopePath> {
     ScopePath::new(chain).ok()
 }
 
+/// The fixture tree below `scope`, as the directory lists it.
+fn within(scope: Scope) -> Vec<Scope> {
+    let (i, c, d) = (inst(), campus(), Scope::Department(DEPT));
+    match scope {
+        s if s == i => vec![i, c, d],
+        s if s == c => vec![c, d],
+        s if s == d => vec![d],
+        Scope::Institution(id) if id == OTHER_INST => vec![scope],
+        _ => vec![],
+    }
+}
+
 fn assignment(user_id: Uuid, role: &str, scope: Scope) -> RoleAssignment {
     RoleAssignment {
         id: Uuid::new_v4(),
@@ -150,6 +162,8 @@ struct Harness {
     writes: Writes,
     roles: Arc<Mutex<Vec<RoleTemplate>>>,
     overrides: Arc<Mutex<Vec<Override>>>,
+    /// Units each user is listed as a member of (none unless a test adds some).
+    members: Arc<Mutex<Vec<(Uuid, Scope)>>>,
 }
 
 impl Harness {
@@ -165,6 +179,7 @@ impl Harness {
             writes: Writes::default(),
             roles: Arc::new(Mutex::new(default_roles())),
             overrides: Arc::new(Mutex::new(vec![])),
+            members: Arc::new(Mutex::new(vec![])),
         };
         let roles = h.roles.clone();
         h.repo
@@ -179,6 +194,15 @@ impl Harness {
             log.push(format!("scopes.path_of {s}"));
             Ok(path(s))
         });
+        let members = h.members.clone();
+        h.scopes.expect_memberships().returning(move |u| {
+            Ok(lock(&members)
+                .iter()
+                .filter(|(m, _)| *m == u)
+                .map(|(_, s)| *s)
+                .collect())
+        });
+        h.scopes.expect_within().returning(|s| Ok(within(s)));
         h
     }
 
@@ -1317,4 +1341,114 @@ async fn roles_in_lists_the_roles_in_force_on_the_scope_highest_rank_first() {
         svc.roles_in(TEACH, Scope::Institution(MISSING)).await,
         Err(RbacError::UnknownScope(_))
     ));
+}
+
+// ---------------------------------------------------------------------------------------
+// private by default: memberships and reach
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_member_reads_inside_their_unit_and_nothing_private_elsewhere() {
+    let mut h = Harness::new();
+    h.shared_cache_misses(subject_of);
+    lock(&h.members).push((NOBODY, campus()));
+    let (svc, _, _, _) = h.build().await;
+    let read = p("debate_session.read");
+    let dept = Scope::Department(DEPT);
+    let d = svc.check(Some(NOBODY), read, dept, None).await.unwrap();
+    assert!(d.allowed, "{d:?}");
+    assert_eq!(
+        d.reason,
+        Reason::Role {
+            role: "member".into(),
+            scope: campus(),
+            grant_id: None
+        }
+    );
+    // Above the unit, beside it: private, so refused.
+    assert!(
+        !svc.check(Some(NOBODY), read, inst(), None)
+            .await
+            .unwrap()
+            .allowed
+    );
+    let other = Scope::Institution(OTHER_INST);
+    assert!(
+        !svc.check(Some(NOBODY), read, other, None)
+            .await
+            .unwrap()
+            .allowed
+    );
+    // Opened to the public, anyone reads it, signed in or not.
+    let d = svc
+        .check_resource(None, read, other, None, true)
+        .await
+        .unwrap();
+    assert!(d.allowed, "{d:?}");
+    // Membership gives no writes.
+    let create = p("debate_session.create");
+    assert!(
+        !svc.check(Some(NOBODY), create, dept, None)
+            .await
+            .unwrap()
+            .allowed
+    );
+}
+
+#[tokio::test]
+async fn reach_lists_the_units_a_caller_is_present_in() {
+    let mut h = Harness::new();
+    h.shared_cache_misses(subject_of);
+    lock(&h.members).push((NOBODY, campus()));
+    let (svc, _, _, _) = h.build().await;
+    let read = p("debate_session.read");
+    let dept = Scope::Department(DEPT);
+    assert_eq!(
+        svc.reach(Some(NOBODY), read).await.unwrap(),
+        Reach::Within(vec![Scope::Global, campus(), dept])
+    );
+    assert_eq!(
+        svc.reach(Some(TEACH), read).await.unwrap(),
+        Reach::Within(vec![Scope::Global, inst(), campus(), dept])
+    );
+    assert_eq!(
+        svc.reach(Some(ROOT), read).await.unwrap(),
+        Reach::Everywhere
+    );
+    assert_eq!(
+        svc.reach(None, read).await.unwrap(),
+        Reach::Within(vec![Scope::Global])
+    );
+}
+
+#[tokio::test]
+async fn forgetting_a_user_rereads_their_memberships() {
+    let mut h = Harness::new();
+    h.shared_cache_misses(subject_of);
+    h.invalidations();
+    let members = h.members.clone();
+    lock(&members).push((NOBODY, inst()));
+    let (svc, _, _, _) = h.build().await;
+    let read = p("debate_topic.read");
+    assert!(
+        svc.check(Some(NOBODY), read, inst(), None)
+            .await
+            .unwrap()
+            .allowed
+    );
+    lock(&members).clear();
+    // Still cached until someone says the membership changed.
+    assert!(
+        svc.check(Some(NOBODY), read, inst(), None)
+            .await
+            .unwrap()
+            .allowed
+    );
+    svc.forget_user(NOBODY).await;
+    assert!(
+        !svc.check(Some(NOBODY), read, inst(), None)
+            .await
+            .unwrap()
+            .allowed
+    );
 }
