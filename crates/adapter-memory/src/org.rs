@@ -418,4 +418,56 @@ impl ScopeDirectory for MemoryOrgRepository {
             })
             .transpose()
     }
+
+    async fn memberships(&self, user_id: Uuid) -> Result<Vec<Scope>, StoreError> {
+        let t = lock(&self.state);
+        let mut out: Vec<Scope> = t
+            .members
+            .values()
+            .filter(|m| m.user_id == user_id)
+            .map(|m| unit_scope(m.unit))
+            .collect();
+        out.sort_by_key(|s| (s.kind(), s.to_string()));
+        Ok(out)
+    }
+
+    async fn within(&self, scope: Scope) -> Result<Vec<Scope>, StoreError> {
+        let t = lock(&self.state);
+        Ok(match scope {
+            Scope::Global => vec![Scope::Global],
+            Scope::Institution(id) if t.institutions.contains_key(&id) => std::iter::once(scope)
+                .chain(
+                    t.campuses
+                        .values()
+                        .filter(|c| c.institution_id == id)
+                        .map(|c| Scope::Campus(c.id)),
+                )
+                .chain(
+                    t.departments
+                        .values()
+                        .filter(|d| d.institution_id == id)
+                        .map(|d| Scope::Department(d.id)),
+                )
+                .collect(),
+            Scope::Campus(id) if t.campuses.contains_key(&id) => std::iter::once(scope)
+                .chain(
+                    t.departments
+                        .values()
+                        .filter(|d| d.campus_id == id)
+                        .map(|d| Scope::Department(d.id)),
+                )
+                .collect(),
+            Scope::Department(id) if t.departments.contains_key(&id) => vec![scope],
+            _ => Vec::new(),
+        })
+    }
+}
+
+/// The RBAC scope of a unit.
+fn unit_scope(unit: UnitRef) -> Scope {
+    match unit.kind {
+        UnitKind::Institution => Scope::Institution(unit.id),
+        UnitKind::Campus => Scope::Campus(unit.id),
+        UnitKind::Department => Scope::Department(unit.id),
+    }
 }

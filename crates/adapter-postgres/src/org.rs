@@ -632,6 +632,103 @@ impl ScopeDirectory for PgOrgRepository {
             })
             .transpose()
     }
+
+    async fn memberships(&self, user_id: Uuid) -> Result<Vec<Scope>, StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        let rows: Vec<(String, Uuid)> = org_members::table
+            .filter(org_members::user_id.eq(user_id))
+            .select((org_members::unit_kind, org_members::unit_id))
+            .order((org_members::unit_kind, org_members::unit_id))
+            .load(&mut conn)
+            .await
+            .map_err(org_error)?;
+        rows.into_iter()
+            .map(|(kind, id)| unit_scope(&kind, id))
+            .collect()
+    }
+
+    async fn within(&self, scope: Scope) -> Result<Vec<Scope>, StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        let (campus_ids, department_ids): (Vec<Uuid>, Vec<Uuid>) = match scope {
+            Scope::Global => return Ok(vec![Scope::Global]),
+            Scope::Institution(id) => {
+                let exists = institutions::table
+                    .find(id)
+                    .select(institutions::id)
+                    .first::<Uuid>(&mut conn)
+                    .await
+                    .optional()
+                    .map_err(org_error)?;
+                if exists.is_none() {
+                    return Ok(Vec::new());
+                }
+                let c = campuses::table
+                    .filter(campuses::institution_id.eq(id))
+                    .select(campuses::id)
+                    .order(campuses::id)
+                    .load(&mut conn)
+                    .await
+                    .map_err(org_error)?;
+                let d = departments::table
+                    .filter(departments::institution_id.eq(id))
+                    .select(departments::id)
+                    .order(departments::id)
+                    .load(&mut conn)
+                    .await
+                    .map_err(org_error)?;
+                (c, d)
+            }
+            Scope::Campus(id) => {
+                let exists = campuses::table
+                    .find(id)
+                    .select(campuses::id)
+                    .first::<Uuid>(&mut conn)
+                    .await
+                    .optional()
+                    .map_err(org_error)?;
+                if exists.is_none() {
+                    return Ok(Vec::new());
+                }
+                let d = departments::table
+                    .filter(departments::campus_id.eq(id))
+                    .select(departments::id)
+                    .order(departments::id)
+                    .load(&mut conn)
+                    .await
+                    .map_err(org_error)?;
+                (vec![id], d)
+            }
+            Scope::Department(id) => {
+                let exists = departments::table
+                    .find(id)
+                    .select(departments::id)
+                    .first::<Uuid>(&mut conn)
+                    .await
+                    .optional()
+                    .map_err(org_error)?;
+                return Ok(exists.map(Scope::Department).into_iter().collect());
+            }
+        };
+        let mut out = Vec::with_capacity(1 + campus_ids.len() + department_ids.len());
+        if let Scope::Institution(_) = scope {
+            out.push(scope);
+        }
+        out.extend(campus_ids.into_iter().map(Scope::Campus));
+        out.extend(department_ids.into_iter().map(Scope::Department));
+        Ok(out)
+    }
+}
+
+/// The scope of a stored membership row.
+fn unit_scope(kind: &str, id: Uuid) -> Result<Scope, StoreError> {
+    match UnitKind::parse(kind) {
+        Some(UnitKind::Institution) => Ok(Scope::Institution(id)),
+        Some(UnitKind::Campus) => Ok(Scope::Campus(id)),
+        Some(UnitKind::Department) => Ok(Scope::Department(id)),
+        None => Err(StoreError::Unexpected(
+            format!("unknown unit kind {kind:?}").into(),
+        )),
+    }
 }
 
 #[cfg(test)]

@@ -260,10 +260,9 @@ mod org_memory {
     }
     macro_rules! scope_directory {
         ($contract:path) => {{
-            let repo = super::MemoryOrgRepository::new(super::Arc::new(
-                super::MemoryUserRepository::new(),
-            ));
-            $contract(&repo, &repo).await
+            let users = super::Arc::new(super::MemoryUserRepository::new());
+            let repo = super::MemoryOrgRepository::new(users.clone());
+            $contract(&repo, &*users).await
         }};
     }
 
@@ -275,7 +274,11 @@ mod org_memory {
         deletes_cascade,
         deletes_race_with_adds,
     ], org_repository);
-    contracts!(scope_directory => [paths_of_each_level, missing_units_have_none], scope_directory);
+    contracts!(scope_directory => [
+        paths_of_each_level,
+        missing_units_have_none,
+        memberships_and_units_within,
+    ], scope_directory);
 }
 
 /// The same contracts on the PostgreSQL adapter.
@@ -303,7 +306,7 @@ mod org_postgres {
                 return;
             };
             let repo = super::PgOrgRepository::new(db.pool().clone());
-            $contract(&repo, &repo).await;
+            $contract(&repo, &super::PgUserRepository::new(db.pool().clone())).await;
             db.cleanup().await;
         }};
     }
@@ -316,7 +319,11 @@ mod org_postgres {
         deletes_cascade,
         deletes_race_with_adds,
     ], org_repository);
-    contracts!(scope_directory => [paths_of_each_level, missing_units_have_none], scope_directory);
+    contracts!(scope_directory => [
+        paths_of_each_level,
+        missing_units_have_none,
+        memberships_and_units_within,
+    ], scope_directory);
 }
 
 /// RBAC storage: [`domain_rbac::RbacRepository`], and identity's
@@ -470,6 +477,7 @@ mod debates_memory {
     }
 
     contracts!(debates => [
+        visibility_and_readable_lists,
         topics_round_trip,
         topics_by_scope_and_page,
         sessions_round_trip_and_filters,
@@ -507,6 +515,7 @@ mod debates_postgres {
     }
 
     contracts!(debates => [
+        visibility_and_readable_lists,
         topics_round_trip,
         topics_by_scope_and_page,
         sessions_round_trip_and_filters,
