@@ -25,7 +25,7 @@ use domain_core::{DomainEvent, StoreError};
 use domain_debates::{
     AppendOutcome, Ballot, DailyActivity, DebateRepository, DebateSession, JoinOutcome, Message,
     MessageRange, ModerationAction, Mute, NewMessage, Participant, SessionFilter, SessionStatus,
-    Side, Topic, Vote,
+    Side, Topic, TopicFilter, Visibility, Vote,
 };
 use domain_identity::{UserId, UserRepository};
 use uuid::Uuid;
@@ -184,7 +184,7 @@ impl DebateRepository for MemoryDebateRepository {
 
     async fn list_topics(
         &self,
-        scope: Option<String>,
+        filter: TopicFilter,
         after: Option<Uuid>,
         limit: u32,
     ) -> Result<Vec<Topic>, StoreError> {
@@ -193,7 +193,10 @@ impl DebateRepository for MemoryDebateRepository {
         Ok(d.topics
             .range((from, Unbounded))
             .map(|(_, t)| t)
-            .filter(|t| scope.as_ref().is_none_or(|s| t.scope == *s))
+            .filter(|t| {
+                filter.scope.as_ref().is_none_or(|s| t.scope == *s)
+                    && readable(filter.readable.as_deref(), &t.scope, t.visibility)
+            })
             .take(take(limit))
             .cloned()
             .collect())
@@ -209,6 +212,24 @@ impl DebateRepository for MemoryDebateRepository {
         let topic = d.topics.get_mut(&id).ok_or(StoreError::NotFound)?;
         title.clone_into(&mut topic.title);
         description.clone_into(&mut topic.description);
+        Ok(())
+    }
+
+    async fn set_topic_visibility(
+        &self,
+        id: Uuid,
+        visibility: Visibility,
+    ) -> Result<(), StoreError> {
+        let mut d = lock(&self.state);
+        d.topics
+            .get_mut(&id)
+            .ok_or(StoreError::NotFound)?
+            .visibility = visibility;
+        for entry in d.sessions.values_mut() {
+            if entry.session.topic_id == id {
+                entry.session.visibility = visibility;
+            }
+        }
         Ok(())
     }
 
@@ -242,7 +263,11 @@ impl DebateRepository for MemoryDebateRepository {
         if !(creator_ok && d.topics.contains_key(&session.topic_id)) {
             return Err(StoreError::NotFound);
         }
-        let session = session_stored(session);
+        let mut session = session_stored(session);
+        // A session is readable exactly as widely as its topic is at the time it is stored.
+        if let Some(topic) = d.topics.get(&session.topic_id) {
+            session.visibility = topic.visibility;
+        }
         d.sessions.insert(
             session.id,
             SessionEntry {
@@ -276,6 +301,7 @@ impl DebateRepository for MemoryDebateRepository {
                 filter.topic_id.is_none_or(|t| s.topic_id == t)
                     && filter.status.is_none_or(|st| s.status == st)
                     && filter.scope.as_ref().is_none_or(|sc| s.scope == *sc)
+                    && readable(filter.readable.as_deref(), &s.scope, s.visibility)
             })
             .take(take(limit))
             .cloned()
@@ -525,4 +551,9 @@ impl DebateRepository for MemoryDebateRepository {
         }
         Ok(found)
     }
+}
+
+/// Whether an item in `scope` with `visibility` passes a list's `readable` restriction.
+fn readable(within: Option<&[String]>, scope: &str, visibility: Visibility) -> bool {
+    visibility.is_public() || within.is_none_or(|scopes| scopes.iter().any(|s| s == scope))
 }

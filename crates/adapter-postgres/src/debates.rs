@@ -33,7 +33,7 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use domain_core::{DomainEvent, StoreError};
 use domain_debates::{
     AppendOutcome, DebateRepository, DebateSession, JoinOutcome, Message, MessageRange, NewMessage,
-    Participant, Removal, SessionFilter, SessionStatus, Side, Topic,
+    Participant, Removal, SessionFilter, SessionStatus, Side, Topic, TopicFilter, Visibility,
 };
 use uuid::Uuid;
 
@@ -125,21 +125,27 @@ struct TopicRow {
     title: String,
     description: String,
     scope: String,
+    visibility: String,
     created_by: Option<Uuid>,
     created_at: DateTime<Utc>,
 }
 
-impl From<TopicRow> for Topic {
-    fn from(r: TopicRow) -> Self {
-        Self {
-            id: r.id,
-            title: r.title,
-            description: r.description,
-            scope: r.scope,
-            created_by: r.created_by,
-            created_at: r.created_at,
-        }
+impl TopicRow {
+    fn read(self) -> Result<Topic, StoreError> {
+        Ok(Topic {
+            visibility: visibility_of(&self.visibility)?,
+            id: self.id,
+            title: self.title,
+            description: self.description,
+            scope: self.scope,
+            created_by: self.created_by,
+            created_at: self.created_at,
+        })
     }
+}
+
+fn visibility_of(text: &str) -> Result<Visibility, StoreError> {
+    Visibility::parse(text).ok_or_else(|| unreadable("visibility", text))
 }
 
 impl From<Topic> for TopicRow {
@@ -149,6 +155,7 @@ impl From<Topic> for TopicRow {
             title: t.title,
             description: t.description,
             scope: t.scope,
+            visibility: t.visibility.as_str().to_owned(),
             created_by: t.created_by,
             created_at: t.created_at,
         }
@@ -173,6 +180,7 @@ struct SessionRow {
     closed_at: Option<DateTime<Utc>>,
     voting_window_seconds: i32,
     voting_closes_at: Option<DateTime<Utc>>,
+    visibility: String,
 }
 
 /// The column value of a voting window; the CHECK constraint refuses what is out of
@@ -190,6 +198,7 @@ impl SessionRow {
             id: s.id,
             topic_id: s.topic_id,
             scope: s.scope,
+            visibility: s.visibility.as_str().to_owned(),
             title: s.title,
             scheduled_start: s.scheduled_start,
             scheduled_end: s.scheduled_end,
@@ -216,6 +225,7 @@ impl SessionRow {
             id: self.id,
             topic_id: self.topic_id,
             scope: self.scope,
+            visibility: visibility_of(&self.visibility)?,
             title: self.title,
             scheduled_start: self.scheduled_start,
             scheduled_end: self.scheduled_end,
@@ -346,12 +356,12 @@ impl DebateRepository for PgDebateRepository {
             .await
             .optional()
             .map_err(debate_error)?;
-        Ok(row.map(Topic::from))
+        row.map(TopicRow::read).transpose()
     }
 
     async fn list_topics(
         &self,
-        scope: Option<String>,
+        filter: TopicFilter,
         after: Option<Uuid>,
         limit: u32,
     ) -> Result<Vec<Topic>, StoreError> {
@@ -361,14 +371,45 @@ impl DebateRepository for PgDebateRepository {
             .order(debate_topics::id)
             .limit(i64::from(limit))
             .into_boxed();
-        if let Some(scope) = scope {
+        if let Some(scope) = filter.scope {
             query = query.filter(debate_topics::scope.eq(scope));
+        }
+        if let Some(scopes) = filter.readable {
+            query = query.filter(
+                debate_topics::scope
+                    .eq_any(scopes)
+                    .or(debate_topics::visibility.eq(Visibility::Public.as_str())),
+            );
         }
         if let Some(after) = after {
             query = query.filter(debate_topics::id.gt(after));
         }
         let rows = query.load(&mut conn).await.map_err(debate_error)?;
-        Ok(rows.into_iter().map(Topic::from).collect())
+        rows.into_iter().map(TopicRow::read).collect()
+    }
+
+    async fn set_topic_visibility(
+        &self,
+        id: Uuid,
+        visibility: Visibility,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        conn.transaction(async |conn| {
+            let updated = diesel::update(debate_topics::table.find(id))
+                .set(debate_topics::visibility.eq(visibility.as_str()))
+                .execute(conn)
+                .await?;
+            if updated == 0 {
+                return Err(Error::NotFound);
+            }
+            diesel::update(debate_sessions::table.filter(debate_sessions::topic_id.eq(id)))
+                .set(debate_sessions::visibility.eq(visibility.as_str()))
+                .execute(conn)
+                .await?;
+            Ok(())
+        })
+        .await
+        .map_err(debate_error)
     }
 
     async fn update_topic(
@@ -403,9 +444,21 @@ impl DebateRepository for PgDebateRepository {
         session: DebateSession,
         events: &[DomainEvent],
     ) -> Result<(), StoreError> {
-        let row = SessionRow::of(session)?;
+        let mut row = SessionRow::of(session)?;
         let mut conn = self.pool.get().await.map_err(pool_error)?;
         conn.transaction(async |conn| {
+            // A session is readable exactly as widely as its topic; the share lock keeps a
+            // concurrent visibility change from slipping between the read and the insert.
+            if let Some(visibility) = debate_topics::table
+                .find(row.topic_id)
+                .select(debate_topics::visibility)
+                .for_share()
+                .first::<String>(conn)
+                .await
+                .optional()?
+            {
+                row.visibility = visibility;
+            }
             // The topic_id foreign key refuses a missing topic (NotFound).
             diesel::insert_into(debate_sessions::table)
                 .values(row)
@@ -449,6 +502,13 @@ impl DebateRepository for PgDebateRepository {
         }
         if let Some(scope) = filter.scope {
             query = query.filter(debate_sessions::scope.eq(scope));
+        }
+        if let Some(scopes) = filter.readable {
+            query = query.filter(
+                debate_sessions::scope
+                    .eq_any(scopes)
+                    .or(debate_sessions::visibility.eq(Visibility::Public.as_str())),
+            );
         }
         if let Some(after) = after {
             query = query.filter(debate_sessions::id.gt(after));

@@ -100,6 +100,7 @@ diesel::table! {
         last_seq -> Int8,
         voting_window_seconds -> Int4,
         voting_closes_at -> Nullable<Timestamptz>,
+        visibility -> Text,
     }
 }
 
@@ -111,6 +112,7 @@ diesel::table! {
         scope -> Text,
         created_by -> Nullable<Uuid>,
         created_at -> Timestamptz,
+        visibility -> Text,
     }
 }
 

@@ -41,6 +41,7 @@ async fn scheduled_session(
         title: format!("Topic {}", tag()),
         description: "Whether the motion should pass.".into(),
         scope: scope.into(),
+        visibility: Default::default(),
         created_by: None,
         created_at: created,
     };
@@ -49,6 +50,7 @@ async fn scheduled_session(
         id: Uuid::new_v4(),
         topic_id: topic.id,
         scope: scope.into(),
+        visibility: Default::default(),
         title: format!("Session {}", tag()),
         scheduled_start: created + TimeDelta::hours(1),
         scheduled_end: None,

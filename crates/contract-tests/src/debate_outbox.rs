@@ -59,6 +59,7 @@ fn topic(at: DateTime<Utc>) -> Topic {
         title: format!("Outbox {}", tag()),
         description: String::new(),
         scope: format!("institution:{}", Uuid::new_v4()),
+        visibility: Default::default(),
         created_by: None,
         created_at: at,
     }

@@ -9,7 +9,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use domain_core::{Clock, StoreError};
 use domain_debates::{
     AppendOutcome, DebateRepository, DebateSession, JoinOutcome, Message, MessageRange, NewMessage,
-    Participant, SessionFilter, SessionStatus, Side, Topic,
+    Participant, SessionFilter, SessionStatus, Side, Topic, TopicFilter, Visibility,
 };
 use domain_identity::UserRepository;
 use uuid::Uuid;
@@ -27,6 +27,7 @@ fn topic(scope: &str, by: Option<Uuid>, at: DateTime<Utc>) -> Topic {
         title: format!("Topic {}", tag()),
         description: "Whether the motion should pass.".into(),
         scope: scope.into(),
+        visibility: Default::default(),
         created_by: by,
         created_at: at,
     }
@@ -37,6 +38,7 @@ fn session(t: &Topic, at: DateTime<Utc>) -> DebateSession {
         id: Uuid::new_v4(),
         topic_id: t.id,
         scope: t.scope.clone(),
+        visibility: Default::default(),
         title: format!("Session {}", tag()),
         scheduled_start: at + TimeDelta::hours(1),
         scheduled_end: None,
@@ -213,7 +215,7 @@ pub async fn topics_by_scope_and_page(repo: &dyn DebateRepository, _users: &dyn 
         let listed = walk(limit, |after| {
             let scope = scope.clone();
             async move {
-                repo.list_topics(Some(scope), after, limit)
+                repo.list_topics(scoped(scope), after, limit)
                     .await
                     .unwrap()
                     .into_iter()
@@ -225,14 +227,14 @@ pub async fn topics_by_scope_and_page(repo: &dyn DebateRepository, _users: &dyn 
         assert_eq!(listed, ids, "the scope's topics, limit {limit}");
     }
     assert_eq!(
-        repo.list_topics(Some(scope.clone()), None, 10)
+        repo.list_topics(scoped(scope.clone()), None, 10)
             .await
             .unwrap(),
         expected,
         "whole rows"
     );
     let unfiltered = walk(3, |after| async move {
-        repo.list_topics(None, after, 3)
+        repo.list_topics(TopicFilter::default(), after, 3)
             .await
             .unwrap()
             .into_iter()
@@ -242,13 +244,13 @@ pub async fn topics_by_scope_and_page(repo: &dyn DebateRepository, _users: &dyn 
     .await;
     assert!(ids.iter().chain(&elsewhere).all(|t| unfiltered.contains(t)));
     assert!(
-        repo.list_topics(Some(fresh_scope()), None, 10)
+        repo.list_topics(scoped(fresh_scope()), None, 10)
             .await
             .unwrap()
             .is_empty()
     );
     assert!(
-        repo.list_topics(Some(scope), ids.last().copied(), 10)
+        repo.list_topics(scoped(scope), ids.last().copied(), 10)
             .await
             .unwrap()
             .is_empty(),
@@ -1127,5 +1129,127 @@ pub async fn ever_seated_users_are_everyone_who_took_part(
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+fn scoped(scope: impl Into<String>) -> TopicFilter {
+    TopicFilter {
+        scope: Some(scope.into()),
+        readable: None,
+    }
+}
+
+/// Topics are private to their scope when stored; opening one to the public opens its
+/// sessions with it (those stored before and after), atomically; lists restricted to
+/// `readable` scopes return what is in those scopes or public, and nothing else.
+pub async fn visibility_and_readable_lists(
+    repo: &dyn DebateRepository,
+    _users: &dyn UserRepository,
+) {
+    let now = clock().now();
+    let (mine, theirs) = (fresh_scope(), fresh_scope());
+    let open = topic(&theirs, None, now);
+    let closed = topic(&theirs, None, now);
+    let own = topic(&mine, None, now);
+    for t in [&open, &closed, &own] {
+        repo.insert_topic(t.clone(), &[]).await.unwrap();
+        assert_eq!(
+            repo.topic(t.id).await.unwrap().unwrap().visibility,
+            Visibility::Members,
+            "private by default"
+        );
+    }
+    let before = session(&open, now);
+    repo.insert_session(before.clone(), &[]).await.unwrap();
+    repo.set_topic_visibility(open.id, Visibility::Public)
+        .await
+        .unwrap();
+    let after = session(&open, now);
+    repo.insert_session(after.clone(), &[]).await.unwrap();
+    let hidden = session(&closed, now);
+    repo.insert_session(hidden.clone(), &[]).await.unwrap();
+    assert_eq!(
+        repo.topic(open.id).await.unwrap().unwrap().visibility,
+        Visibility::Public
+    );
+    for s in [&before, &after] {
+        assert_eq!(
+            repo.session(s.id).await.unwrap().unwrap().visibility,
+            Visibility::Public,
+            "a session follows its topic"
+        );
+    }
+    assert_eq!(
+        repo.session(hidden.id).await.unwrap().unwrap().visibility,
+        Visibility::Members
+    );
+    assert!(matches!(
+        repo.set_topic_visibility(Uuid::new_v4(), Visibility::Public)
+            .await,
+        Err(StoreError::NotFound)
+    ));
+
+    let readable = Some(vec!["global".to_owned(), mine.clone()]);
+    let topics: Vec<Uuid> = repo
+        .list_topics(
+            TopicFilter {
+                scope: None,
+                readable: readable.clone(),
+            },
+            None,
+            100,
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert!(topics.contains(&own.id) && topics.contains(&open.id));
+    assert!(
+        !topics.contains(&closed.id),
+        "private elsewhere: not listed"
+    );
+    let in_theirs = repo
+        .list_topics(
+            TopicFilter {
+                scope: Some(theirs.clone()),
+                readable: readable.clone(),
+            },
+            None,
+            100,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        in_theirs.iter().map(|t| t.id).collect::<Vec<_>>(),
+        vec![open.id],
+        "narrowed to one scope, still only what is readable"
+    );
+    let sessions: Vec<Uuid> = repo
+        .list_sessions(
+            SessionFilter {
+                scope: Some(theirs.clone()),
+                readable,
+                ..SessionFilter::default()
+            },
+            None,
+            100,
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    let mut expected = vec![before.id, after.id];
+    expected.sort();
+    assert_eq!(sessions, expected);
+
+    repo.set_topic_visibility(open.id, Visibility::Members)
+        .await
+        .unwrap();
+    assert_eq!(
+        repo.session(before.id).await.unwrap().unwrap().visibility,
+        Visibility::Members,
+        "closed again, with its sessions"
     );
 }

@@ -26,6 +26,7 @@ pub use error::DebateError;
 pub use model::{
     BODY_MAX_CHARS, DebateSession, Message, NewMessage, Participant, Removal, SessionStatus, Side,
     Topic, VOTING_WINDOW_DEFAULT_SECONDS, VOTING_WINDOW_MAX_SECONDS, VOTING_WINDOW_MIN_SECONDS,
+    Visibility,
 };
 pub use moderation::{
     ActionFilter, ActionKind, MessageRemoval, ModerationAction, ModerationRepository, Mute,
@@ -35,7 +36,7 @@ pub use moderation_service::{
 };
 pub use ports::{
     AppendOutcome, DebateRepository, JoinOutcome, MessageRange, RoomBus, RoomSink,
-    RoomSubscription, SessionFilter,
+    RoomSubscription, SessionFilter, TopicFilter,
 };
 pub use presence::{PresenceEntry, PresenceStore, PresentUser};
 pub use service::{

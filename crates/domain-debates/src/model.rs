@@ -15,6 +15,42 @@ pub const VOTING_WINDOW_MIN_SECONDS: u32 = 10;
 /// Longest voting window a session may set: seven days.
 pub const VOTING_WINDOW_MAX_SECONDS: u32 = 7 * 24 * 3600;
 
+/// Who may read a debate: what happens inside an institution is private to its people
+/// unless the institution opens it to the public.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Visibility {
+    /// The members of the topic's scope and the holders of a grant there (the default).
+    #[default]
+    Members,
+    /// Anybody, signed in or not, may read it (joining and voting still need membership).
+    Public,
+}
+
+impl Visibility {
+    /// Text form, as stored and sent: `members` or `public`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Members => "members",
+            Self::Public => "public",
+        }
+    }
+
+    /// Parses the text form.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "members" => Some(Self::Members),
+            "public" => Some(Self::Public),
+            _ => None,
+        }
+    }
+
+    /// Whether anybody may read it.
+    pub fn is_public(self) -> bool {
+        self == Self::Public
+    }
+}
+
 /// A debate topic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Topic {
@@ -26,6 +62,8 @@ pub struct Topic {
     pub description: String,
     /// Scope text (`global`, `institution:{id}`, …) the topic and its sessions belong to.
     pub scope: String,
+    /// Who may read the topic and its sessions.
+    pub visibility: Visibility,
     /// Creator.
     pub created_by: Option<Uuid>,
     /// Creation time.
@@ -74,6 +112,8 @@ pub struct DebateSession {
     pub topic_id: Uuid,
     /// Scope, copied from the topic.
     pub scope: String,
+    /// Who may read it: the topic's visibility, kept in step with it.
+    pub visibility: Visibility,
     /// Title (1–200 characters).
     pub title: String,
     /// Planned start.

@@ -5,7 +5,19 @@ use chrono::{DateTime, Utc};
 use domain_core::{DomainEvent, StoreError};
 use uuid::Uuid;
 
-use crate::{DebateSession, Message, NewMessage, Participant, SessionStatus, Side, Topic};
+use crate::{
+    DebateSession, Message, NewMessage, Participant, SessionStatus, Side, Topic, Visibility,
+};
+
+/// Which topics to list; fields combine with AND.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TopicFilter {
+    /// Only in exactly this scope (text form).
+    pub scope: Option<String>,
+    /// Only those in one of these scopes (text form) or open to the public; `None`: no
+    /// such restriction. Lists pass the scopes the caller may reach.
+    pub readable: Option<Vec<String>>,
+}
 
 /// Which sessions to list; fields combine with AND.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -16,6 +28,9 @@ pub struct SessionFilter {
     pub status: Option<SessionStatus>,
     /// Only in exactly this scope (text form).
     pub scope: Option<String>,
+    /// Only those in one of these scopes (text form) or open to the public; `None`: no
+    /// such restriction.
+    pub readable: Option<Vec<String>>,
 }
 
 /// A window of a session's messages by sequence number (both bounds exclusive).
@@ -66,10 +81,10 @@ pub trait DebateRepository: Send + Sync {
     async fn insert_topic(&self, topic: Topic, events: &[DomainEvent]) -> Result<(), StoreError>;
     /// One topic.
     async fn topic(&self, id: Uuid) -> Result<Option<Topic>, StoreError>;
-    /// Topics by id order after `after`, optionally only in one scope.
+    /// Topics by id order after `after`, as `filter` says.
     async fn list_topics(
         &self,
-        scope: Option<String>,
+        filter: TopicFilter,
         after: Option<Uuid>,
         limit: u32,
     ) -> Result<Vec<Topic>, StoreError>;
@@ -82,6 +97,16 @@ pub trait DebateRepository: Send + Sync {
         id: Uuid,
         title: &str,
         description: &str,
+    ) -> Result<(), StoreError>;
+    /// Sets who may read a topic and its sessions, in one atomic step (a session is never
+    /// readable more widely, or less, than its topic).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`].
+    async fn set_topic_visibility(
+        &self,
+        id: Uuid,
+        visibility: Visibility,
     ) -> Result<(), StoreError>;
     /// Deletes a topic with its sessions, seats and messages.
     ///

@@ -16,7 +16,8 @@ use uuid::Uuid;
 use crate::{
     AppendOutcome, BODY_MAX_CHARS, DebateError, DebateRepository, DebateSession, JoinOutcome,
     Message, MessageRange, NewMessage, Participant, SessionFilter, SessionStatus, Side, Topic,
-    VOTING_WINDOW_DEFAULT_SECONDS, VOTING_WINDOW_MAX_SECONDS, VOTING_WINDOW_MIN_SECONDS,
+    TopicFilter, VOTING_WINDOW_DEFAULT_SECONDS, VOTING_WINDOW_MAX_SECONDS,
+    VOTING_WINDOW_MIN_SECONDS, Visibility,
 };
 
 /// Longest title of a topic or a session, in characters.
@@ -299,6 +300,7 @@ impl DebateService {
             title: valid_title(title)?,
             description: valid_description(description)?,
             scope,
+            visibility: Default::default(),
             created_by: actor,
             created_at: self.now(),
         };
@@ -325,18 +327,36 @@ impl DebateService {
         self.repo.topic(id).await?.ok_or_else(|| not_found("topic"))
     }
 
-    /// Topics (of exactly `scope` if given) ordered by id, after `after`, at most `limit`
+    /// Topics (as `filter` says) ordered by id, after `after`, at most `limit`
     /// (clamp it before, e.g. with `domain_core::PageLimit`).
     ///
     /// # Errors
     /// [`DebateError::Store`].
     pub async fn list_topics(
         &self,
-        scope: Option<String>,
+        filter: TopicFilter,
         after: Option<Uuid>,
         limit: u32,
     ) -> Result<Vec<Topic>, DebateError> {
-        Ok(self.repo.list_topics(scope, after, limit).await?)
+        Ok(self.repo.list_topics(filter, after, limit).await?)
+    }
+
+    /// Opens a topic and its sessions to the public, or makes them private to the
+    /// topic's scope again, and returns the topic as it now is. Who may do it is the
+    /// caller's decision (an institution's, audited by the caller).
+    ///
+    /// # Errors
+    /// [`DebateError::NotFound`] (`"topic"`); [`DebateError::Store`].
+    pub async fn set_visibility(
+        &self,
+        id: Uuid,
+        visibility: Visibility,
+    ) -> Result<Topic, DebateError> {
+        self.repo
+            .set_topic_visibility(id, visibility)
+            .await
+            .map_err(|e| map_store(e, "topic"))?;
+        self.topic(id).await
     }
 
     /// Replaces a topic's title and description and returns it as it now is. The scope
@@ -405,6 +425,7 @@ impl DebateService {
             id: Uuid::new_v4(),
             topic_id,
             scope: topic.scope,
+            visibility: topic.visibility,
             title,
             scheduled_start,
             scheduled_end,

@@ -139,6 +139,15 @@ impl VotingService {
                 "only participants and audience of the session may vote".into(),
             ));
         }
+        if matches!(choice, VoteChoice::Winner(_))
+            && let Some(seat) = self.debates.seat(session_id, voter).await?
+            && seat.side != Side::Audience
+        {
+            // Debaters would vote for their own side: the winner is the audience's call.
+            return Err(DebateError::NotAllowed(
+                "debaters do not vote for the winner; the audience decides".into(),
+            ));
+        }
         if let VoteChoice::BestArgument(seq) = choice {
             let message = self
                 .debates

@@ -26,6 +26,7 @@ fn session(id: Uuid, status: SessionStatus) -> DebateSession {
         id,
         topic_id: Uuid::from_u128(1),
         scope: SCOPE.into(),
+        visibility: Default::default(),
         title: "Round 1".into(),
         scheduled_start: now(),
         scheduled_end: None,

@@ -45,6 +45,7 @@ fn topic(id: Uuid) -> Topic {
         title: "Should homework be banned?".into(),
         description: "Both sides.".into(),
         scope: SCOPE.into(),
+        visibility: Default::default(),
         created_by: None,
         created_at: now(),
     }
@@ -55,6 +56,7 @@ fn session(id: Uuid, status: SessionStatus) -> DebateSession {
         id,
         topic_id: Uuid::from_u128(1),
         scope: SCOPE.into(),
+        visibility: Default::default(),
         title: "Round 1".into(),
         scheduled_start: at(10, 0),
         scheduled_end: Some(at(11, 0)),
@@ -417,7 +419,7 @@ async fn a_failing_store_passes_its_error_through() {
         Err(DebateError::Store(StoreError::Unavailable(_)))
     ));
     assert!(matches!(
-        svc.list_topics(None, None, 10).await,
+        svc.list_topics(TopicFilter::default(), None, 10).await,
         Err(DebateError::Store(StoreError::Unavailable(_)))
     ));
 }
@@ -444,14 +446,24 @@ async fn list_topics_passes_scope_cursor_and_limit_through() {
     let page = vec![listed.clone()];
     h.repo
         .expect_list_topics()
-        .withf(move |scope, a, limit| {
-            scope.as_deref() == Some("global") && *a == Some(after) && *limit == 25
+        .withf(move |f, a, limit| {
+            f.scope.as_deref() == Some("global")
+                && f.readable.as_deref() == Some(&["global".to_owned()][..])
+                && *a == Some(after)
+                && *limit == 25
         })
         .times(1)
         .returning(move |_, _, _| Ok(page.clone()));
     let got = h
         .build()
-        .list_topics(Some("global".into()), Some(after), 25)
+        .list_topics(
+            TopicFilter {
+                scope: Some("global".into()),
+                readable: Some(vec!["global".into()]),
+            },
+            Some(after),
+            25,
+        )
         .await
         .unwrap();
     assert_eq!(got, vec![listed]);
@@ -692,6 +704,7 @@ async fn list_sessions_passes_the_filter_and_checks_the_topic_of_an_empty_page()
                 topic_id: Some(topic_id),
                 status: Some(SessionStatus::Live),
                 scope: Some(SCOPE.into()),
+                readable: None,
             } && after.is_none()
                 && *limit == 20
         })
@@ -707,6 +720,7 @@ async fn list_sessions_passes_the_filter_and_checks_the_topic_of_an_empty_page()
         topic_id: Some(topic_id),
         status: Some(SessionStatus::Live),
         scope: Some(SCOPE.into()),
+        readable: None,
     };
     assert_eq!(
         svc.list_sessions(filter, None, 20).await.unwrap(),
@@ -730,6 +744,7 @@ async fn list_sessions_passes_the_filter_and_checks_the_topic_of_an_empty_page()
                 topic_id: Some(topic_id),
                 status: Some(SessionStatus::Closed),
                 scope: None,
+                readable: None,
             },
             None,
             20,

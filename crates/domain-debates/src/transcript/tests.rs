@@ -32,6 +32,7 @@ fn topic() -> Topic {
         title: "Should homework be banned?".into(),
         description: "Two lines\nof context.".into(),
         scope: "global".into(),
+        visibility: Default::default(),
         created_by: None,
         created_at: at(8, 0, 0),
     }
@@ -42,6 +43,7 @@ fn session() -> DebateSession {
         id: Uuid::from_u128(2),
         topic_id: Uuid::from_u128(1),
         scope: "global".into(),
+        visibility: Default::default(),
         title: "Homework, round 1".into(),
         scheduled_start: at(9, 0, 0),
         scheduled_end: Some(at(10, 0, 0)),

@@ -10,7 +10,7 @@ use domain_core::events::MockEventPublisher;
 use super::*;
 use crate::ports::MockDebateRepository;
 use crate::voting::MockVoteRepository;
-use crate::{ArgumentVotes, Message, Removal};
+use crate::{ArgumentVotes, Message, Participant, Removal};
 
 fn closed_at() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 1, 10, 0, 0).unwrap()
@@ -22,6 +22,7 @@ fn session(id: Uuid, status: SessionStatus) -> DebateSession {
         id,
         topic_id: Uuid::from_u128(1),
         scope: "global".into(),
+        visibility: Default::default(),
         title: "Round 1".into(),
         scheduled_start: closed_at() - Duration::hours(1),
         scheduled_end: None,
@@ -74,10 +75,26 @@ impl Harness {
         }
     }
 
+    /// `voters` took audience seats.
     fn seated(&mut self, voters: Vec<Uuid>) {
+        self.seated_on(voters, Side::Audience);
+    }
+
+    /// `voters` took seats on `side`.
+    fn seated_on(&mut self, voters: Vec<Uuid>, side: Side) {
+        let v = voters.clone();
         self.debates
             .expect_ever_seated()
-            .returning(move |_, u| Ok(voters.contains(&u)));
+            .returning(move |_, u| Ok(v.contains(&u)));
+        self.debates.expect_seat().returning(move |s, u| {
+            Ok(voters.contains(&u).then(|| Participant {
+                session_id: s,
+                user_id: u,
+                side,
+                joined_at: chrono::DateTime::UNIX_EPOCH,
+                left_at: None,
+            }))
+        });
     }
 
     fn build(self) -> VotingService {
@@ -281,4 +298,23 @@ async fn results_name_a_single_leader_only() {
     assert_eq!((r.winner, r.best_argument), (Some(Side::Pro), Some(4)));
     let r = svc.results(id).await.unwrap();
     assert_eq!((r.winner, r.best_argument), (None, None), "ties");
+}
+
+#[tokio::test]
+async fn debaters_do_not_vote_for_the_winner() {
+    for side in [Side::Pro, Side::Con] {
+        let (voter, id) = (Uuid::new_v4(), Uuid::new_v4());
+        let mut h = Harness::new(session(id, SessionStatus::Closed));
+        h.seated_on(vec![voter], side);
+        h.votes.expect_cast().never();
+        let e = h
+            .build()
+            .cast(voter, id, VoteChoice::Winner(side))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, DebateError::NotAllowed(m) if m.contains("audience decides")),
+            "{e:?}"
+        );
+    }
 }
