@@ -46,8 +46,28 @@ impl Guard {
         scope: Scope,
         owner: Option<Uuid>,
     ) -> Result<Decision, ApiError> {
+        self.require_resource(who, permission, scope, owner, false)
+            .await
+    }
+
+    /// Like [`Guard::require`], for a resource that may have been opened to the public
+    /// (`public`), which the implicit global roles may then read.
+    ///
+    /// # Errors
+    /// As [`Guard::require`].
+    pub async fn require_resource(
+        &self,
+        who: Option<&Principal>,
+        permission: Permission,
+        scope: Scope,
+        owner: Option<Uuid>,
+        public: bool,
+    ) -> Result<Decision, ApiError> {
         let user = who.map(|p| p.user_id.as_uuid());
-        let decision = self.rbac.check(user, permission, scope, owner).await?;
+        let decision = self
+            .rbac
+            .check_resource(user, permission, scope, owner, public)
+            .await?;
         if decision.allowed {
             return Ok(decision);
         }
@@ -134,6 +154,93 @@ impl Authorize {
         self.guard
             .require(self.principal.as_ref(), self.permission, scope, owner)
             .await
+    }
+
+    /// Requires the route's permission in `scope` on a resource that may have been opened
+    /// to the public (`public`).
+    ///
+    /// # Errors
+    /// As [`Guard::require`].
+    pub async fn require_resource(
+        &self,
+        scope: Scope,
+        owner: Option<Uuid>,
+        public: bool,
+    ) -> Result<Decision, ApiError> {
+        self.guard
+            .require_resource(
+                self.principal.as_ref(),
+                self.permission,
+                scope,
+                owner,
+                public,
+            )
+            .await
+    }
+
+    /// Requires the route's permission on one resource that the caller may not even know
+    /// exists unless they may read it: a refusal answers 404 naming `what`, exactly as a
+    /// missing resource does, so probing ids reveals nothing. `public`: the resource was
+    /// opened to the public.
+    ///
+    /// # Errors
+    /// [`ApiError::NotFound`] when refused; storage errors.
+    pub async fn require_visible(
+        &self,
+        what: &str,
+        scope: Scope,
+        owner: Option<Uuid>,
+        public: bool,
+    ) -> Result<Decision, ApiError> {
+        match self
+            .guard
+            .require_resource(
+                self.principal.as_ref(),
+                self.permission,
+                scope,
+                owner,
+                public,
+            )
+            .await
+        {
+            Err(ApiError::Unauthorized(_) | ApiError::Forbidden(_)) => {
+                Err(ApiError::NotFound(format!("{what} not found")))
+            }
+            other => other,
+        }
+    }
+
+    /// Requires `read` (not the route's permission) on one resource, answering 404 naming
+    /// `what` when refused: write routes call it first, so a caller who may not even see
+    /// the resource learns nothing about it, and one who may see it but not change it gets
+    /// the 403 of the route's own check afterwards.
+    ///
+    /// # Errors
+    /// [`ApiError::NotFound`] when refused; storage errors.
+    pub async fn require_readable(
+        &self,
+        read: Permission,
+        what: &str,
+        scope: Scope,
+        owner: Option<Uuid>,
+        public: bool,
+    ) -> Result<(), ApiError> {
+        match self
+            .guard
+            .require_resource(self.principal.as_ref(), read, scope, owner, public)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(ApiError::Unauthorized(_) | ApiError::Forbidden(_)) => {
+                Err(ApiError::NotFound(format!("{what} not found")))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The route's permission, as declared in the route table.
+    pub fn permission(&self) -> Permission {
+        self.permission
     }
 
     /// The caller as an audit actor.

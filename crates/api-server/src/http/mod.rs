@@ -20,3 +20,4 @@ pub mod routes;
 pub(crate) mod socket;
 pub mod state;
 pub mod users;
+pub mod visible;

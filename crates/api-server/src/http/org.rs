@@ -232,7 +232,9 @@ async fn get_unit<const K: u8>(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let (dto, owner) = load::<K>(&state, id).await?;
-    auth.require_on(scope_of::<K>(id), owner).await?;
+    // The organisation directory (names of institutions, campuses, departments) is public.
+    auth.require_resource(scope_of::<K>(id), owner, true)
+        .await?;
     Ok(HttpResponse::Ok().json(dto))
 }
 
@@ -255,8 +257,12 @@ async fn list_units<const K: u8>(
                 .collect()
         }
         CAMPUS => {
-            auth.require(q.institution_id.map_or(Scope::Global, Scope::Institution))
-                .await?;
+            auth.require_resource(
+                q.institution_id.map_or(Scope::Global, Scope::Institution),
+                None,
+                true,
+            )
+            .await?;
             state
                 .org
                 .list_campuses(q.institution_id, after, limit.get())
@@ -266,7 +272,7 @@ async fn list_units<const K: u8>(
                 .collect()
         }
         _ => {
-            auth.require(q.campus_id.map_or(Scope::Global, Scope::Campus))
+            auth.require_resource(q.campus_id.map_or(Scope::Global, Scope::Campus), None, true)
                 .await?;
             state
                 .org
@@ -400,6 +406,8 @@ async fn add_member<const K: u8>(
         .org
         .add_member(auth.user_id(), unit, body.user_id)
         .await?;
+    // Membership is part of what a user may read: every instance re-reads it.
+    state.rbac.forget_user(body.user_id).await;
     Ok(HttpResponse::Created().json(MemberDto::from(member)))
 }
 
@@ -421,6 +429,9 @@ async fn remove_member<const K: u8>(
             user_id,
         )
         .await?;
+    // Removing the last membership ends access on every instance within the
+    // invalidation delay.
+    state.rbac.forget_user(user_id).await;
     Ok(HttpResponse::NoContent().finish())
 }
 

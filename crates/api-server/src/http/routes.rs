@@ -124,6 +124,11 @@ impl Endpoint {
         Self::new(Method::POST, path, operation_id)
     }
 
+    /// Shorthand for a PUT endpoint.
+    pub fn put(path: &'static str, operation_id: &'static str) -> Self {
+        Self::new(Method::PUT, path, operation_id)
+    }
+
     /// Shorthand for a DELETE endpoint.
     pub fn delete(path: &'static str, operation_id: &'static str) -> Self {
         Self::new(Method::DELETE, path, operation_id)

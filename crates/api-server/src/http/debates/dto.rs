@@ -1,7 +1,7 @@
 //! Request and response bodies of the debate endpoints.
 
 use chrono::{DateTime, Utc};
-use domain_debates::{DebateSession, Message, Participant, Topic};
+use domain_debates::{DebateSession, Message, Participant, Topic, Visibility};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -17,10 +17,49 @@ pub struct TopicDto {
     pub description: String,
     /// Scope (`global`, `institution:{id}`, …).
     pub scope: String,
+    /// Who may read it and its sessions.
+    pub visibility: VisibilityDto,
     /// Creator.
     pub created_by: Option<Uuid>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
+}
+
+/// Who may read a debate: `members` of its scope (and grant holders there; the default),
+/// or the `public` (anybody, signed in or not; joining and voting still need membership).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum VisibilityDto {
+    /// The members of the scope.
+    Members,
+    /// Anybody.
+    Public,
+}
+
+impl From<Visibility> for VisibilityDto {
+    fn from(v: Visibility) -> Self {
+        match v {
+            Visibility::Members => Self::Members,
+            Visibility::Public => Self::Public,
+        }
+    }
+}
+
+impl From<VisibilityDto> for Visibility {
+    fn from(v: VisibilityDto) -> Self {
+        match v {
+            VisibilityDto::Members => Self::Members,
+            VisibilityDto::Public => Self::Public,
+        }
+    }
+}
+
+/// Body of `PUT /api/debates/topics/{id}/visibility/`.
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetVisibilityRequest {
+    /// The new visibility.
+    pub visibility: VisibilityDto,
 }
 
 impl From<Topic> for TopicDto {
@@ -30,6 +69,7 @@ impl From<Topic> for TopicDto {
             title: t.title,
             description: t.description,
             scope: t.scope,
+            visibility: t.visibility.into(),
             created_by: t.created_by,
             created_at: t.created_at,
         }
@@ -76,6 +116,8 @@ pub struct SessionDto {
     pub id: Uuid,
     /// Topic.
     pub topic_id: Uuid,
+    /// Who may read it (its topic's visibility).
+    pub visibility: VisibilityDto,
     /// Scope (the topic's).
     pub scope: String,
     /// Title.
@@ -108,6 +150,7 @@ impl From<DebateSession> for SessionDto {
             id: s.id,
             topic_id: s.topic_id,
             scope: s.scope,
+            visibility: s.visibility.into(),
             title: s.title,
             status: s.status.as_str().into(),
             scheduled_start: s.scheduled_start,

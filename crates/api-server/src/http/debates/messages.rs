@@ -8,7 +8,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::moderation::reveals_removed;
-use super::{MessageDto, MessagePage, PostMessageRequest, session_in_scope};
+use super::{MessageDto, MessagePage, PostMessageRequest, session_in_scope, session_to_take_part};
 use crate::http::guard::Authorize;
 use crate::http::problem::ApiError;
 use crate::http::routes::Endpoint;
@@ -95,7 +95,7 @@ async fn post(
     id: web::Path<Uuid>,
     body: web::Json<PostMessageRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let (session, _) = session_in_scope(&state, &auth, id.into_inner()).await?;
+    let (session, _) = session_to_take_part(&state, &auth, id.into_inner()).await?;
     let author = auth
         .user_id()
         .ok_or_else(|| ApiError::Unauthorized("sign in first".into()))?;

@@ -62,15 +62,23 @@ async fn room(
     let principal = socket_caller(&req, &state, q.token.as_deref(), "the room").await?;
     let session = state.debates.session(path.into_inner()).await?;
     let scope = scope_of(&session.scope)?;
+    // A room the caller may not read is answered like a room that does not exist.
     state
         .guard
-        .require(
+        .require_resource(
             Some(&principal),
             perm(ResourceType::DebateSession, Action::Read),
             scope,
             session.created_by,
+            session.visibility.is_public(),
         )
-        .await?;
+        .await
+        .map_err(|e| match e {
+            ApiError::Forbidden(_) | ApiError::Unauthorized(_) => {
+                ApiError::NotFound("session not found".into())
+            }
+            other => other,
+        })?;
     if state
         .moderation
         .is_removed(session.id, principal.user_id.as_uuid())

@@ -7,19 +7,20 @@ use uuid::Uuid;
 
 use super::{
     CreateSessionRequest, JoinRequest, ParticipantDto, ParticipantPage, SessionDto, SessionPage,
-    UpdateSessionRequest, client_scope, scope_of, session_in_scope,
+    UpdateSessionRequest, client_scope, scope_of, session_in_scope, session_to_take_part,
 };
 use crate::http::guard::Authorize;
 use crate::http::paging::{next_cursor, uuid_after};
 use crate::http::problem::ApiError;
 use crate::http::routes::Endpoint;
 use crate::http::state::AppState;
+use crate::http::visible::{ItemAccess, visible_page};
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
     let tag = "debates";
     vec![
         Endpoint::get("/api/debates/sessions/", "listDebateSessions")
-            .summary(tag, "List sessions (`?topic=`, `?status=`, `?scope=`; cursor-paginated)")
+            .summary(tag, "List the sessions you may read (`?topic=`, `?status=`, `?scope=` narrow; cursor-paginated)")
             .permission("debate_session.read")
             .returns::<SessionPage>(200, "A page of sessions")
             .errors(&[404, 422])
@@ -62,7 +63,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             .to(close),
         Endpoint::post("/api/debates/sessions/{id}/join/", "joinSession")
             .summary(tag, "Take a seat: `pro`, `con` or `audience`")
-            .description("The audience needs `debate_session.read`; a debater seat also needs `debate_session.realtime_send`. A full side is refused with 409.")
+            .description("Only for members of the session's scope (listed members or grant holders there), even when the debate is public: the audience needs `debate_session.read` there; a debater seat also needs `debate_session.realtime_send`. A full side is refused with 409.")
             .permission("debate_session.read")
             .body::<JoinRequest>()
             .returns::<ParticipantDto>(200, "Seated")
@@ -113,27 +114,46 @@ async fn list(
             })
         })
         .transpose()?;
-    // listing a topic's sessions is guarded in the topic's scope
-    let guard_scope = match (q.topic, scope) {
-        (Some(topic), _) => scope_of(&state.debates.topic(topic).await?.scope)?,
-        (None, Some(s)) => s,
-        (None, None) => domain_rbac::Scope::Global,
-    };
-    auth.require(guard_scope).await?;
-    let limit = PageLimit::new(q.limit);
-    let filter = SessionFilter {
-        topic_id: q.topic,
-        status,
-        scope: scope.map(|s| s.to_string()),
-    };
-    let items = state
-        .debates
-        .list_sessions(filter, uuid_after(q.after.as_deref())?, limit.get())
+    // A topic named by id must be one the caller may read.
+    if let Some(topic) = q.topic {
+        let topic = state.debates.topic(topic).await?;
+        auth.require_readable(
+            perm(ResourceType::DebateTopic, Action::Read),
+            "topic",
+            scope_of(&topic.scope)?,
+            topic.created_by,
+            topic.visibility.is_public(),
+        )
         .await?;
-    let next = next_cursor(items.last().map(|s| s.id), items.len(), limit);
+    }
+    let scope = scope.map(|s| s.to_string());
+    let page = visible_page(
+        &state,
+        &auth,
+        PageLimit::new(q.limit),
+        uuid_after(q.after.as_deref())?,
+        async |readable, after, limit| {
+            let filter = SessionFilter {
+                topic_id: q.topic,
+                status,
+                scope: scope.clone(),
+                readable,
+            };
+            Ok(state.debates.list_sessions(filter, after, limit).await?)
+        },
+        |s| {
+            Ok(ItemAccess {
+                id: s.id,
+                scope: scope_of(&s.scope)?,
+                owner: s.created_by,
+                public: s.visibility.is_public(),
+            })
+        },
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(SessionPage {
-        items: items.into_iter().map(Into::into).collect(),
-        next,
+        items: page.items.into_iter().map(Into::into).collect(),
+        next: page.next,
     }))
 }
 
@@ -143,7 +163,16 @@ async fn create(
     body: web::Json<CreateSessionRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let topic = state.debates.topic(body.topic_id).await?;
-    auth.require(scope_of(&topic.scope)?).await?;
+    let scope = scope_of(&topic.scope)?;
+    auth.require_readable(
+        perm(ResourceType::DebateTopic, Action::Read),
+        "topic",
+        scope,
+        topic.created_by,
+        topic.visibility.is_public(),
+    )
+    .await?;
+    auth.require(scope).await?;
     let b = body.into_inner();
     let session = state
         .debates
@@ -161,15 +190,24 @@ async fn create(
 }
 
 /// Loads a session and checks the route's permission in its scope (its creator counts
-/// as owner).
+/// as owner while still present there). A caller who may not read the session gets the
+/// 404 of a missing one.
 async fn guarded(
     state: &AppState,
     auth: &Authorize,
     id: Uuid,
 ) -> Result<domain_debates::DebateSession, ApiError> {
     let session = state.debates.session(id).await?;
-    auth.require_on(scope_of(&session.scope)?, session.created_by)
-        .await?;
+    let scope = scope_of(&session.scope)?;
+    auth.require_readable(
+        perm(ResourceType::DebateSession, Action::Read),
+        "session",
+        scope,
+        session.created_by,
+        session.visibility.is_public(),
+    )
+    .await?;
+    auth.require_on(scope, session.created_by).await?;
     Ok(session)
 }
 
@@ -254,7 +292,7 @@ async fn join(
             "must be pro, con or audience",
         )])
     })?;
-    let (session, scope) = session_in_scope(&state, &auth, id.into_inner()).await?;
+    let (session, scope) = session_to_take_part(&state, &auth, id.into_inner()).await?;
     let who = auth
         .principal
         .as_ref()

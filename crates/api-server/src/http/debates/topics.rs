@@ -3,18 +3,26 @@ use domain_core::PageLimit;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{CreateTopicRequest, TopicDto, TopicPage, UpdateTopicRequest, client_scope, scope_of};
+use domain_debates::{Topic, TopicFilter, Visibility};
+use domain_rbac::{Action, ResourceType, perm};
+use serde_json::json;
+
+use super::{
+    CreateTopicRequest, SetVisibilityRequest, TopicDto, TopicPage, UpdateTopicRequest,
+    client_scope, scope_of,
+};
 use crate::http::guard::Authorize;
-use crate::http::paging::{next_cursor, uuid_after};
+use crate::http::paging::uuid_after;
 use crate::http::problem::ApiError;
 use crate::http::routes::Endpoint;
 use crate::http::state::AppState;
+use crate::http::visible::{ItemAccess, visible_page};
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
     let tag = "debates";
     vec![
         Endpoint::get("/api/debates/topics/", "listTopics")
-            .summary(tag, "List debate topics (`?scope=`, cursor-paginated)")
+            .summary(tag, "List the debate topics you may read (`?scope=` narrows; cursor-paginated)")
             .permission("debate_topic.read")
             .returns::<TopicPage>(200, "A page of topics")
             .errors(&[422])
@@ -47,6 +55,13 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             .permission("debate_topic.delete")
             .returns_raw(204, "Deleted", None)
             .to(delete),
+        Endpoint::put("/api/debates/topics/{id}/visibility/", "setTopicVisibility")
+            .summary(tag, "Open a topic and its sessions to the public, or make them private to its scope again (audited)")
+            .permission("debate_topic.publish")
+            .body::<SetVisibilityRequest>()
+            .returns::<TopicDto>(200, "The topic with its new visibility")
+            .errors(&[422])
+            .to(set_visibility),
     ]
 }
 
@@ -57,6 +72,7 @@ struct ListQuery {
     limit: Option<u32>,
 }
 
+/// Lists the topics the caller may read (`?scope=` narrows to one scope).
 async fn list(
     state: web::Data<AppState>,
     auth: Authorize,
@@ -66,23 +82,50 @@ async fn list(
         .scope
         .as_deref()
         .map(|s| client_scope("scope", s))
-        .transpose()?;
-    auth.require(scope.unwrap_or(domain_rbac::Scope::Global))
-        .await?;
-    let limit = PageLimit::new(q.limit);
-    let items = state
-        .debates
-        .list_topics(
-            scope.map(|s| s.to_string()),
-            uuid_after(q.after.as_deref())?,
-            limit.get(),
-        )
-        .await?;
-    let next = next_cursor(items.last().map(|t| t.id), items.len(), limit);
+        .transpose()?
+        .map(|s| s.to_string());
+    let page = visible_page(
+        &state,
+        &auth,
+        PageLimit::new(q.limit),
+        uuid_after(q.after.as_deref())?,
+        async |readable, after, limit| {
+            let filter = TopicFilter {
+                scope: scope.clone(),
+                readable,
+            };
+            Ok(state.debates.list_topics(filter, after, limit).await?)
+        },
+        |t| topic_access(t),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(TopicPage {
-        items: items.into_iter().map(Into::into).collect(),
-        next,
+        items: page.items.into_iter().map(Into::into).collect(),
+        next: page.next,
     }))
+}
+
+fn topic_access(t: &Topic) -> Result<ItemAccess, ApiError> {
+    Ok(ItemAccess {
+        id: t.id,
+        scope: scope_of(&t.scope)?,
+        owner: t.created_by,
+        public: t.visibility.is_public(),
+    })
+}
+
+/// Loads a topic the caller may read: 404 otherwise, as for a missing one.
+async fn readable_topic(state: &AppState, auth: &Authorize, id: Uuid) -> Result<Topic, ApiError> {
+    let topic = state.debates.topic(id).await?;
+    auth.require_readable(
+        perm(ResourceType::DebateTopic, Action::Read),
+        "topic",
+        scope_of(&topic.scope)?,
+        topic.created_by,
+        topic.visibility.is_public(),
+    )
+    .await?;
+    Ok(topic)
 }
 
 async fn create(
@@ -110,9 +153,7 @@ async fn get(
     auth: Authorize,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let topic = state.debates.topic(id.into_inner()).await?;
-    auth.require_on(scope_of(&topic.scope)?, topic.created_by)
-        .await?;
+    let topic = readable_topic(&state, &auth, id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(TopicDto::from(topic)))
 }
 
@@ -122,7 +163,7 @@ async fn update(
     id: web::Path<Uuid>,
     body: web::Json<UpdateTopicRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let topic = state.debates.topic(id.into_inner()).await?;
+    let topic = readable_topic(&state, &auth, id.into_inner()).await?;
     auth.require_on(scope_of(&topic.scope)?, topic.created_by)
         .await?;
     let updated = state
@@ -137,9 +178,39 @@ async fn delete(
     auth: Authorize,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let topic = state.debates.topic(id.into_inner()).await?;
+    let topic = readable_topic(&state, &auth, id.into_inner()).await?;
     auth.require_on(scope_of(&topic.scope)?, topic.created_by)
         .await?;
     state.debates.delete_topic(topic.id).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Opens a topic and its sessions to the public, or closes them again: the institution's
+/// decision (`debate_topic.publish` in the topic's scope; ownership does not count), recorded
+/// in the audit log.
+async fn set_visibility(
+    state: web::Data<AppState>,
+    auth: Authorize,
+    id: web::Path<Uuid>,
+    body: web::Json<SetVisibilityRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let topic = readable_topic(&state, &auth, id.into_inner()).await?;
+    let scope = scope_of(&topic.scope)?;
+    auth.require(scope).await?;
+    let visibility: Visibility = body.visibility.into();
+    let updated = state.debates.set_visibility(topic.id, visibility).await?;
+    if topic.visibility != visibility {
+        state
+            .rbac
+            .record_change(
+                &auth.actor(),
+                "debate_topic.visibility",
+                format!("debate_topic:{}", topic.id),
+                Some(scope),
+                Some(json!({ "visibility": topic.visibility.as_str() })),
+                Some(json!({ "visibility": visibility.as_str() })),
+            )
+            .await?;
+    }
+    Ok(HttpResponse::Ok().json(TopicDto::from(updated)))
 }

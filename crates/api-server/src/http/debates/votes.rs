@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::session_in_scope;
+use super::{session_in_scope, session_to_take_part};
 use crate::http::guard::Authorize;
 use crate::http::problem::ApiError;
 use crate::http::routes::Endpoint;
@@ -159,7 +159,7 @@ async fn cast(
         .map(|s| Side::parse(s).ok_or_else(|| invalid("side", "must be pro or con")))
         .transpose()?;
     let choice = ballot.choice(side, body.seq)?;
-    let (session, _) = session_in_scope(&state, &auth, id.into_inner()).await?;
+    let (session, _) = session_to_take_part(&state, &auth, id.into_inner()).await?;
     let voter = auth
         .user_id()
         .ok_or_else(|| ApiError::Unauthorized("sign in to vote".into()))?;
