@@ -102,6 +102,19 @@ impl AttemptLimiter for MemoryAttemptLimiter {
         Ok(window.failures)
     }
 
+    async fn lock(&self, key: &str, secs: u64, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let now = millis(now);
+        // a lock is a window already over every limit
+        let window = Window {
+            failures: u32::MAX,
+            ends_at: window_end(now, secs),
+        };
+        let mut s = lock(&self.state);
+        s.sweep_if_large(now);
+        s.windows.insert(key.to_owned(), window);
+        Ok(())
+    }
+
     async fn reset(&self, key: &str) -> Result<(), StoreError> {
         lock(&self.state).windows.remove(key);
         Ok(())

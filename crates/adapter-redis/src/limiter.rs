@@ -62,7 +62,8 @@ impl AttemptLimiter for RedisAttemptLimiter {
         now: DateTime<Utc>,
     ) -> Result<Option<u64>, StoreError> {
         let mut conn = self.pool.get().await.map_err(pool_error)?;
-        let (failures, ends): (Option<u32>, Option<i64>) = redis::cmd("HMGET")
+        // i64: a lock stores u32::MAX, which a racing HINCRBY may push one past
+        let (failures, ends): (Option<i64>, Option<i64>) = redis::cmd("HMGET")
             .arg(self.key(key))
             .arg("failures")
             .arg("ends")
@@ -71,7 +72,9 @@ impl AttemptLimiter for RedisAttemptLimiter {
             .map_err(redis_error)?;
         let now_ms = now.timestamp_millis();
         Ok(match (failures, ends) {
-            (Some(failures), Some(ends)) if ends > now_ms && failures >= max_failures => {
+            (Some(failures), Some(ends))
+                if ends > now_ms && failures >= i64::from(max_failures) =>
+            {
                 Some(secs_until(ends, now_ms))
             }
             _ => None,
@@ -98,6 +101,30 @@ impl AttemptLimiter for RedisAttemptLimiter {
             .await
             .map_err(redis_error)?;
         Ok(u32::try_from(failures).unwrap_or(u32::MAX))
+    }
+
+    async fn lock(&self, key: &str, secs: u64, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let now_ms = now.timestamp_millis();
+        let lock_ms = i64::try_from(secs.min(MAX_WINDOW_SECS) * 1000).unwrap_or(i64::MAX);
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        // atomically: a lock is a window already over every limit, with its expiry
+        let (): () = redis::pipe()
+            .atomic()
+            .cmd("HSET")
+            .arg(self.key(key))
+            .arg("failures")
+            .arg(u32::MAX)
+            .arg("ends")
+            .arg(now_ms.saturating_add(lock_ms))
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(self.key(key))
+            .arg(lock_ms.saturating_add(GRACE_MS))
+            .ignore()
+            .query_async(&mut *conn)
+            .await
+            .map_err(redis_error)?;
+        Ok(())
     }
 
     async fn reset(&self, key: &str) -> Result<(), StoreError> {

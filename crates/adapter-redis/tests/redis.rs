@@ -83,6 +83,15 @@ async fn keys_are_prefixed_and_expire() {
         "reset deletes the key"
     );
 
+    // A lock replaces the window and lives as long as the lock, plus the grace.
+    limiter
+        .record_failure("login:account:alice", 900, now)
+        .await
+        .unwrap();
+    limiter.lock("login:account:alice", 120, now).await.unwrap();
+    let ttl = pttl(&redis, &attempts_key).await;
+    assert!((120_000..=182_000).contains(&ttl), "lock key ttl {ttl}");
+
     redis.cleanup().await;
 }
 

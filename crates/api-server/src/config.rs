@@ -62,12 +62,28 @@ pub struct Config {
     pub access_ttl_secs: i64,
     /// `AGORA_REFRESH_TOKEN_TTL` in seconds.
     pub refresh_ttl_secs: i64,
-    /// `AGORA_LOGIN_MAX_FAILURES`: per account per window.
+    /// `AGORA_LOGIN_MAX_FAILURES`: per (account, client address) pair per window before
+    /// that pair is locked.
     pub login_max_failures: u32,
-    /// `AGORA_LOGIN_MAX_FAILURES_PER_CLIENT`: per client address per window.
+    /// `AGORA_LOGIN_MAX_FAILURES_PER_CLIENT`: per client address per window, across
+    /// accounts, from which it counts as credential stuffing.
     pub login_max_failures_per_client: u32,
     /// `AGORA_LOGIN_WINDOW_SECS`.
     pub login_window_secs: u64,
+    /// `AGORA_LOGIN_LOCKOUT_MAX_SECS`: longest lockout of a pair (they double from 60 s).
+    pub login_lockout_max_secs: u64,
+    /// `AGORA_LOGIN_SLOW_AFTER`: failures of one account per window beyond which its
+    /// failed answers are held back.
+    pub login_slow_after: u32,
+    /// `AGORA_LOGIN_ACCOUNT_CEILING`: failures of one account per window from which
+    /// clients that failed on it are refused.
+    pub login_account_ceiling: u32,
+    /// `AGORA_LOGIN_MAX_DELAY_MS`: longest hold-back of a failed answer.
+    pub login_max_delay_ms: u64,
+    /// `AGORA_REGISTER_MAX_PER_CLIENT`: registrations per client address per window.
+    pub register_max_per_client: u32,
+    /// `AGORA_REGISTER_WINDOW_SECS`.
+    pub register_window_secs: u64,
     /// `AGORA_DB_POOL_SIZE`.
     pub db_pool_size: u32,
     /// `AGORA_AUTO_MIGRATE`: apply pending migrations when serving.
@@ -288,6 +304,32 @@ impl Config {
                 get("AGORA_LOGIN_WINDOW_SECS"),
                 900,
             )?,
+            login_lockout_max_secs: parse(
+                "AGORA_LOGIN_LOCKOUT_MAX_SECS",
+                get("AGORA_LOGIN_LOCKOUT_MAX_SECS"),
+                3600,
+            )?,
+            login_slow_after: parse("AGORA_LOGIN_SLOW_AFTER", get("AGORA_LOGIN_SLOW_AFTER"), 10)?,
+            login_account_ceiling: parse(
+                "AGORA_LOGIN_ACCOUNT_CEILING",
+                get("AGORA_LOGIN_ACCOUNT_CEILING"),
+                20,
+            )?,
+            login_max_delay_ms: parse(
+                "AGORA_LOGIN_MAX_DELAY_MS",
+                get("AGORA_LOGIN_MAX_DELAY_MS"),
+                2000,
+            )?,
+            register_max_per_client: parse(
+                "AGORA_REGISTER_MAX_PER_CLIENT",
+                get("AGORA_REGISTER_MAX_PER_CLIENT"),
+                60,
+            )?,
+            register_window_secs: parse(
+                "AGORA_REGISTER_WINDOW_SECS",
+                get("AGORA_REGISTER_WINDOW_SECS"),
+                3600,
+            )?,
             db_pool_size: parse("AGORA_DB_POOL_SIZE", get("AGORA_DB_POOL_SIZE"), 10)?,
             auto_migrate: parse_bool("AGORA_AUTO_MIGRATE", get("AGORA_AUTO_MIGRATE"), true)?,
             trust_proxy: parse_bool("AGORA_TRUST_PROXY", get("AGORA_TRUST_PROXY"), false)?,
@@ -377,8 +419,35 @@ impl Config {
                 "must not be shorter than AGORA_ACCESS_TOKEN_TTL",
             ));
         }
-        if self.login_max_failures == 0 || self.login_max_failures_per_client == 0 {
+        if self.login_max_failures == 0 {
             return Err(err("AGORA_LOGIN_MAX_FAILURES", "must be at least 1"));
+        }
+        if self.login_max_failures_per_client == 0 {
+            return Err(err(
+                "AGORA_LOGIN_MAX_FAILURES_PER_CLIENT",
+                "must be at least 1",
+            ));
+        }
+        for (var, value) in [
+            ("AGORA_LOGIN_WINDOW_SECS", self.login_window_secs),
+            ("AGORA_LOGIN_LOCKOUT_MAX_SECS", self.login_lockout_max_secs),
+            ("AGORA_REGISTER_WINDOW_SECS", self.register_window_secs),
+        ] {
+            // ten years: beyond that a window is a mistake, and the stores' arithmetic
+            // is bounded there
+            if !(1..=315_360_000).contains(&value) {
+                return Err(err(var, "must be between 1 and 315360000 seconds"));
+            }
+        }
+        if self.login_account_ceiling == 0 {
+            return Err(err("AGORA_LOGIN_ACCOUNT_CEILING", "must be at least 1"));
+        }
+        if self.login_max_delay_ms > 30_000 {
+            // a held-back answer keeps its connection open; past that, clients time out
+            return Err(err("AGORA_LOGIN_MAX_DELAY_MS", "must be at most 30000"));
+        }
+        if self.register_max_per_client == 0 {
+            return Err(err("AGORA_REGISTER_MAX_PER_CLIENT", "must be at least 1"));
         }
         if self.db_pool_size == 0 {
             return Err(err("AGORA_DB_POOL_SIZE", "must be at least 1"));
@@ -484,6 +553,26 @@ mod tests {
         let e = cfg(&[("SMTP_URL", "http://u:hunter2@mail")]).unwrap_err();
         assert_eq!(e.var, "SMTP_URL");
         assert!(!e.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn login_and_registration_limits_are_checked_at_startup() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(
+            (c.register_max_per_client, c.register_window_secs),
+            (60, 3600)
+        );
+        for (var, bad) in [
+            ("AGORA_LOGIN_MAX_FAILURES_PER_CLIENT", "0"),
+            ("AGORA_LOGIN_LOCKOUT_MAX_SECS", "0"),
+            ("AGORA_LOGIN_ACCOUNT_CEILING", "0"),
+            ("AGORA_LOGIN_MAX_DELAY_MS", "60000"),
+            ("AGORA_REGISTER_MAX_PER_CLIENT", "0"),
+            ("AGORA_REGISTER_WINDOW_SECS", "0"),
+            ("AGORA_LOGIN_WINDOW_SECS", "99999999999"),
+        ] {
+            assert_eq!(cfg(&[(var, bad)]).unwrap_err().var, var, "{var}={bad}");
+        }
     }
 
     #[test]

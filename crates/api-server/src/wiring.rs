@@ -8,7 +8,8 @@ use std::sync::Arc;
 use domain_core::{Clock, NullEventPublisher, SystemClock};
 use domain_identity::{
     Argon2Hasher, AttemptLimiter, AuthConfig, AuthPorts, AuthService, GrantSource, LoginLimits,
-    PasswordPolicy, RevocationList, SessionRepository, TokenCodec, TokenSettings, UserRepository,
+    Pacer, PasswordPolicy, RegistrationLimits, RevocationList, SessionRepository, TokenCodec,
+    TokenSettings, UserRepository,
 };
 
 use domain_notifications::{
@@ -85,6 +86,16 @@ pub struct Backends {
     pub health: Vec<Arc<dyn HealthCheck>>,
     /// One line describing where data lives, logged at startup.
     pub storage_description: String,
+}
+
+/// Holds failed logins back on the runtime's timer: the task waits, no thread does.
+struct TokioPacer;
+
+#[async_trait::async_trait]
+impl Pacer for TokioPacer {
+    async fn pause(&self, delay: std::time::Duration) {
+        tokio::time::sleep(delay).await;
+    }
 }
 
 struct PgHealth(adapter_postgres::PgPool);
@@ -404,9 +415,17 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
     let auth_config = AuthConfig {
         refresh_ttl_secs: config.refresh_ttl_secs,
         login: LoginLimits {
-            per_account: config.login_max_failures,
+            per_pair: config.login_max_failures,
             per_client: config.login_max_failures_per_client,
             window_secs: config.login_window_secs,
+            lockout_max_secs: config.login_lockout_max_secs,
+            slow_after: config.login_slow_after,
+            account_ceiling: config.login_account_ceiling,
+            max_delay_ms: config.login_max_delay_ms,
+        },
+        registration: RegistrationLimits {
+            per_client: config.register_max_per_client,
+            window_secs: config.register_window_secs,
         },
         policy: PasswordPolicy::default(),
     };
@@ -416,6 +435,7 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
             sessions: sessions.clone(),
             revocations,
             limiter,
+            pacer: Arc::new(TokioPacer),
             grants,
             hasher: Arc::new(hasher),
             events: Arc::new(NullEventPublisher),

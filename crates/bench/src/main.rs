@@ -188,6 +188,8 @@ fn base_env(workers: usize) -> HashMap<String, String> {
     );
     env.insert("AGORA_WORKERS".into(), workers.to_string());
     env.insert("AGORA_LOGIN_MAX_FAILURES".into(), "1000".into());
+    // every simulated user signs up from 127.0.0.1
+    env.insert("AGORA_REGISTER_MAX_PER_CLIENT".into(), "1000000".into());
     env.insert("RUST_LOG".into(), "warn".into());
     env
 }

@@ -141,3 +141,57 @@ pub async fn concurrent_failures_all_count(limiter: &dyn AttemptLimiter) {
     );
     assert_eq!(limiter.blocked_for(&k, 20, now).await.unwrap(), Some(60));
 }
+
+/// A lock refuses its key for its time whatever limit is asked about, replacing the
+/// key's window (longer or shorter); failures counted meanwhile keep it locked without
+/// overflowing; once it ends the next failure opens a fresh window. `reset` lifts it.
+pub async fn locks_refuse_until_they_end(limiter: &dyn AttemptLimiter) {
+    let clock = clock();
+    let start = clock.now();
+    let (k, other) = (key("locked"), key("neighbour"));
+    limiter.record_failure(&k, 900, start).await.unwrap();
+    limiter.lock(&k, 120, start).await.unwrap();
+    for max in [1, 5, u32::MAX] {
+        assert_eq!(
+            limiter.blocked_for(&k, max, start).await.unwrap(),
+            Some(120),
+            "locked for any limit ({max})"
+        );
+    }
+    assert_eq!(limiter.blocked_for(&other, 1, start).await.unwrap(), None);
+
+    clock.advance(Duration::seconds(30));
+    for _ in 0..3 {
+        assert_eq!(
+            limiter.record_failure(&k, 900, clock.now()).await.unwrap(),
+            u32::MAX,
+            "a locked key counts as over every limit"
+        );
+    }
+    assert_eq!(
+        limiter
+            .blocked_for(&k, u32::MAX, clock.now())
+            .await
+            .unwrap(),
+        Some(90),
+        "failures during a lock do not extend it"
+    );
+
+    let end = start + Duration::seconds(120);
+    assert_eq!(limiter.blocked_for(&k, 1, end).await.unwrap(), None, "over");
+    assert_eq!(
+        limiter.record_failure(&k, 900, end).await.unwrap(),
+        1,
+        "a fresh window after the lock"
+    );
+
+    // a shorter lock replaces a longer window
+    limiter.lock(&k, 10, end).await.unwrap();
+    assert_eq!(limiter.blocked_for(&k, 1, end).await.unwrap(), Some(10));
+    limiter.reset(&k).await.unwrap();
+    assert_eq!(
+        limiter.blocked_for(&k, 1, end).await.unwrap(),
+        None,
+        "reset lifts a lock"
+    );
+}

@@ -86,6 +86,7 @@ mod memory {
         windows_start_at_first_failure,
         reset_forgets,
         concurrent_failures_all_count,
+        locks_refuse_until_they_end,
     ], limiter);
     contracts!(grants => [add_is_idempotent, expiring_grants], grants);
     contracts!(subject_cache => [put_and_get, invalidate_drops_one_user, entries_expire], subject_cache);
@@ -206,6 +207,7 @@ mod postgres_redis {
         windows_start_at_first_failure,
         reset_forgets,
         concurrent_failures_all_count,
+        locks_refuse_until_they_end,
     ], limiter);
     contracts!(grants => [add_is_idempotent, expiring_grants], grants);
     contracts!(subject_cache => [put_and_get, invalidate_drops_one_user, entries_expire], subject_cache);

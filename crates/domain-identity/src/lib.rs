@@ -11,14 +11,18 @@ pub mod password;
 pub mod ports;
 pub mod service;
 pub mod session;
+pub mod throttle;
 pub mod tokens;
 
 pub use error::IdentityError;
 pub use model::{Email, NewUser, RoleGrant, User, UserId, Username};
 pub use password::{Argon2Hasher, PasswordHasher, PasswordPolicy};
-pub use ports::{AttemptLimiter, GrantSource, RevocationList, SessionRepository, UserRepository};
+pub use ports::{
+    AttemptLimiter, GrantSource, Pacer, RevocationList, SessionRepository, UserRepository,
+};
 pub use service::{
-    AuthConfig, AuthPorts, AuthService, LoginLimits, Principal, Standing, TokenPair,
+    AuthConfig, AuthPorts, AuthService, LoginLimits, Principal, RegistrationLimits, Standing,
+    TokenPair,
 };
 pub use session::{
     AuthSession, ClientInfo, NewSession, RefreshTokenHash, RotateOutcome, SessionId,

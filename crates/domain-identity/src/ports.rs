@@ -129,13 +129,21 @@ pub trait RevocationList: Send + Sync {
     ) -> Result<bool, StoreError>;
 }
 
-/// Counts failed attempts per key (an account, a client address) within a window, for
-/// brute-force protection. Shared by every instance in production.
+/// Counts attempts per key (failed logins of an account, of a client address, of one
+/// client against one account; registrations of a client address) within a window, and
+/// holds lockouts. Shared by every instance in production.
+///
+/// Each key has at most one window, opened by its first counted attempt (or by a
+/// [`lock`](AttemptLimiter::lock)) and never extended; once it ends the key starts afresh.
+/// Whether a window is open is decided from the caller's `now`, never the store's clock.
+///
+/// # Errors
+/// Every method returns [`StoreError::Unavailable`] when the store cannot be reached.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait AttemptLimiter: Send + Sync {
-    /// If `key` has reached `max_failures` in its current window, the seconds until the
-    /// window ends; otherwise `None`.
+    /// If `key` has reached `max_failures` in its current window (or is locked), the
+    /// seconds until the window ends, rounded up and at least 1; otherwise `None`.
     async fn blocked_for(
         &self,
         key: &str,
@@ -143,8 +151,8 @@ pub trait AttemptLimiter: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Option<u64>, StoreError>;
 
-    /// Counts one failure for `key`; the first failure opens a window of `window_secs`.
-    /// Returns the number of failures in the window, this one included.
+    /// Counts one attempt for `key`; the first opens a window of `window_secs`.
+    /// Returns the number of attempts in the window, this one included (saturating).
     async fn record_failure(
         &self,
         key: &str,
@@ -152,8 +160,22 @@ pub trait AttemptLimiter: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<u32, StoreError>;
 
-    /// Forgets the failures of `key` (after a successful login).
+    /// Locks `key` for `secs` from `now`, replacing its window: until then
+    /// [`blocked_for`](AttemptLimiter::blocked_for) reports it blocked whatever the limit
+    /// asked about; afterwards the next attempt opens a fresh window.
+    async fn lock(&self, key: &str, secs: u64, now: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Forgets the attempts of `key`, and its lock (after a successful login).
     async fn reset(&self, key: &str) -> Result<(), StoreError>;
+}
+
+/// Holds an answer back for a while: the delay given to failed logins against an account
+/// or from a client under attack. A port so that rules are tested without waiting.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait Pacer: Send + Sync {
+    /// Returns after `delay` (without blocking a thread).
+    async fn pause(&self, delay: std::time::Duration);
 }
 
 /// Where a user's role grants come from (the RBAC tables).

@@ -775,6 +775,8 @@ fn server_env(args: &Args) -> HashMap<String, String> {
         "100000".into(),
     );
     env.insert("AGORA_ACCESS_TOKEN_TTL".into(), "3600".into());
+    // every simulated user signs up from 127.0.0.1
+    env.insert("AGORA_REGISTER_MAX_PER_CLIENT".into(), "1000000".into());
     env.insert("AGORA_SHUTDOWN_TIMEOUT".into(), "2".into());
     env.insert(
         "AGORA_BOOTSTRAP_ADMIN".into(),

@@ -207,8 +207,9 @@ async fn sessions_can_be_listed_and_ended(app: &App) {
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
 }
 
-/// Brute force: after N failures the account is refused with 429 and Retry-After, even
-/// with the right password, while other accounts are unaffected.
+/// Brute force: after N failures this client is refused for that account with 429 and
+/// Retry-After, even with the right password, while other accounts are unaffected (the
+/// whole policy is in `login_protection`).
 mod brute_force {
     use super::*;
 

@@ -10,6 +10,7 @@ mod conventions;
 mod debates;
 mod jobs;
 mod journey;
+mod login_protection;
 mod moderation;
 mod multi_instance;
 mod notifications;

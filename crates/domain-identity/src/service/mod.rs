@@ -9,32 +9,14 @@ use serde_json::json;
 use tokio::sync::OnceCell;
 
 use crate::session::RefreshToken;
+use crate::throttle::{self, LoginKeys};
 use crate::{
     AttemptLimiter, AuthSession, ClientInfo, Email, GrantSource, IdentityError, NewSession,
-    NewUser, PasswordHasher, PasswordPolicy, RevocationList, RoleGrant, RotateOutcome, SessionId,
-    SessionRepository, TokenCodec, User, UserId, UserRepository, Username,
+    NewUser, Pacer, PasswordHasher, PasswordPolicy, RevocationList, RoleGrant, RotateOutcome,
+    SessionId, SessionRepository, TokenCodec, User, UserId, UserRepository, Username,
 };
 
-/// Brute-force protection for logins.
-#[derive(Debug, Clone, Copy)]
-pub struct LoginLimits {
-    /// Failed logins per account within a window before further attempts are refused.
-    pub per_account: u32,
-    /// Failed logins per client address within a window.
-    pub per_client: u32,
-    /// Window length in seconds.
-    pub window_secs: u64,
-}
-
-impl Default for LoginLimits {
-    fn default() -> Self {
-        Self {
-            per_account: 5,
-            per_client: 30,
-            window_secs: 15 * 60,
-        }
-    }
-}
+pub use crate::throttle::{LoginLimits, RegistrationLimits};
 
 /// Tunables of the identity service.
 #[derive(Debug, Clone, Copy)]
@@ -43,6 +25,8 @@ pub struct AuthConfig {
     pub refresh_ttl_secs: i64,
     /// Brute-force limits.
     pub login: LoginLimits,
+    /// Registrations per client address.
+    pub registration: RegistrationLimits,
     /// Password rules.
     pub policy: PasswordPolicy,
 }
@@ -52,6 +36,7 @@ impl Default for AuthConfig {
         Self {
             refresh_ttl_secs: 14 * 24 * 3600,
             login: LoginLimits::default(),
+            registration: RegistrationLimits::default(),
             policy: PasswordPolicy::default(),
         }
     }
@@ -107,6 +92,7 @@ pub struct AuthService {
     sessions: Arc<dyn SessionRepository>,
     revocations: Arc<dyn RevocationList>,
     limiter: Arc<dyn AttemptLimiter>,
+    pacer: Arc<dyn Pacer>,
     grants: Arc<dyn GrantSource>,
     hasher: Arc<dyn PasswordHasher>,
     events: Arc<dyn EventPublisher>,
@@ -128,6 +114,8 @@ pub struct AuthPorts {
     pub revocations: Arc<dyn RevocationList>,
     /// Failed-attempt counters.
     pub limiter: Arc<dyn AttemptLimiter>,
+    /// Holds back failed logins of accounts and clients under attack.
+    pub pacer: Arc<dyn Pacer>,
     /// Role grants.
     pub grants: Arc<dyn GrantSource>,
     /// Password hashing.
@@ -146,6 +134,7 @@ impl AuthService {
             sessions: ports.sessions,
             revocations: ports.revocations,
             limiter: ports.limiter,
+            pacer: ports.pacer,
             grants: ports.grants,
             hasher: ports.hasher,
             events: ports.events,
@@ -172,6 +161,17 @@ impl AuthService {
         email: &str,
         password: &str,
     ) -> Result<User, IdentityError> {
+        let (username, email) = self.validate_registration(username, email, password)?;
+        self.create_account(username, email, password).await
+    }
+
+    /// The parsed username and e-mail, or every bad field of a registration at once.
+    fn validate_registration(
+        &self,
+        username: &str,
+        email: &str,
+        password: &str,
+    ) -> Result<(Username, Email), IdentityError> {
         let mut errors: Vec<FieldError> = Vec::new();
         let parsed_username = Username::parse(username).map_err(|e| errors.push(e)).ok();
         let parsed_email = Email::parse(email).map_err(|e| errors.push(e)).ok();
@@ -188,6 +188,16 @@ impl AuthService {
         if !errors.is_empty() {
             return Err(IdentityError::Validation(errors));
         }
+        Ok((username, email))
+    }
+
+    /// Stores a validated account and announces it.
+    async fn create_account(
+        &self,
+        username: Username,
+        email: Email,
+        password: &str,
+    ) -> Result<User, IdentityError> {
         let password_hash = self.hasher.hash(password).await?;
         let now = self.clock.now();
         let user = self
@@ -213,6 +223,48 @@ impl AuthService {
         Ok(user)
     }
 
+    /// Creates an account for a client: [`AuthService::register`], limited per client
+    /// address. Every attempt with valid input counts, taken names included, so the
+    /// limit also slows probing which names exist.
+    ///
+    /// # Errors
+    /// [`IdentityError::RateLimited`] once the client has used its registrations for the
+    /// window (checked before anything else); otherwise as [`AuthService::register`].
+    pub async fn register_from(
+        &self,
+        username: &str,
+        email: &str,
+        password: &str,
+        client: &ClientInfo,
+    ) -> Result<User, IdentityError> {
+        let now = self.clock.now();
+        let limits = self.config.registration;
+        let key = throttle::registration_key(&throttle::client_tag(client.ip.as_deref()));
+        if let Some(retry_after_secs) = self
+            .limiter
+            .blocked_for(&key, limits.per_client, now)
+            .await?
+        {
+            return Err(IdentityError::RateLimited { retry_after_secs });
+        }
+        let (username, email) = self.validate_registration(username, email, password)?;
+        // counted before creating, and checked again: concurrent requests cannot all slip
+        // through the check above
+        let count = self
+            .limiter
+            .record_failure(&key, limits.window_secs, now)
+            .await?;
+        if count > limits.per_client {
+            let retry_after_secs = self
+                .limiter
+                .blocked_for(&key, limits.per_client, now)
+                .await?
+                .unwrap_or(limits.window_secs);
+            return Err(IdentityError::RateLimited { retry_after_secs });
+        }
+        self.create_account(username, email, password).await
+    }
+
     /// Creates the first administrator: a normal account that also holds `super_admin`
     /// in the `global` scope.
     ///
@@ -235,12 +287,18 @@ impl AuthService {
         Ok(user)
     }
 
-    /// Logs in with a username or e-mail and a password.
+    /// Logs in with a username or e-mail and a password, under the protection policy of
+    /// [`throttle`](crate::throttle): failures are counted per (account, client), per
+    /// account and per client; a pair that failed too often is locked with a doubling
+    /// wait; failed answers to an account or from a client under attack are held back
+    /// (through the [`Pacer`]); a right password from a client that has not failed is
+    /// never refused nor held back for someone else's failures.
     ///
     /// # Errors
-    /// [`IdentityError::RateLimited`] after too many failures for the account or the
-    /// client; [`IdentityError::InvalidCredentials`] for an unknown account or a wrong
-    /// password alike; [`IdentityError::AccountDisabled`] for a disabled account.
+    /// [`IdentityError::RateLimited`] while this client is locked out of this account
+    /// (checked before the password, so a locked client learns nothing);
+    /// [`IdentityError::InvalidCredentials`] for an unknown account or a wrong password
+    /// alike; [`IdentityError::AccountDisabled`] for a disabled account.
     pub async fn login(
         &self,
         identifier: &str,
@@ -253,24 +311,33 @@ impl AuthService {
         // Count failures per account, whichever identifier (username or e-mail) was typed;
         // for unknown accounts, per normalised identifier so they behave the same. Separate
         // prefixes stop a login name that spells a user id from hitting that user's counter.
-        let account_key = match &user {
-            Some(u) => format!("login:user:{}", u.id),
-            None => format!("login:name:{}", identifier.trim().to_lowercase()),
+        let account = match &user {
+            Some(u) => format!("user:{}", u.id),
+            None => format!("name:{}", identifier.trim().to_lowercase()),
         };
-        let client_key = client.ip.as_ref().map(|ip| format!("login:client:{ip}"));
+        let keys = LoginKeys::new(&account, &throttle::client_tag(client.ip.as_deref()));
 
-        let mut wait = self
+        let stuffing = self
             .limiter
-            .blocked_for(&account_key, limits.per_account, now)
-            .await?;
-        if let Some(key) = &client_key {
-            let client_wait = self
-                .limiter
-                .blocked_for(key, limits.per_client, now)
-                .await?;
-            wait = wait.max(client_wait);
+            .blocked_for(&keys.client, limits.per_client, now)
+            .await?
+            .is_some();
+        if let Some(retry_after_secs) = self.refusal(&keys, stuffing, now).await? {
+            return Err(IdentityError::RateLimited { retry_after_secs });
         }
-        if let Some(retry_after_secs) = wait {
+        // Claim one attempt of the pair's budget before the (slow) verification, so that
+        // concurrent guesses cannot all pass the check above; a success clears it.
+        let budget = if stuffing { 1 } else { limits.per_pair };
+        let on_pair = self
+            .limiter
+            .record_failure(&keys.pair, limits.window_secs, now)
+            .await?;
+        if on_pair > budget {
+            let retry_after_secs = self
+                .limiter
+                .blocked_for(&keys.pair, budget, now)
+                .await?
+                .unwrap_or(limits.window_secs);
             return Err(IdentityError::RateLimited { retry_after_secs });
         }
 
@@ -284,13 +351,11 @@ impl AuthService {
         let user = match user {
             Some(u) if password_ok => u,
             _ => {
-                self.limiter
-                    .record_failure(&account_key, limits.window_secs, now)
+                let delay = self
+                    .count_login_failure(&keys, stuffing, on_pair, now)
                     .await?;
-                if let Some(key) = &client_key {
-                    self.limiter
-                        .record_failure(key, limits.window_secs, now)
-                        .await?;
+                if !delay.is_zero() {
+                    self.pacer.pause(delay).await;
                 }
                 return Err(IdentityError::InvalidCredentials);
             }
@@ -298,7 +363,10 @@ impl AuthService {
         if !user.is_active {
             return Err(IdentityError::AccountDisabled);
         }
-        self.limiter.reset(&account_key).await?;
+        // The client proved it knows the password: its own record is cleared. The
+        // account's count stays, as it measures what others are doing to it.
+        self.limiter.reset(&keys.pair).await?;
+        self.limiter.reset(&keys.strikes).await?;
 
         let refresh = RefreshToken::generate()?;
         let session = self
@@ -315,6 +383,83 @@ impl AuthService {
             )
             .await?;
         self.issue(&user, session.id, refresh.secret, now).await
+    }
+
+    /// The wait before this client may try this account again, if it is refused: its
+    /// pair is locked or out of budget (one failure for a client that is stuffing
+    /// credentials), or the account is past its ceiling and this client has failed on it
+    /// (within the window, or with a lockout remembered for the doubling).
+    async fn refusal(
+        &self,
+        keys: &LoginKeys,
+        stuffing: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Option<u64>, IdentityError> {
+        let limits = self.config.login;
+        let budget = if stuffing { 1 } else { limits.per_pair };
+        if let Some(wait) = self.limiter.blocked_for(&keys.pair, budget, now).await? {
+            return Ok(Some(wait));
+        }
+        let Some(wait) = self
+            .limiter
+            .blocked_for(&keys.account, limits.account_ceiling, now)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let failed_here = self
+            .limiter
+            .blocked_for(&keys.pair, 1, now)
+            .await?
+            .is_some()
+            || self
+                .limiter
+                .blocked_for(&keys.strikes, 1, now)
+                .await?
+                .is_some();
+        Ok(failed_here.then_some(wait))
+    }
+
+    /// Counts a failed login on the account and the client (the pair's count, `on_pair`,
+    /// was claimed before verifying), locks the pair once it is out of budget (for longer
+    /// at each lockout), and returns how long to hold the answer back.
+    async fn count_login_failure(
+        &self,
+        keys: &LoginKeys,
+        stuffing: bool,
+        on_pair: u32,
+        now: DateTime<Utc>,
+    ) -> Result<std::time::Duration, IdentityError> {
+        let limits = self.config.login;
+        let window = limits.window_secs;
+        let on_account = self
+            .limiter
+            .record_failure(&keys.account, window, now)
+            .await?;
+        let from_client = self
+            .limiter
+            .record_failure(&keys.client, window, now)
+            .await?;
+        let budget = if stuffing || from_client >= limits.per_client {
+            1
+        } else {
+            limits.per_pair
+        };
+        if on_pair >= budget {
+            let strike = self
+                .limiter
+                .record_failure(&keys.strikes, throttle::STRIKE_MEMORY_SECS, now)
+                .await?;
+            let secs = throttle::lockout_secs(strike, limits.lockout_max_secs);
+            // no key in the log: an unknown "username" may be a mistyped password
+            tracing::info!(strike, secs, "login locked for one client and account");
+            self.limiter.lock(&keys.pair, secs, now).await?;
+        }
+        let delay =
+            throttle::failure_delay(on_account, limits.slow_after, limits.max_delay_ms).max(
+                throttle::failure_delay(from_client, limits.per_client, limits.max_delay_ms),
+            );
+        Ok(delay)
     }
 
     /// Exchanges a refresh token for a new access token and a new refresh token.
@@ -447,10 +592,7 @@ impl AuthService {
             .ok_or(IdentityError::InvalidToken)?;
         let limits = self.config.login;
         let key = format!("password-change:{}", user.id);
-        if let Some(retry_after_secs) = self
-            .limiter
-            .blocked_for(&key, limits.per_account, now)
-            .await?
+        if let Some(retry_after_secs) = self.limiter.blocked_for(&key, limits.per_pair, now).await?
         {
             return Err(IdentityError::RateLimited { retry_after_secs });
         }

@@ -14,13 +14,14 @@ use domain_core::{ManualClock, StoreError};
 use super::*;
 use crate::password::MockPasswordHasher;
 use crate::ports::{
-    MockAttemptLimiter, MockGrantSource, MockRevocationList, MockSessionRepository,
+    MockAttemptLimiter, MockGrantSource, MockPacer, MockRevocationList, MockSessionRepository,
     MockUserRepository,
 };
 use crate::session::RefreshTokenHash;
 use crate::{AccessClaims, TokenSettings, User};
 
 mod props;
+mod throttle;
 
 // ---------------------------------------------------------------------------------------
 // fixtures
@@ -139,10 +140,13 @@ struct Harness {
     sessions: MockSessionRepository,
     revocations: MockRevocationList,
     limiter: MockAttemptLimiter,
+    /// Strict: a failed login held back without an expectation panics.
+    pacer: MockPacer,
     grants: MockGrantSource,
     hasher: MockPasswordHasher,
     events: MockEventPublisher,
     clock: Arc<ManualClock>,
+    config: AuthConfig,
 }
 
 impl Harness {
@@ -152,27 +156,36 @@ impl Harness {
             sessions: MockSessionRepository::new(),
             revocations: MockRevocationList::new(),
             limiter: MockAttemptLimiter::new(),
+            pacer: MockPacer::new(),
             grants: MockGrantSource::new(),
             hasher: MockPasswordHasher::new(),
             events: MockEventPublisher::new(),
             clock: Arc::new(ManualClock::new(start())),
+            config: AuthConfig::default(),
         }
     }
 
-    fn build(self) -> AuthService {
+    fn build(mut self) -> AuthService {
+        let limiter = std::mem::replace(&mut self.limiter, MockAttemptLimiter::new());
+        self.build_with(Arc::new(limiter))
+    }
+
+    /// Builds the service on another limiter (the scenario tests' working one).
+    fn build_with(self, limiter: Arc<dyn AttemptLimiter>) -> AuthService {
         AuthService::new(
             AuthPorts {
                 users: Arc::new(self.users),
                 sessions: Arc::new(self.sessions),
                 revocations: Arc::new(self.revocations),
-                limiter: Arc::new(self.limiter),
+                limiter,
+                pacer: Arc::new(self.pacer),
                 grants: Arc::new(self.grants),
                 hasher: Arc::new(self.hasher),
                 events: Arc::new(self.events),
                 clock: self.clock,
             },
             codec(),
-            AuthConfig::default(),
+            self.config,
         )
     }
 
@@ -486,6 +499,29 @@ fn account_key(user: &User) -> String {
     format!("login:user:{}", user.id)
 }
 
+/// The failure counter of the fixture client against an existing account.
+fn pair_key(user: &User) -> String {
+    format!("login:pair:{IP}|user:{}", user.id)
+}
+
+/// The lockout memory of the fixture client against an existing account.
+fn strikes_key(user: &User) -> String {
+    format!("login:strikes:{IP}|user:{}", user.id)
+}
+
+/// Every key `record_failure` is called with is captured, with its window; counts 1.
+fn capture_failures(h: &mut Harness) -> Slot<(String, u64)> {
+    let slot = Slot::new();
+    let s = slot.clone();
+    h.limiter
+        .expect_record_failure()
+        .returning(move |key, window, _| {
+            s.push((key.to_owned(), window));
+            Ok(1)
+        });
+    slot
+}
+
 #[tokio::test]
 async fn login_unknown_user_and_wrong_password_look_the_same() {
     // unknown user: one verification against the decoy hash
@@ -636,10 +672,10 @@ async fn warm_up_reports_a_hashing_failure_and_a_later_login_retries() {
 }
 
 #[tokio::test]
-async fn login_failure_is_counted_for_the_account_and_the_client() {
+async fn login_failure_is_counted_for_the_account_the_client_and_the_pair() {
     let mut h = Harness::new();
     let user = alice(true);
-    let key = account_key(&user);
+    let (account, pair) = (account_key(&user), pair_key(&user));
     h.open_limiter();
     h.fake_hasher();
     h.users
@@ -647,64 +683,55 @@ async fn login_failure_is_counted_for_the_account_and_the_client() {
         .withf(|name| name == "ALICE")
         .times(1)
         .returning(move |_| Ok(Some(user.clone())));
-    h.limiter
-        .expect_record_failure()
-        .withf(move |k, window, at| *k == key && *window == 900 && *at == start())
-        .times(1)
-        .returning(|_, _, _| Ok(1));
-    h.limiter
-        .expect_record_failure()
-        .withf(|key, window, at| {
-            key == format!("login:client:{IP}") && *window == 900 && *at == start()
-        })
-        .times(1)
-        .returning(|_, _, _| Ok(1));
+    let counted = capture_failures(&mut h);
     let err = h
         .build()
         .login("  ALICE ", "wrong password!", client())
         .await
         .unwrap_err();
     assert!(matches!(err, IdentityError::InvalidCredentials), "{err:?}");
+    assert_eq!(
+        counted.all(),
+        [
+            (pair, 900),
+            (account, 900),
+            (format!("login:client:{IP}"), 900)
+        ],
+        "the pair's attempt claimed first, then the failure on the account and the client; \
+         nothing locked after the first"
+    );
 }
 
 #[tokio::test]
 async fn login_failure_of_an_unknown_account_is_counted_by_the_normalised_identifier() {
     let cases = [
-        ("ghost", "login:name:ghost"),
-        ("  GhoST\t", "login:name:ghost"),
-        (" Ghost@Example.ORG ", "login:name:ghost@example.org"),
+        ("ghost", "name:ghost"),
+        ("  GhoST\t", "name:ghost"),
+        (" Ghost@Example.ORG ", "name:ghost@example.org"),
         // not a parseable address: no lookup, but counted all the same
-        ("Ghost@@Nowhere", "login:name:ghost@@nowhere"),
+        ("Ghost@@Nowhere", "name:ghost@@nowhere"),
     ];
     for (typed, expected) in cases {
         let mut h = Harness::new();
-        h.limiter
-            .expect_blocked_for()
-            .withf(move |key, max, _| key == expected && *max == 5)
-            .times(1)
-            .returning(|_, _, _| Ok(None));
-        h.limiter
-            .expect_blocked_for()
-            .withf(|key, max, _| key == format!("login:client:{IP}") && *max == 30)
-            .times(1)
-            .returning(|_, _, _| Ok(None));
+        h.open_limiter();
         h.fake_hasher();
         h.user_by_username(None);
         h.users.expect_by_email().returning(|_| Ok(None));
-        h.limiter
-            .expect_record_failure()
-            .withf(move |key, _, _| key == expected)
-            .times(1)
-            .returning(|_, _, _| Ok(1));
-        h.limiter
-            .expect_record_failure()
-            .withf(|key, _, _| key == format!("login:client:{IP}"))
-            .times(1)
-            .returning(|_, _, _| Ok(1));
+        let counted = capture_failures(&mut h);
         let err = h.build().login(typed, PW, client()).await.unwrap_err();
         assert!(
             matches!(err, IdentityError::InvalidCredentials),
             "{typed:?}: {err:?}"
+        );
+        let keys: Vec<String> = counted.all().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            keys,
+            [
+                format!("login:pair:{IP}|{expected}"),
+                format!("login:{expected}"),
+                format!("login:client:{IP}"),
+            ],
+            "{typed:?}"
         );
     }
 }
@@ -726,32 +753,14 @@ async fn login_by_username_and_by_email_count_against_the_same_account_key() {
         .withf(|email| email.as_str() == "alice@example.org")
         .times(1)
         .returning(move |_| Ok(Some(by_email.clone())));
-    let checked = Slot::new();
-    let c = checked.clone();
-    h.limiter
-        .expect_blocked_for()
-        .withf(|key, _, _| key.starts_with("login:user:"))
-        .times(2)
-        .returning(move |key, max, _| {
-            c.push((key.to_owned(), max));
-            Ok(None)
-        });
-    let counted = Slot::new();
-    let f = counted.clone();
-    h.limiter
-        .expect_record_failure()
-        .withf(|key, _, _| key.starts_with("login:user:"))
-        .times(2)
-        .returning(move |key, window, _| {
-            f.push((key.to_owned(), window));
-            Ok(1)
-        });
+    h.open_limiter();
+    let counted = capture_failures(&mut h);
     h.fake_hasher();
     let svc = h.build();
 
     for typed in ["alice", "Alice@Example.ORG"] {
         let err = svc
-            .login(typed, "wrong password!", ClientInfo::default())
+            .login(typed, "wrong password!", client())
             .await
             .unwrap_err();
         assert!(
@@ -759,112 +768,101 @@ async fn login_by_username_and_by_email_count_against_the_same_account_key() {
             "{typed:?}: {err:?}"
         );
     }
-
-    assert_eq!(
-        checked.all(),
-        [(key.clone(), 5), (key.clone(), 5)],
-        "both attempts are checked against the account's own limit"
-    );
-    assert_eq!(
-        counted.all(),
-        [(key.clone(), 900), (key, 900)],
-        "both failures land on login:user:<user id>"
-    );
+    let on_account = counted.all().into_iter().filter(|(k, _)| *k == key).count();
+    assert_eq!(on_account, 2, "both failures land on login:user:<user id>");
+    let on_pair = counted
+        .all()
+        .into_iter()
+        .filter(|(k, _)| *k == pair_key(&user))
+        .count();
+    assert_eq!(on_pair, 2, "and on the same pair");
 }
 
 #[tokio::test]
-async fn login_without_a_client_address_counts_the_account_only() {
+async fn login_without_a_client_address_counts_as_one_unknown_client() {
     let mut h = Harness::new();
     let user = alice(true);
-    let key = account_key(&user);
-    let checked = key.clone();
-    h.limiter
-        .expect_blocked_for()
-        .withf(move |k, _, _| *k == checked)
-        .times(1)
-        .returning(|_, _, _| Ok(None));
+    let id = user.id;
+    h.open_limiter();
     h.fake_hasher();
     h.user_by_username(Some(user));
-    h.limiter
-        .expect_record_failure()
-        .withf(move |k, _, _| *k == key)
-        .times(1)
-        .returning(|_, _, _| Ok(1));
+    let counted = capture_failures(&mut h);
     h.build()
         .login("alice", "wrong password!", ClientInfo::default())
         .await
         .unwrap_err();
+    let keys: Vec<String> = counted.all().into_iter().map(|(k, _)| k).collect();
+    assert_eq!(
+        keys,
+        [
+            format!("login:pair:unknown|user:{id}"),
+            format!("login:user:{id}"),
+            "login:client:unknown".to_owned(),
+        ]
+    );
 }
 
 #[tokio::test]
-async fn login_checks_each_key_against_its_own_limit() {
-    let mut h = Harness::new();
+async fn login_refused_for_a_blocked_pair_before_any_verification() {
     let user = alice(true);
-    let key = account_key(&user);
+    let mut h = Harness::new();
+    h.user_by_username(Some(user.clone()));
+    let pair = pair_key(&user);
     h.limiter
         .expect_blocked_for()
-        .withf(move |k, max, at| *k == key && *max == 5 && *at == start())
+        .withf(|k, max, _| k == format!("login:client:{IP}") && *max == 30)
         .times(1)
         .returning(|_, _, _| Ok(None));
     h.limiter
         .expect_blocked_for()
-        .withf(|key, max, at| key == format!("login:client:{IP}") && *max == 30 && *at == start())
+        .withf(move |k, max, at| *k == pair && *max == 5 && *at == start())
         .times(1)
-        .returning(|_, _, _| Ok(None));
-    h.fake_hasher();
-    h.count_failures();
-    h.user_by_username(Some(user));
-    h.build()
-        .login("alice", "wrong password!", client())
-        .await
-        .unwrap_err();
+        .returning(|_, _, _| Ok(Some(42)));
+    // no hashing, no verification, no failure counted, no session
+    let err = h.build().login("alice", PW, client()).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            IdentityError::RateLimited {
+                retry_after_secs: 42
+            }
+        ),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
-async fn login_blocked_reports_the_longer_wait() {
-    let cases = [
-        (Some(120), Some(600), 600),
-        (Some(700), Some(30), 700),
-        (None, Some(42), 42),
-        (Some(17), None, 17),
-    ];
-    for (account, client_wait, expected) in cases {
-        // the account is looked up first (its id is the key), existing or not
-        let user = alice(true);
-        for (stored, key) in [
-            (Some(user.clone()), account_key(&user)),
-            (None, "login:name:alice".to_owned()),
-        ] {
-            let mut h = Harness::new();
-            h.users
-                .expect_by_username()
-                .withf(|name| name == "alice")
-                .times(1)
-                .returning(move |_| Ok(stored.clone()));
-            h.limiter
-                .expect_blocked_for()
-                .withf(move |k, max, _| *k == key && *max == 5)
-                .times(1)
-                .returning(move |_, _, _| Ok(account));
-            h.limiter
-                .expect_blocked_for()
-                .withf(|k, max, _| k == format!("login:client:{IP}") && *max == 30)
-                .times(1)
-                .returning(move |_, _, _| Ok(client_wait));
-            // no hashing, no verification, no failure counted, no session
-            let err = h.build().login("alice", PW, client()).await.unwrap_err();
-            assert!(
-                matches!(err, IdentityError::RateLimited { retry_after_secs } if retry_after_secs == expected),
-                "{account:?}/{client_wait:?}: got {err:?}"
-            );
-        }
-    }
+async fn login_of_a_stuffing_client_gets_a_budget_of_one_failure_per_account() {
+    let user = alice(true);
+    let mut h = Harness::new();
+    h.user_by_username(Some(user.clone()));
+    let pair = pair_key(&user);
+    h.limiter
+        .expect_blocked_for()
+        .withf(|k, max, _| k == format!("login:client:{IP}") && *max == 30)
+        .returning(|_, _, _| Ok(Some(600)));
+    h.limiter
+        .expect_blocked_for()
+        .withf(move |k, max, _| *k == pair && *max == 1)
+        .times(1)
+        .returning(|_, _, _| Ok(Some(60)));
+    let err = h.build().login("alice", PW, client()).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            IdentityError::RateLimited {
+                retry_after_secs: 60
+            }
+        ),
+        "the pair's wait, not the client's: {err:?}"
+    );
 }
 
 #[tokio::test]
 async fn login_to_a_disabled_account_with_the_right_password_is_refused() {
     let mut h = Harness::new();
     h.open_limiter();
+    h.count_failures();
     h.fake_hasher();
     h.user_by_username(Some(alice(false)));
     // no reset, no session, no token
@@ -892,8 +890,9 @@ async fn login_success_opens_a_session_and_issues_matching_tokens() {
     let mut h = Harness::new();
     let user = alice(true);
     let uid = user.id;
-    let key = account_key(&user);
+    let (key, strikes) = (pair_key(&user), strikes_key(&user));
     h.open_limiter();
+    h.count_failures();
     h.fake_hasher();
     h.users
         .expect_by_username()
@@ -903,6 +902,11 @@ async fn login_success_opens_a_session_and_issues_matching_tokens() {
     h.limiter
         .expect_reset()
         .withf(move |k| *k == key)
+        .times(1)
+        .returning(|_| Ok(()));
+    h.limiter
+        .expect_reset()
+        .withf(move |k| *k == strikes)
         .times(1)
         .returning(|_| Ok(()));
     let created = h.capture_created_sessions();
@@ -941,10 +945,11 @@ async fn login_success_opens_a_session_and_issues_matching_tokens() {
 async fn login_by_email_looks_up_the_normalised_address() {
     let mut h = Harness::new();
     h.open_limiter();
+    h.count_failures();
     h.fake_hasher();
     let user = alice(true);
     let uid = user.id;
-    let key = account_key(&user);
+    let (key, strikes) = (pair_key(&user), strikes_key(&user));
     h.users
         .expect_by_email()
         .withf(|email| email.as_str() == "alice@example.org")
@@ -953,6 +958,11 @@ async fn login_by_email_looks_up_the_normalised_address() {
     h.limiter
         .expect_reset()
         .withf(move |k| *k == key)
+        .times(1)
+        .returning(|_| Ok(()));
+    h.limiter
+        .expect_reset()
+        .withf(move |k| *k == strikes)
         .times(1)
         .returning(|_| Ok(()));
     h.capture_created_sessions();
@@ -991,6 +1001,7 @@ async fn login_with_a_malformed_address_still_pays_for_a_verification() {
 async fn login_each_time_opens_a_new_session_with_a_new_refresh_token() {
     let mut h = Harness::new();
     h.open_limiter();
+    h.count_failures();
     h.fake_hasher();
     h.user_by_username(Some(alice(true)));
     h.limiter.expect_reset().returning(|_| Ok(()));

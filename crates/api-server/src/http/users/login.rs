@@ -11,8 +11,10 @@ pub(super) fn endpoint() -> Endpoint {
     Endpoint::post("/api/users/login/", "login")
         .summary("users", "Log in with a username or e-mail and a password")
         .description(
-            "Unknown accounts and wrong passwords get the same answer. Repeated failures for \
-             one account or from one client address are refused with 429 and `Retry-After`.",
+            "Unknown accounts and wrong passwords get the same answer. A client address that \
+             fails repeatedly on one account is refused for that account with 429 and \
+             `Retry-After` (for longer each time); failed answers to an account or from an \
+             address under attack are held back. Nobody else is refused for it.",
         )
         .public()
         .body::<LoginRequest>()
