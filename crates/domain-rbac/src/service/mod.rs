@@ -545,10 +545,13 @@ impl RbacService {
         Ok(g)
     }
 
-    /// Revokes a direct permission grant (needs `role.role_assign` in its scope).
+    /// Revokes a direct permission grant. The same rule as for granting it applies: the
+    /// actor needs `role.role_assign` in its scope and must hold the permission there
+    /// themselves, and nobody revokes their own grants.
     ///
     /// # Errors
-    /// [`RbacError::NotFound`], [`RbacError::Forbidden`].
+    /// [`RbacError::NotFound`], [`RbacError::Forbidden`], [`RbacError::Escalation`]
+    /// (own grants).
     pub async fn revoke_permission(&self, actor: &Actor, grant_id: Uuid) -> Result<(), RbacError> {
         let g = self
             .repo
@@ -565,6 +568,10 @@ impl RbacService {
             None,
         )
         .await?;
+        // Without this, anyone who may assign roles in a scope could take away any
+        // permission there, including ones ranked far above their own.
+        self.require(actor.user_id, g.permission, g.scope, None)
+            .await?;
         let mut audit = self.audit(
             actor,
             "permission_grant.revoke",

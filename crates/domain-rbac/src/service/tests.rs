@@ -1318,3 +1318,92 @@ async fn roles_in_lists_the_roles_in_force_on_the_scope_highest_rank_first() {
         Err(RbacError::UnknownScope(_))
     ));
 }
+
+// ---------------------------------------------------------------------------------------
+// direct permission grants
+// ---------------------------------------------------------------------------------------
+
+/// What a refusal must look like.
+type Expect = fn(&RbacError) -> bool;
+
+fn stored_permission_grant(user_id: Uuid, permission: &str, scope: Scope) -> PermissionGrant {
+    PermissionGrant {
+        id: Uuid::new_v4(),
+        user_id,
+        permission: p(permission),
+        scope,
+        expires_at: None,
+        granted_by: Some(ROOT),
+        granted_at: start() - Duration::days(1),
+    }
+}
+
+#[tokio::test]
+async fn revoking_a_permission_grant_follows_the_granting_rule() {
+    let cases: [(Uuid, Uuid, &str, Scope, Expect); 4] = [
+        // the institute_admin may assign roles in the institution, but does not hold
+        // institution.delete there, so cannot take it away either
+        (IADMIN, NOBODY, "institution.delete", inst(), |e| {
+            matches!(e, RbacError::Forbidden(_))
+        }),
+        // no role.role_assign
+        (TEACH, NOBODY, "debate_topic.create", inst(), |e| {
+            matches!(e, RbacError::Forbidden(_))
+        }),
+        // outside the actor's scope
+        (
+            IADMIN,
+            NOBODY,
+            "debate_topic.create",
+            Scope::Institution(OTHER_INST),
+            |e| matches!(e, RbacError::Forbidden(_)),
+        ),
+        // never one's own
+        (ROOT, ROOT, "exam.read", Scope::Global, |e| {
+            matches!(e, RbacError::Escalation(AssignRefusal::OwnGrant))
+        }),
+    ];
+    for (who, holder, permission, scope, expected) in cases {
+        let mut h = Harness::new();
+        h.shared_cache_hits();
+        h.no_writes();
+        h.repo.expect_delete_permission_grant().never();
+        let g = stored_permission_grant(holder, permission, scope);
+        h.repo
+            .expect_permission_grant()
+            .returning(move |_| Ok(Some(g.clone())));
+        let (svc, _, _, _) = h.build().await;
+        let e = svc
+            .revoke_permission(&actor(who), Uuid::new_v4())
+            .await
+            .unwrap_err();
+        assert!(expected(&e), "{permission} of {holder} by {who}: {e:?}");
+    }
+
+    // within the rule: revoked, audited, announced
+    let mut h = Harness::new();
+    h.shared_cache_hits();
+    h.invalidations();
+    let g = stored_permission_grant(NOBODY, "debate_topic.create", inst());
+    let found = g.clone();
+    h.repo
+        .expect_permission_grant()
+        .returning(move |_| Ok(Some(found.clone())));
+    let writes = h.writes.clone();
+    h.repo
+        .expect_delete_permission_grant()
+        .times(1)
+        .returning(move |id, audit| {
+            writes.push(&id, audit);
+            Ok(())
+        });
+    let (svc, log, writes, _) = h.build().await;
+    svc.revoke_permission(&actor(IADMIN), g.id).await.unwrap();
+    let (_, audit) = writes.all().pop().unwrap();
+    assert_eq!(
+        (audit.action.as_str(), audit.scope),
+        ("permission_grant.revoke", Some(inst()))
+    );
+    assert_eq!(audit.before, Some(serde_json::to_value(&g).unwrap()));
+    assert_eq!(log.take().last().unwrap(), &publish_user(NOBODY));
+}
