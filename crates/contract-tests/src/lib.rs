@@ -30,6 +30,7 @@ pub mod presence;
 pub mod rbac;
 pub mod rbac_grants;
 pub mod rbac_outbox;
+pub mod rbac_startup;
 pub mod revocation;
 pub mod room_bus;
 pub mod scope_directory;

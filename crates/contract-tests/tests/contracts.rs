@@ -379,6 +379,14 @@ mod rbac_memory {
         assignments_record_their_events,
         refused_assignments_record_no_event,
     ], rbac_outbox);
+    macro_rules! rbac_startup {
+        ($contract:path) => {{
+            let users = super::Arc::new(super::MemoryUserRepository::new());
+            let repo = super::Arc::new(super::MemoryRbacRepository::new(users.clone()));
+            $contract(repo, users).await
+        }};
+    }
+    contracts!(rbac_startup => [start_up_repairs_protected_roles], rbac_startup);
 
     /// Identity's grant contracts, with the RBAC repository as the `GrantSource`.
     mod as_grant_source {
@@ -461,6 +469,21 @@ mod rbac_postgres {
         assignments_record_their_events,
         refused_assignments_record_no_event,
     ], rbac_outbox);
+    macro_rules! rbac_startup {
+        ($contract:path) => {{
+            let Some(db) = super::TestDatabase::create().await else {
+                return;
+            };
+            let pool = db.pool().clone();
+            $contract(
+                std::sync::Arc::new(super::PgRbacRepository::new(pool.clone())),
+                std::sync::Arc::new(super::PgUserRepository::new(pool)),
+            )
+            .await;
+            db.cleanup().await;
+        }};
+    }
+    contracts!(rbac_startup => [start_up_repairs_protected_roles], rbac_startup);
 }
 
 /// Debates: [`domain_debates::DebateRepository`] on the in-memory adapter, with the

@@ -2,7 +2,7 @@
 
 use domain_core::StoreError;
 
-use crate::{AssignRefusal, Decision};
+use crate::{AssignRefusal, Decision, Protected};
 
 /// Why an RBAC operation was refused or failed.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +22,10 @@ pub enum RbacError {
     /// Invalid input (field, message).
     #[error("invalid {0}: {1}")]
     Invalid(String, String),
+    /// The change would break a protected built-in role (`super_admin`, `guest`,
+    /// `basic_user`; see [`crate::protect`]).
+    #[error(transparent)]
+    Protected(#[from] Protected),
     /// Conflicts with existing data (duplicate, built-in role…).
     #[error("{0}")]
     Conflict(String),

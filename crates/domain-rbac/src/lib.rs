@@ -16,6 +16,7 @@ pub mod grants;
 pub mod permission;
 pub mod policy;
 pub mod ports;
+pub mod protect;
 pub mod role;
 pub mod scope;
 pub mod service;
@@ -35,6 +36,7 @@ pub use policy::{Effect, Override, Policy, RoleVerdict};
 pub use ports::{
     GrantFilter, Invalidation, InvalidationBus, RbacRepository, ScopeDirectory, SubjectCache,
 };
+pub use protect::Protected;
 pub use role::{RoleTemplate, default_roles, names, valid_role_name};
 pub use scope::{Scope, ScopeParseError, ScopePath};
 pub use service::{Actor, RbacService, Reach, rbac_events};

@@ -63,6 +63,9 @@ names!(
         Role => "role",
         /// The audit trail.
         Audit => "audit",
+        /// Background jobs of the platform (list, inspect, retry dead ones); they belong to
+        /// no institution, so only a grant in the global scope reaches them.
+        Job => "job",
     }
 );
 

@@ -202,7 +202,7 @@ async fn only_platform_operators_see_jobs(app: &App) {
             403,
             "student {method} {path}"
         );
-        // audit.read inside an institution is not audit.read over the platform
+        // job permissions exist in the global scope only, held by super_admin
         assert_eq!(
             app.status(method, path, Some(&ia), None).await,
             403,

@@ -121,3 +121,79 @@ async fn revoked_role_stops_working_on_the_other_instance_within_a_second() {
     drop(b);
     a.stop().await;
 }
+
+/// Asks `base` whether an anonymous caller may read debate topics (the guest template).
+async fn guest_reads_topics_on(client: &reqwest::Client, base: &str) -> bool {
+    let res = client
+        .post(format!("{base}/api/rbac/check/"))
+        .json(&json!({"permission": "debate_topic.read", "scope": "global"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.json::<serde_json::Value>().await.unwrap()["allowed"]
+        .as_bool()
+        .unwrap()
+}
+
+/// Polls B for up to one second until the guest template says `expected`.
+async fn within_a_second_on(client: &reqwest::Client, base: &str, expected: bool) -> bool {
+    let since = std::time::Instant::now();
+    loop {
+        if guest_reads_topics_on(client, base).await == expected {
+            return true;
+        }
+        if since.elapsed() >= std::time::Duration::from_secs(1) {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_reset_on_one_instance_is_in_force_on_the_other_within_a_second() {
+    let Some(a) = App::postgres_redis().await else {
+        return;
+    };
+    let b = a.another_process().await;
+    let root = a.admin_token().await;
+    assert!(guest_reads_topics_on(&a.client, &b.url).await);
+
+    let guest: serde_json::Value = a
+        .get_auth("/api/rbac/roles/guest/", &root)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let narrowed: Vec<&str> = guest["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p.as_str())
+        .filter(|p| *p != "debate_topic.read")
+        .collect();
+    let res = a
+        .client
+        .put(a.at("/api/rbac/roles/guest/permissions/"))
+        .bearer_auth(&root)
+        .json(&json!({ "permissions": narrowed }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        within_a_second_on(&a.client, &b.url, false).await,
+        "B still used the old guest template after 1 s"
+    );
+
+    let res = a
+        .post_auth("/api/rbac/roles/guest/reset/", &root, json!({}))
+        .await;
+    assert_eq!(res.status(), 200);
+    assert!(
+        within_a_second_on(&a.client, &b.url, true).await,
+        "B did not see the reset within 1 s"
+    );
+    drop(b);
+    a.stop().await;
+}

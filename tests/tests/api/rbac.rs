@@ -1,6 +1,7 @@
 //! Access control through the API: each default role walked over representative routes
 //! with exact status codes (the route matrix of docs/rbac.md), cross-institution
-//! isolation, no escalation, temporary grants, the audit trail, and revocation.
+//! isolation, no escalation, temporary grants, the audit trail, and revocation; the
+//! protected built-in roles and their reset; the job permissions.
 
 use std::time::Duration;
 
@@ -11,7 +12,11 @@ crate::both_modes!(
     role_matrix,
     no_escalation,
     temporary_grants_expire,
-    audit_trail_and_check
+    audit_trail_and_check,
+    built_in_roles_cannot_be_wrecked,
+    a_reset_restores_a_wrecked_template,
+    revoking_a_permission_grant_needs_the_permission,
+    job_operations_need_job_permissions,
 );
 
 const WHO: [&str; 10] = [
@@ -466,4 +471,387 @@ async fn audit_trail_and_check(app: &App) {
             .await,
         405
     );
+}
+
+async fn put_auth(app: &App, path: &str, token: &str, body: Value) -> reqwest::Response {
+    app.client
+        .put(app.at(path))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn role_permissions(app: &App, token: &str, role: &str) -> Vec<String> {
+    let res = app
+        .get_auth(&format!("/api/rbac/roles/{role}/"), token)
+        .await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    serde_json::from_value(body["permissions"].clone()).unwrap()
+}
+
+/// The audit trail of one target, newest first, as (action, before, after).
+async fn trail_of(app: &App, token: &str, target: &str) -> Vec<(String, Value, Value)> {
+    let res = app
+        .get_auth(&format!("/api/rbac/audit/?target={target}"), token)
+        .await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["action"].as_str().unwrap().to_owned(),
+                r["before"].clone(),
+                r["after"].clone(),
+            )
+        })
+        .collect()
+}
+
+async fn assert_protected(res: reqwest::Response, mentions: &str) {
+    let body = agora_tests::assert_problem(res, 409).await;
+    assert_eq!(body["type"], "/problems/protected-role", "{body}");
+    assert_eq!(body["title"], "Protected built-in role", "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains(mentions),
+        "{mentions} in {body}"
+    );
+}
+
+/// What a fuzzing run did once — super_admin emptied, guest given deletes — is refused
+/// with a problem that says why, and nothing changes.
+async fn built_in_roles_cannot_be_wrecked(app: &App) {
+    let w = world(app).await;
+    let root = &w.root;
+    let everything = role_permissions(app, root, "super_admin").await;
+    assert!(everything.contains(&"role.read".to_owned()));
+    assert!(everything.contains(&"job.update".to_owned()));
+
+    let res = put_auth(
+        app,
+        "/api/rbac/roles/super_admin/permissions/",
+        root,
+        json!({"permissions": []}),
+    )
+    .await;
+    assert_protected(res, "super_admin").await;
+    let mut all_but_one = everything.clone();
+    all_but_one.retain(|p| p != "audit.read");
+    let res = put_auth(
+        app,
+        "/api/rbac/roles/super_admin/permissions/",
+        root,
+        json!({"permissions": all_but_one}),
+    )
+    .await;
+    assert_protected(res, "audit.read").await;
+    // nor in one institution
+    let res = app
+        .post_auth(
+            "/api/rbac/overrides/",
+            root,
+            json!({"role": "super_admin", "scope": format!("institution:{}", w.a),
+                   "permission": "role.read", "effect": "deny"}),
+        )
+        .await;
+    assert_protected(res, "role.read").await;
+
+    let mut guest = role_permissions(app, root, "guest").await;
+    guest.push("exam.delete".into());
+    let res = put_auth(
+        app,
+        "/api/rbac/roles/guest/permissions/",
+        root,
+        json!({"permissions": guest}),
+    )
+    .await;
+    assert_protected(res, "exam.delete").await;
+    let res = app
+        .post_auth(
+            "/api/rbac/overrides/",
+            root,
+            json!({"role": "guest", "scope": format!("institution:{}", w.a),
+                   "permission": "debate_topic.create", "effect": "allow"}),
+        )
+        .await;
+    assert_protected(res, "debate_topic.create").await;
+    // basic_user (every self-registered account) takes part, administers nothing
+    let mut basic = role_permissions(app, root, "basic_user").await;
+    basic.push("role.role_assign".into());
+    let res = put_auth(
+        app,
+        "/api/rbac/roles/basic_user/permissions/",
+        root,
+        json!({"permissions": basic}),
+    )
+    .await;
+    assert_protected(res, "role.role_assign").await;
+
+    // nothing changed, nothing recorded, and super_admin still reads roles and the trail
+    assert_eq!(role_permissions(app, root, "super_admin").await, everything);
+    assert!(
+        !role_permissions(app, root, "guest")
+            .await
+            .contains(&"exam.delete".to_owned())
+    );
+    for target in ["role:super_admin", "role:guest", "role:basic_user"] {
+        assert!(trail_of(app, root, target).await.is_empty(), "{target}");
+    }
+    let anonymous_delete = app
+        .post(
+            "/api/rbac/check/",
+            json!({"permission": "exam.delete", "scope": format!("institution:{}", w.a)}),
+        )
+        .await;
+    let body: Value = anonymous_delete.json().await.unwrap();
+    assert_eq!(body["allowed"], false, "{body}");
+}
+
+async fn anonymous_may(app: &App, permission: &str) -> bool {
+    let res = app
+        .post(
+            "/api/rbac/check/",
+            json!({"permission": permission, "scope": "global"}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    res.json::<Value>().await.unwrap()["allowed"]
+        .as_bool()
+        .unwrap()
+}
+
+/// An edit that is allowed but unwanted (guest no longer reads topics) is undone by a
+/// reset to the defaults; both are in the audit trail with the permissions before and
+/// after.
+async fn a_reset_restores_a_wrecked_template(app: &App) {
+    let w = world(app).await;
+    let root = &w.root;
+    let defaults = role_permissions(app, root, "guest").await;
+    assert!(anonymous_may(app, "debate_topic.read").await);
+
+    let mut wrecked = defaults.clone();
+    wrecked.retain(|p| p != "debate_topic.read");
+    let res = put_auth(
+        app,
+        "/api/rbac/roles/guest/permissions/",
+        root,
+        json!({"permissions": wrecked}),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    assert!(!anonymous_may(app, "debate_topic.read").await);
+
+    // only super_admin holds role.update globally; others are refused, custom roles
+    // have no defaults, unknown roles do not exist
+    let ia = w.tokens[1].clone().unwrap();
+    let student = w.tokens[6].clone().unwrap();
+    for token in [&ia, &student] {
+        let res = app
+            .post_auth("/api/rbac/roles/guest/reset/", token, json!({}))
+            .await;
+        agora_tests::assert_problem(res, 403).await;
+    }
+    assert_eq!(
+        app.status("POST", "/api/rbac/roles/guest/reset/", None, None)
+            .await,
+        401
+    );
+    let res = app
+        .post_auth(
+            "/api/rbac/roles/",
+            root,
+            json!({"name": "debate_coach", "rank": 30, "permissions": ["debate_topic.read"]}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let res = app
+        .post_auth("/api/rbac/roles/debate_coach/reset/", root, json!({}))
+        .await;
+    agora_tests::assert_problem(res, 409).await;
+    let res = app
+        .post_auth("/api/rbac/roles/no_such_role/reset/", root, json!({}))
+        .await;
+    agora_tests::assert_problem(res, 404).await;
+    assert!(!anonymous_may(app, "debate_topic.read").await);
+
+    let res = app
+        .post_auth("/api/rbac/roles/guest/reset/", root, json!({}))
+        .await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    let reset: Vec<String> = serde_json::from_value(body["permissions"].clone()).unwrap();
+    assert_eq!(reset, defaults);
+    assert_eq!(role_permissions(app, root, "guest").await, defaults);
+    assert!(anonymous_may(app, "debate_topic.read").await);
+
+    let trail = trail_of(app, root, "role:guest").await;
+    let actions: Vec<&str> = trail.iter().map(|(a, _, _)| a.as_str()).collect();
+    assert_eq!(actions, ["role.reset", "role.update"]);
+    let (_, before, after) = &trail[0];
+    assert_eq!(before, &json!(wrecked));
+    assert_eq!(after, &json!(defaults));
+}
+
+/// Revoking a direct permission grant needs what granting it needed: role.role_assign
+/// in its scope and the permission itself there; never one's own.
+async fn revoking_a_permission_grant_needs_the_permission(app: &App) {
+    let w = world(app).await;
+    let root = &w.root;
+    let ia = w.tokens[1].clone().unwrap();
+    let me: Value = app
+        .get_auth("/api/users/me/", &ia)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ia_id = me["user"]["id"].as_str().unwrap().to_owned();
+    let (holder, _) = app.user("grant_holder").await;
+    let scope = format!("institution:{}", w.a);
+    let grant = |user: String, permission: &'static str| {
+        let scope = scope.clone();
+        async move {
+            let res = app
+                .post_auth(
+                    "/api/rbac/permission-grants/",
+                    root,
+                    json!({"user_id": user, "permission": permission, "scope": scope}),
+                )
+                .await;
+            assert_eq!(res.status(), 201);
+            res.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let revoke = |token: String, id: String| async move {
+        app.status(
+            "DELETE",
+            &format!("/api/rbac/permission-grants/{id}/"),
+            Some(&token),
+            None,
+        )
+        .await
+    };
+    // the institute_admin may assign roles in A but cannot delete the institution…
+    let above = grant(holder.clone(), "institution.delete").await;
+    assert_eq!(revoke(ia.clone(), above.clone()).await, 403);
+    // …nor take away a grant held in another institution
+    let elsewhere = {
+        let res = app
+            .post_auth(
+                "/api/rbac/permission-grants/",
+                root,
+                json!({"user_id": holder, "permission": "debate_topic.create",
+                       "scope": format!("institution:{}", w.b)}),
+            )
+            .await;
+        assert_eq!(res.status(), 201);
+        res.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(revoke(ia.clone(), elsewhere).await, 403);
+    // nor their own
+    let own = grant(ia_id, "exam.read").await;
+    assert_eq!(revoke(ia.clone(), own.clone()).await, 403);
+    // a teacher has no role.role_assign at all
+    let within = grant(holder.clone(), "debate_topic.create").await;
+    assert_eq!(
+        revoke(w.tokens[3].clone().unwrap(), within.clone()).await,
+        403
+    );
+    // within the rule it goes, and is audited
+    assert_eq!(revoke(ia.clone(), within).await, 204);
+    assert_eq!(revoke(root.clone(), above).await, 204);
+    assert_eq!(revoke(root.clone(), own).await, 204);
+    let actions: Vec<String> = trail_of(app, root, &format!("user:{holder}"))
+        .await
+        .into_iter()
+        .map(|(a, _, _)| a)
+        .collect();
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "permission_grant.revoke")
+            .count(),
+        2,
+        "{actions:?}"
+    );
+}
+
+/// Retrying a dead job needs `job.update` globally and listing jobs `job.read`:
+/// `audit.read`, even globally, is no longer enough; an institute_admin is refused,
+/// super_admin allowed.
+async fn job_operations_need_job_permissions(app: &App) {
+    let w = world(app).await;
+    let root = &w.root;
+    let ia = w.tokens[1].clone().unwrap();
+    let retry = format!("/api/admin/jobs/{}/retry/", uuid_like());
+    // past the permission check a missing job is 404
+    assert_eq!(app.status("POST", &retry, Some(root), None).await, 404);
+    assert_eq!(
+        app.status("GET", "/api/admin/jobs/", Some(root), None)
+            .await,
+        200
+    );
+    assert_eq!(app.status("POST", &retry, Some(&ia), None).await, 403);
+    assert_eq!(
+        app.status("GET", "/api/admin/jobs/", Some(&ia), None).await,
+        403
+    );
+
+    let direct = |user: String, permission: &'static str| async move {
+        let res = app
+            .post_auth(
+                "/api/rbac/permission-grants/",
+                root,
+                json!({"user_id": user, "permission": permission, "scope": "global"}),
+            )
+            .await;
+        assert_eq!(res.status(), 201);
+    };
+    let (auditor, auditor_token) = app.user("platform_auditor").await;
+    direct(auditor, "audit.read").await;
+    assert_eq!(
+        app.status("GET", "/api/rbac/audit/", Some(&auditor_token), None)
+            .await,
+        200
+    );
+    assert_eq!(
+        app.status("POST", &retry, Some(&auditor_token), None).await,
+        403
+    );
+    assert_eq!(
+        app.status("GET", "/api/admin/jobs/", Some(&auditor_token), None)
+            .await,
+        403
+    );
+
+    let (watcher, watcher_token) = app.user("job_watcher").await;
+    direct(watcher.clone(), "job.read").await;
+    assert_eq!(
+        app.status("GET", "/api/admin/jobs/counts/", Some(&watcher_token), None)
+            .await,
+        200
+    );
+    assert_eq!(
+        app.status("POST", &retry, Some(&watcher_token), None).await,
+        403
+    );
+    direct(watcher, "job.update").await;
+    assert_eq!(
+        app.status("POST", &retry, Some(&watcher_token), None).await,
+        404
+    );
+}
+
+fn uuid_like() -> String {
+    "5f0e6c2a-2222-4f3e-9d4c-1234567890ab".into()
 }

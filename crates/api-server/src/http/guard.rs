@@ -304,6 +304,7 @@ impl From<RbacError> for ApiError {
                 Self::Validation(vec![domain_core::FieldError::new(field, message)])
             }
             RbacError::Conflict(m) => Self::Conflict(m),
+            RbacError::Protected(p) => Self::ProtectedRole(p.to_string()),
             RbacError::Store(s) => s.into(),
         }
     }

@@ -2,8 +2,9 @@
 //! state, one job, and putting a dead job back in the queue.
 //!
 //! Jobs carry e-mail addresses and other users' data and belong to no institution, so
-//! every endpoint requires `audit.read` in the global scope: platform operators hold it
-//! there, an institute_admin only inside their institution.
+//! the endpoints require a `job` permission in the global scope — `job.read` to look,
+//! `job.update` to retry — which only `super_admin` holds by default. Reading the audit
+//! trail is not enough: it says nothing about re-running other people's work.
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
@@ -204,25 +205,25 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
     vec![
         Endpoint::get("/api/admin/jobs/", "listJobs")
             .summary(tag, "Background jobs, newest first")
-            .description("Filter: `status` (`queued`, `running`, `done`, `dead`); paging: `after`, `limit`. Needs `audit.read` in the global scope (platform operators).")
-            .permission("audit.read")
+            .description("Filter: `status` (`queued`, `running`, `done`, `dead`); paging: `after`, `limit`. Needs `job.read` in the global scope (platform operators).")
+            .permission("job.read")
             .returns::<JobPage>(200, "A page of jobs")
             .errors(&[400, 422])
             .to(list),
         Endpoint::get("/api/admin/jobs/counts/", "countJobs")
             .summary(tag, "How many background jobs are in each state")
-            .permission("audit.read")
+            .permission("job.read")
             .returns::<JobCountsDto>(200, "Counts per state")
             .to(counts),
         Endpoint::get("/api/admin/jobs/{id}/", "getJob")
             .summary(tag, "One background job")
-            .permission("audit.read")
+            .permission("job.read")
             .returns::<JobDto>(200, "The job")
             .to(get),
         Endpoint::post("/api/admin/jobs/{id}/retry/", "retryJob")
             .summary(tag, "Put a dead job back in the queue")
-            .description("Due at once, with its attempts reset to 0. Only dead jobs: 409 otherwise.")
-            .permission("audit.read")
+            .description("Due at once, with its attempts reset to 0. Only dead jobs: 409 otherwise. Needs `job.update` in the global scope.")
+            .permission("job.update")
             .returns::<JobDto>(200, "The job, queued again")
             .errors(&[409])
             .to(retry),

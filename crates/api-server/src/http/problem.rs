@@ -100,6 +100,12 @@ pub enum ApiError {
     /// Conflicts with existing state (duplicate username, …).
     #[error("{0}")]
     Conflict(String),
+    /// The change would break a protected built-in role (`super_admin` losing a
+    /// permission, `guest` gaining a write…): 409 with its own problem type
+    /// (`/problems/protected-role`, title "Protected built-in role"); the detail says
+    /// which rule and permission.
+    #[error("{0}")]
+    ProtectedRole(String),
     /// Body too large.
     #[error("{0}")]
     PayloadTooLarge(String),
@@ -130,6 +136,7 @@ impl ApiError {
             Self::Muted(_) => "muted",
             Self::NotFound(_) => "not-found",
             Self::Conflict(_) => "conflict",
+            Self::ProtectedRole(_) => "protected-role",
             Self::PayloadTooLarge(_) => "payload-too-large",
             Self::UnsupportedMediaType(_) => "unsupported-media-type",
             Self::TooManyRequests { .. } => "rate-limited",
@@ -157,6 +164,9 @@ impl ApiError {
         if let Self::Muted(_) = self {
             "Muted".clone_into(&mut p.title);
         }
+        if let Self::ProtectedRole(_) = self {
+            "Protected built-in role".clone_into(&mut p.title);
+        }
         p
     }
 }
@@ -169,7 +179,7 @@ impl ResponseError for ApiError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) | Self::Muted(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::ProtectedRole(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,

@@ -397,6 +397,17 @@ async fn set_role_permissions(
     Ok(HttpResponse::Ok().json(role_dto(t, policy.effective_permissions(&t.name))))
 }
 
+async fn reset_role(
+    state: web::Data<AppState>,
+    auth: Authorize,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Scope::Global).await?;
+    let t = state.rbac.reset_role(&auth.actor(), &name).await?;
+    let policy = state.rbac.policy();
+    Ok(HttpResponse::Ok().json(role_dto(&t, policy.effective_permissions(&t.name))))
+}
+
 async fn delete_role(
     state: web::Data<AppState>,
     auth: Authorize,
@@ -650,11 +661,19 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
             .to(get_role),
         Endpoint::new(actix_web::http::Method::PUT, "/api/rbac/roles/{name}/permissions/", "setRolePermissions")
             .summary(tag, "Replace a role template's permissions")
+            .description("`super_admin` always keeps every permission; `guest` may hold only `read` permissions and `basic_user` only `read`, `create` and `realtime_send` (read only on institutions, campuses, departments, roles, the audit trail and jobs): anything else is refused with 409 `/problems/protected-role`.")
             .permission("role.update")
             .body::<SetPermissionsRequest>()
             .returns::<RoleDto>(200, "Updated")
-            .errors(&[422])
+            .errors(&[404, 409, 422])
             .to(set_role_permissions),
+        Endpoint::post("/api/rbac/roles/{name}/reset/", "resetRole")
+            .summary(tag, "Reset a built-in role template to its default permissions")
+            .description("Same rights as editing it (`role.update` globally, a role ranked below yours, nothing regained that you lack). Audited as `role.reset`; overrides of the role are left alone. 409 for a custom role, which has no defaults.")
+            .permission("role.update")
+            .returns::<RoleDto>(200, "The role, reset")
+            .errors(&[404, 409])
+            .to(reset_role),
         Endpoint::delete("/api/rbac/roles/{name}/", "deleteRole")
             .summary(tag, "Delete a custom role (built-in roles cannot be deleted)")
             .permission("role.delete")
@@ -669,6 +688,7 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
             .to(list_overrides),
         Endpoint::post("/api/rbac/overrides/", "createOverride")
             .summary(tag, "Allow or deny one permission for one role inside one scope")
+            .description("`super_admin` cannot be denied anything, and `guest`/`basic_user` cannot be allowed more than their template may hold (409 `/problems/protected-role`).")
             .permission("role.update")
             .body::<CreateOverrideRequest>()
             .returns::<OverrideDto>(201, "Created")
@@ -708,6 +728,7 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
             .to(create_permission_grant),
         Endpoint::delete("/api/rbac/permission-grants/{id}/", "deletePermissionGrant")
             .summary(tag, "Revoke a direct permission grant")
+            .description("Same rule as granting it: `role.role_assign` in its scope and the permission itself there; never your own.")
             .permission("role.role_assign")
             .returns_raw(204, "Revoked", None)
             .to(delete_permission_grant),

@@ -126,7 +126,16 @@ impl RbacService {
         }
     }
 
-    /// Seeds the default roles (idempotently) and loads the policy.
+    /// Seeds the default roles (idempotently), repairs the protected built-in roles
+    /// ([`crate::protect`]) and loads the policy.
+    ///
+    /// Seeding leaves existing roles as an operator edited them, except where an edit
+    /// broke a rule that protects every deployment: a `super_admin` stored without some
+    /// permission (say, one the catalogue gained since it was seeded) gets every
+    /// permission back; a `guest` or `basic_user` holding more than it may loses the
+    /// excess; a deny override of `super_admin` or an allow override beyond what
+    /// `guest`/`basic_user` may hold is removed. Each repair is audited (`role.repair`,
+    /// `override.repair`, no actor) and announced to running instances.
     ///
     /// # Errors
     /// Storage errors.
@@ -135,7 +144,51 @@ impl RbacService {
         if inserted > 0 {
             tracing::info!(inserted, "default roles seeded");
         }
+        if self.repair_protected_roles().await? > 0
+            && let Err(e) = self.bus.publish(Invalidation::Policy).await
+        {
+            tracing::warn!(error = %e, "could not announce the repaired roles");
+        }
         self.reload_policy().await
+    }
+
+    /// Brings stored built-in roles and their overrides back within the rules of
+    /// [`crate::protect`]; returns how many changes it stored.
+    async fn repair_protected_roles(&self) -> Result<usize, RbacError> {
+        let system = Actor::default();
+        let mut repairs = 0;
+        for role in self.repo.roles().await? {
+            let Some(fixed) = crate::protect::repaired(&role) else {
+                continue;
+            };
+            tracing::warn!(role = %role.name, "protected built-in role repaired at start-up");
+            let mut audit = self.audit(&system, "role.repair", format!("role:{}", role.name), None);
+            audit.before = to_json(&role.permissions);
+            audit.after = to_json(&fixed);
+            self.repo
+                .set_role_permissions(&role.name, fixed, audit)
+                .await?;
+            repairs += 1;
+        }
+        for o in self.repo.overrides().await? {
+            if crate::protect::check_override(&o.role, o.permission, o.effect).is_ok() {
+                continue;
+            }
+            tracing::warn!(role = %o.role, permission = %o.permission, "override of a protected role removed at start-up");
+            let mut audit = self.audit(
+                &system,
+                "override.repair",
+                format!("role:{}", o.role),
+                Some(o.scope),
+            );
+            audit.before = to_json(&o);
+            match self.repo.delete_override(o.id, audit).await {
+                // another instance starting at the same time removed it first
+                Ok(_) | Err(StoreError::NotFound) => repairs += 1,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(repairs)
     }
 
     /// Re-reads role templates and overrides.
@@ -651,10 +704,13 @@ impl RbacService {
         Ok(g)
     }
 
-    /// Revokes a direct permission grant (needs `role.role_assign` in its scope).
+    /// Revokes a direct permission grant. The same rule as for granting it applies: the
+    /// actor needs `role.role_assign` in its scope and must hold the permission there
+    /// themselves, and nobody revokes their own grants.
     ///
     /// # Errors
-    /// [`RbacError::NotFound`], [`RbacError::Forbidden`].
+    /// [`RbacError::NotFound`], [`RbacError::Forbidden`], [`RbacError::Escalation`]
+    /// (own grants).
     pub async fn revoke_permission(&self, actor: &Actor, grant_id: Uuid) -> Result<(), RbacError> {
         let g = self
             .repo
@@ -671,6 +727,10 @@ impl RbacService {
             None,
         )
         .await?;
+        // Without this, anyone who may assign roles in a scope could take away any
+        // permission there, including ones ranked far above their own.
+        self.require(actor.user_id, g.permission, g.scope, None)
+            .await?;
         let mut audit = self.audit(
             actor,
             "permission_grant.revoke",
@@ -780,10 +840,12 @@ impl RbacService {
     }
 
     /// Replaces a role template's own permissions (needs `role.update` globally and a
-    /// role ranked below the actor's).
+    /// role ranked below the actor's). `super_admin` keeps every permission and `guest`
+    /// and `basic_user` stay within their ceilings ([`crate::protect`]).
     ///
     /// # Errors
-    /// [`RbacError::NotFound`], [`RbacError::Forbidden`], [`RbacError::Escalation`].
+    /// [`RbacError::NotFound`], [`RbacError::Forbidden`], [`RbacError::Escalation`],
+    /// [`RbacError::Protected`].
     pub async fn set_role_permissions(
         &self,
         actor: &Actor,
@@ -808,6 +870,7 @@ impl RbacService {
         {
             return Err(crate::AssignRefusal::RoleTooHigh.into());
         }
+        crate::protect::check_template(role, &permissions)?;
         // Roles above inherit this one: whatever it gains, they gain too.
         self.require_held(
             &policy,
@@ -821,6 +884,61 @@ impl RbacService {
             .set_role_permissions(role, permissions, audit)
             .await?;
         self.changed_policy().await
+    }
+
+    /// Resets a built-in role template to its default permissions ([`default_roles`]),
+    /// with the same rights as editing it: `role.update` globally, a role ranked below
+    /// the actor's, and nothing regained that the actor lacks. Stored with its audit
+    /// record (`role.reset`, permissions before and after) and announced like any edit.
+    /// Overrides of the role are left alone: they belong to their scopes.
+    ///
+    /// # Errors
+    /// [`RbacError::NotFound`] for an unknown role; [`RbacError::Conflict`] for a custom
+    /// role (it has no defaults); [`RbacError::Forbidden`], [`RbacError::Escalation`].
+    pub async fn reset_role(&self, actor: &Actor, role: &str) -> Result<RoleTemplate, RbacError> {
+        self.require(
+            actor.user_id,
+            perm(ResourceType::Role, Action::Update),
+            Scope::Global,
+            None,
+        )
+        .await?;
+        let policy = self.policy();
+        let before = policy
+            .role(role)
+            .cloned()
+            .ok_or_else(|| RbacError::NotFound(format!("role {role}")))?;
+        let default = default_roles()
+            .into_iter()
+            .find(|t| t.name == role && before.built_in)
+            .ok_or_else(|| {
+                RbacError::Conflict(format!(
+                    "{role} is not a built-in role: it has no defaults to reset to"
+                ))
+            })?;
+        let me = self.subject(actor.user_id).await?;
+        if !is_super_admin(&me, self.now())
+            && before.rank >= crate::highest_rank(&policy, &me, &ScopePath::global(), self.now())
+        {
+            return Err(crate::AssignRefusal::RoleTooHigh.into());
+        }
+        // As for an edit: roles above inherit what this one regains.
+        self.require_held(
+            &policy,
+            &me,
+            default.permissions.difference(&before.permissions).copied(),
+        )?;
+        let mut audit = self.audit(actor, "role.reset", format!("role:{role}"), None);
+        audit.before = to_json(&before.permissions);
+        audit.after = to_json(&default.permissions);
+        self.repo
+            .set_role_permissions(role, default.permissions.clone(), audit)
+            .await?;
+        self.changed_policy().await?;
+        Ok(RoleTemplate {
+            permissions: default.permissions,
+            ..before
+        })
     }
 
     /// Deletes a custom role (built-in roles cannot be deleted).
@@ -854,9 +972,12 @@ impl RbacService {
 
     /// Adds a per-scope override of a role template. Needs `role.update` in the scope, a
     /// role ranked below the actor's there, and for an allow, the permission itself.
+    /// `super_admin` cannot be denied anything, and `guest` and `basic_user` cannot be
+    /// allowed more than their ceilings ([`crate::protect`]).
     ///
     /// # Errors
-    /// [`RbacError::Forbidden`], [`RbacError::Escalation`], [`RbacError::Conflict`].
+    /// [`RbacError::Forbidden`], [`RbacError::Escalation`], [`RbacError::Protected`],
+    /// [`RbacError::Conflict`].
     pub async fn add_override(
         &self,
         actor: &Actor,
@@ -884,6 +1005,7 @@ impl RbacService {
         {
             return Err(crate::AssignRefusal::RoleTooHigh.into());
         }
+        crate::protect::check_override(role, permission, effect)?;
         if effect == Effect::Allow {
             self.require(actor.user_id, permission, scope, None).await?;
         }

@@ -9,7 +9,9 @@ use domain_core::ManualClock;
 
 use super::*;
 use crate::ports::{MockInvalidationBus, MockRbacRepository, MockScopeDirectory, MockSubjectCache};
-use crate::role::names::{CAMPUS_ADMIN, INSTITUTE_ADMIN, MODERATOR, STUDENT, SUPER_ADMIN, TEACHER};
+use crate::role::names::{
+    BASIC_USER, CAMPUS_ADMIN, GUEST, INSTITUTE_ADMIN, MODERATOR, STUDENT, SUPER_ADMIN, TEACHER,
+};
 use crate::{AssignRefusal, Reason, RoleVerdict};
 
 // ---------------------------------------------------------------------------------------
@@ -1341,6 +1343,444 @@ async fn roles_in_lists_the_roles_in_force_on_the_scope_highest_rank_first() {
         svc.roles_in(TEACH, Scope::Institution(MISSING)).await,
         Err(RbacError::UnknownScope(_))
     ));
+}
+
+// ---------------------------------------------------------------------------------------
+// direct permission grants
+// ---------------------------------------------------------------------------------------
+
+/// What a refusal must look like.
+type Expect = fn(&RbacError) -> bool;
+
+fn stored_permission_grant(user_id: Uuid, permission: &str, scope: Scope) -> PermissionGrant {
+    PermissionGrant {
+        id: Uuid::new_v4(),
+        user_id,
+        permission: p(permission),
+        scope,
+        expires_at: None,
+        granted_by: Some(ROOT),
+        granted_at: start() - Duration::days(1),
+    }
+}
+
+#[tokio::test]
+async fn revoking_a_permission_grant_follows_the_granting_rule() {
+    let cases: [(Uuid, Uuid, &str, Scope, Expect); 4] = [
+        // the institute_admin may assign roles in the institution, but does not hold
+        // institution.delete there, so cannot take it away either
+        (IADMIN, NOBODY, "institution.delete", inst(), |e| {
+            matches!(e, RbacError::Forbidden(_))
+        }),
+        // no role.role_assign
+        (TEACH, NOBODY, "debate_topic.create", inst(), |e| {
+            matches!(e, RbacError::Forbidden(_))
+        }),
+        // outside the actor's scope
+        (
+            IADMIN,
+            NOBODY,
+            "debate_topic.create",
+            Scope::Institution(OTHER_INST),
+            |e| matches!(e, RbacError::Forbidden(_)),
+        ),
+        // never one's own
+        (ROOT, ROOT, "exam.read", Scope::Global, |e| {
+            matches!(e, RbacError::Escalation(AssignRefusal::OwnGrant))
+        }),
+    ];
+    for (who, holder, permission, scope, expected) in cases {
+        let mut h = Harness::new();
+        h.shared_cache_hits();
+        h.no_writes();
+        h.repo.expect_delete_permission_grant().never();
+        let g = stored_permission_grant(holder, permission, scope);
+        h.repo
+            .expect_permission_grant()
+            .returning(move |_| Ok(Some(g.clone())));
+        let (svc, _, _, _) = h.build().await;
+        let e = svc
+            .revoke_permission(&actor(who), Uuid::new_v4())
+            .await
+            .unwrap_err();
+        assert!(expected(&e), "{permission} of {holder} by {who}: {e:?}");
+    }
+
+    // within the rule: revoked, audited, announced
+    let mut h = Harness::new();
+    h.shared_cache_hits();
+    h.invalidations();
+    let g = stored_permission_grant(NOBODY, "debate_topic.create", inst());
+    let found = g.clone();
+    h.repo
+        .expect_permission_grant()
+        .returning(move |_| Ok(Some(found.clone())));
+    let writes = h.writes.clone();
+    h.repo
+        .expect_delete_permission_grant()
+        .times(1)
+        .returning(move |id, audit| {
+            writes.push(&id, audit);
+            Ok(())
+        });
+    let (svc, log, writes, _) = h.build().await;
+    svc.revoke_permission(&actor(IADMIN), g.id).await.unwrap();
+    let (_, audit) = writes.all().pop().unwrap();
+    assert_eq!(
+        (audit.action.as_str(), audit.scope),
+        ("permission_grant.revoke", Some(inst()))
+    );
+    assert_eq!(audit.before, Some(serde_json::to_value(&g).unwrap()));
+    assert_eq!(log.take().last().unwrap(), &publish_user(NOBODY));
+}
+
+// ---------------------------------------------------------------------------------------
+// protected built-in roles, resets and start-up repairs
+// ---------------------------------------------------------------------------------------
+
+/// A harness whose repository stores template edits (so the reload after a change sees
+/// them), logging each.
+fn storing_templates() -> Harness {
+    let mut h = Harness::new();
+    h.shared_cache_hits();
+    h.invalidations();
+    let (roles, writes, log) = (h.roles.clone(), h.writes.clone(), h.log.clone());
+    h.repo
+        .expect_set_role_permissions()
+        .returning(move |name, perms, audit| {
+            log.push(format!("repo.set_role_permissions {name}"));
+            writes.push(&perms, audit);
+            for r in lock(&roles).iter_mut().filter(|r| r.name == name) {
+                r.permissions = perms.clone();
+            }
+            Ok(())
+        });
+    h
+}
+
+fn template_of(roles: &Arc<Mutex<Vec<RoleTemplate>>>, name: &str) -> RoleTemplate {
+    lock(roles).iter().find(|r| r.name == name).unwrap().clone()
+}
+
+#[tokio::test]
+async fn super_admin_cannot_lose_a_permission() {
+    let mut h = Harness::new();
+    h.shared_cache_hits();
+    h.no_writes();
+    let (svc, _, _, _) = h.build().await;
+    let mut all: BTreeSet<Permission> = Permission::all().collect();
+    let e = svc
+        .set_role_permissions(&actor(ROOT), SUPER_ADMIN, BTreeSet::new())
+        .await;
+    assert!(
+        matches!(
+            e,
+            Err(RbacError::Protected(
+                crate::Protected::SuperAdminKeepsEverything(_)
+            ))
+        ),
+        "{e:?}"
+    );
+    all.remove(&p("audit.read"));
+    let e = svc
+        .set_role_permissions(&actor(ROOT), SUPER_ADMIN, all)
+        .await;
+    assert!(
+        matches!(&e, Err(RbacError::Protected(_)))
+            && e.as_ref().unwrap_err().to_string().contains("audit.read"),
+        "{e:?}"
+    );
+    // not even in one institution
+    let e = svc
+        .add_override(
+            &actor(ROOT),
+            SUPER_ADMIN,
+            inst(),
+            p("role.read"),
+            Effect::Deny,
+        )
+        .await;
+    assert!(matches!(e, Err(RbacError::Protected(_))), "{e:?}");
+    // and it still holds everything
+    let d = svc
+        .check(Some(ROOT), p("audit.read"), Scope::Global, None)
+        .await
+        .unwrap();
+    assert!(d.allowed);
+}
+
+#[tokio::test]
+async fn guest_and_basic_user_cannot_gain_a_write() {
+    let mut h = Harness::new();
+    h.shared_cache_hits();
+    h.no_writes();
+    let (svc, _, _, _) = h.build().await;
+    let mut guest = svc.policy().role(GUEST).unwrap().permissions.clone();
+    guest.insert(p("exam.delete"));
+    let e = svc.set_role_permissions(&actor(ROOT), GUEST, guest).await;
+    assert!(
+        matches!(
+            e,
+            Err(RbacError::Protected(crate::Protected::GuestReadsOnly(_)))
+        ),
+        "{e:?}"
+    );
+    let e = svc
+        .add_override(
+            &actor(ROOT),
+            GUEST,
+            inst(),
+            p("debate_topic.create"),
+            Effect::Allow,
+        )
+        .await;
+    assert!(matches!(e, Err(RbacError::Protected(_))), "{e:?}");
+    let mut basic = svc.policy().role(BASIC_USER).unwrap().permissions.clone();
+    basic.insert(p("role.role_assign"));
+    let e = svc
+        .set_role_permissions(&actor(ROOT), BASIC_USER, basic)
+        .await;
+    assert!(
+        matches!(
+            e,
+            Err(RbacError::Protected(crate::Protected::BasicUserCeiling(_)))
+        ),
+        "{e:?}"
+    );
+    // anonymous callers still cannot delete an exam
+    let d = svc
+        .check(None, p("exam.delete"), inst(), None)
+        .await
+        .unwrap();
+    assert!(!d.allowed);
+}
+
+#[tokio::test]
+async fn guest_may_still_gain_reads_and_lose_anything() {
+    let h = storing_templates();
+    let (svc, _, _, _) = h.build().await;
+    let mut guest = svc.policy().role(GUEST).unwrap().permissions.clone();
+    guest.insert(p("exam.read"));
+    guest.remove(&p("debate_topic.read"));
+    svc.set_role_permissions(&actor(ROOT), GUEST, guest.clone())
+        .await
+        .unwrap();
+    assert_eq!(svc.policy().role(GUEST).unwrap().permissions, guest);
+}
+
+#[tokio::test]
+async fn reset_restores_a_wrecked_template_with_an_audit_record() {
+    let h = storing_templates();
+    let roles = h.roles.clone();
+    let (svc, log, writes, clock) = h.build().await;
+    // wreck guest within the rules: it no longer reads topics
+    let mut wrecked = svc.policy().role(GUEST).unwrap().permissions.clone();
+    wrecked.remove(&p("debate_topic.read"));
+    svc.set_role_permissions(&actor(ROOT), GUEST, wrecked.clone())
+        .await
+        .unwrap();
+    assert!(
+        !svc.check(None, p("debate_topic.read"), inst(), None)
+            .await
+            .unwrap()
+            .allowed
+    );
+    log.take();
+
+    let reset = svc.reset_role(&actor(ROOT), GUEST).await.unwrap();
+    let defaults = default_roles()
+        .into_iter()
+        .find(|r| r.name == GUEST)
+        .unwrap();
+    assert_eq!(reset.permissions, defaults.permissions);
+    assert_eq!(template_of(&roles, GUEST), defaults);
+    let entries = log.take();
+    assert_eq!(
+        entries[entries.len() - 2..],
+        [
+            "repo.set_role_permissions guest".to_owned(),
+            PUBLISH_POLICY.to_owned()
+        ]
+    );
+    let (stored, audit) = writes.all().pop().unwrap();
+    assert_eq!(stored, serde_json::to_value(&defaults.permissions).unwrap());
+    assert_eq!(
+        (
+            audit.actor,
+            audit.action.as_str(),
+            audit.target.as_str(),
+            audit.scope
+        ),
+        (Some(ROOT), "role.reset", "role:guest", None)
+    );
+    assert_eq!(audit.before, Some(serde_json::to_value(&wrecked).unwrap()));
+    assert_eq!(
+        audit.after,
+        Some(serde_json::to_value(&defaults.permissions).unwrap())
+    );
+    assert_eq!(audit.at, clock.now());
+    // the policy in force has the default back (guests read what is public)
+    assert!(
+        svc.check_resource(None, p("debate_topic.read"), inst(), None, true)
+            .await
+            .unwrap()
+            .allowed
+    );
+}
+
+#[tokio::test]
+async fn reset_follows_the_rules_of_editing_and_knows_only_built_in_roles() {
+    let mut h = Harness::new();
+    h.shared_cache_hits();
+    h.no_writes();
+    lock(&h.roles).push(RoleTemplate {
+        built_in: false,
+        ..librarian(25, &[STUDENT], &["course.read"])
+    });
+    let (svc, _, _, _) = h.build().await;
+    let cases: [(Uuid, &str, Expect); 5] = [
+        // a custom role has no defaults
+        (ROOT, "librarian", |e| matches!(e, RbacError::Conflict(_))),
+        (ROOT, "nobody_has_this", |e| {
+            matches!(e, RbacError::NotFound(_))
+        }),
+        // role.update globally is needed
+        (IADMIN, STUDENT, |e| matches!(e, RbacError::Forbidden(_))),
+        (NOBODY, GUEST, |e| matches!(e, RbacError::Forbidden(_))),
+        // and a role ranked below the actor's
+        (GLOBAL_IADMIN, INSTITUTE_ADMIN, |e| {
+            matches!(e, RbacError::Escalation(AssignRefusal::RoleTooHigh))
+        }),
+    ];
+    for (who, role, expected) in cases {
+        let e = svc.reset_role(&actor(who), role).await.unwrap_err();
+        assert!(expected(&e), "{role} by {who}: {e:?}");
+    }
+}
+
+#[tokio::test]
+async fn reset_gives_back_nothing_the_actor_lacks() {
+    // campus_admin lost role.role_assign; a global institute_admin who no longer holds it
+    // either (it inherits campus_admin) may not reset it back into their own hands.
+    let mut h = Harness::new();
+    h.shared_cache_hits();
+    h.no_writes();
+    for r in lock(&h.roles).iter_mut().filter(|r| r.name == CAMPUS_ADMIN) {
+        r.permissions.remove(&p("role.role_assign"));
+    }
+    let (svc, _, _, _) = h.build().await;
+    let e = svc.reset_role(&actor(GLOBAL_IADMIN), CAMPUS_ADMIN).await;
+    assert!(matches!(e, Err(RbacError::Forbidden(_))), "{e:?}");
+}
+
+#[tokio::test]
+async fn init_repairs_protected_roles_and_leaves_edited_ones_alone() {
+    let mut h = storing_templates();
+    h.repo.expect_seed_roles().returning(|_| Ok(0));
+    {
+        let mut roles = lock(&h.roles);
+        for r in roles.iter_mut() {
+            match r.name.as_str() {
+                // seeded before the job resource type, then wrecked by a fuzzer
+                SUPER_ADMIN => r.permissions.retain(|p| {
+                    p.resource != ResourceType::Job && *p != perm(ResourceType::Role, Action::Read)
+                }),
+                GUEST => {
+                    r.permissions.insert(p("exam.delete"));
+                }
+                // an operator's edit: theirs to keep
+                TEACHER => r.permissions.clear(),
+                _ => {}
+            }
+        }
+    }
+    let bad_deny = Override {
+        id: Uuid::from_u128(0xD1),
+        role: SUPER_ADMIN.into(),
+        scope: inst(),
+        permission: p("role.read"),
+        effect: Effect::Deny,
+    };
+    let bad_allow = Override {
+        id: Uuid::from_u128(0xD2),
+        role: GUEST.into(),
+        scope: inst(),
+        permission: p("debate_session.delete"),
+        effect: Effect::Allow,
+    };
+    let fine = Override {
+        id: Uuid::from_u128(0xD3),
+        role: STUDENT.into(),
+        scope: inst(),
+        permission: p("message.create"),
+        effect: Effect::Deny,
+    };
+    lock(&h.overrides).extend([bad_deny.clone(), bad_allow.clone(), fine.clone()]);
+    let (overrides, writes, log) = (h.overrides.clone(), h.writes.clone(), h.log.clone());
+    h.repo
+        .expect_delete_override()
+        .times(2)
+        .returning(move |id, audit| {
+            log.push(format!("repo.delete_override {id}"));
+            writes.push(&id, audit);
+            let mut all = lock(&overrides);
+            let at = all.iter().position(|o| o.id == id).unwrap();
+            Ok(all.remove(at))
+        });
+    let roles = h.roles.clone();
+    let (svc, log, writes, _) = h.build().await;
+    log.take();
+
+    svc.init().await.unwrap();
+    let mut entries = log.take();
+    entries.sort();
+    assert_eq!(
+        entries,
+        [
+            PUBLISH_POLICY.to_owned(),
+            format!("repo.delete_override {}", bad_deny.id),
+            format!("repo.delete_override {}", bad_allow.id),
+            "repo.set_role_permissions guest".to_owned(),
+            "repo.set_role_permissions super_admin".to_owned(),
+        ]
+    );
+    let all: BTreeSet<Permission> = Permission::all().collect();
+    assert_eq!(template_of(&roles, SUPER_ADMIN).permissions, all);
+    let guest_default = default_roles()
+        .into_iter()
+        .find(|r| r.name == GUEST)
+        .unwrap();
+    assert_eq!(template_of(&roles, GUEST), guest_default);
+    assert!(template_of(&roles, TEACHER).permissions.is_empty());
+    let audits: Vec<(String, String, Option<Uuid>)> = writes
+        .all()
+        .into_iter()
+        .map(|(_, a)| (a.action, a.target, a.actor))
+        .collect();
+    assert!(audits.contains(&("role.repair".into(), "role:super_admin".into(), None)));
+    assert!(audits.contains(&("override.repair".into(), "role:guest".into(), None)));
+    // the policy in force is the repaired one
+    let d = svc
+        .check(Some(ROOT), p("job.update"), Scope::Global, None)
+        .await
+        .unwrap();
+    assert!(d.allowed);
+    let d = svc
+        .check(Some(ROOT), p("role.read"), inst(), None)
+        .await
+        .unwrap();
+    assert!(d.allowed, "{d:?}");
+    assert!(
+        !svc.check(None, p("debate_session.delete"), inst(), None)
+            .await
+            .unwrap()
+            .allowed
+    );
+
+    // a second start finds nothing to repair
+    log.take();
+    svc.init().await.unwrap();
+    assert!(log.take().is_empty());
 }
 
 // ---------------------------------------------------------------------------------------
