@@ -87,7 +87,7 @@ impl Harness {
             .expect_ever_seated()
             .returning(move |_, u| Ok(v.contains(&u)));
         self.debates.expect_seat().returning(move |s, u| {
-            Ok(voters.contains(&u).then(|| Participant {
+            Ok(voters.contains(&u).then_some(Participant {
                 session_id: s,
                 user_id: u,
                 side,

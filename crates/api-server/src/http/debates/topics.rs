@@ -96,7 +96,7 @@ async fn list(
             };
             Ok(state.debates.list_topics(filter, after, limit).await?)
         },
-        |t| topic_access(t),
+        topic_access,
     )
     .await?;
     Ok(HttpResponse::Ok().json(TopicPage {
