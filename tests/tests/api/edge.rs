@@ -65,6 +65,7 @@ async fn probe(app: &App) -> Vec<Outcome> {
     .await;
     let (student_id, _) = app.user("edgy_student").await;
 
+    let session_path = format!("/api/debates/sessions/{session}/");
     let mut out = Vec::new();
     let bodies: Vec<(&str, &str, &str, Value)> = vec![
         (
@@ -167,13 +168,13 @@ async fn probe(app: &App) -> Vec<Outcome> {
         (
             "session update: scheduled_start year -5000",
             "PATCH",
-            &format!("/api/debates/sessions/{session}/"),
+            &session_path,
             json!({"scheduled_start": "-5000-01-01T00:00:00Z"}),
         ),
         (
             "session update: NUL in title",
             "PATCH",
-            &format!("/api/debates/sessions/{session}/"),
+            &session_path,
             json!({"title": "x\u{0}"}),
         ),
         (
@@ -371,3 +372,130 @@ async fn refusals_name_the_field(app: &App) {
 }
 
 crate::both_modes!(refusals_name_the_field);
+
+/// A TCP relay in front of PostgreSQL that can be cut: while cut it drops every open
+/// connection and closes new ones at once, as a database that went away would. It stands
+/// in for stopping PostgreSQL, which other tests share.
+struct Relay {
+    addr: std::net::SocketAddr,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Relay {
+    async fn to(target: std::net::SocketAddr) -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let conns = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (up2, conns2) = (up.clone(), conns.clone());
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !up2.load(Ordering::SeqCst) {
+                    continue; // dropped: the client sees the connection close
+                }
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                conns2.lock().unwrap().push(task.abort_handle());
+            }
+        });
+        Self {
+            addr,
+            up,
+            conns,
+            accept,
+        }
+    }
+
+    fn cut(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        for c in self.conns.lock().unwrap().drain(..) {
+            c.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.cut();
+    }
+}
+
+/// PostgreSQL goes away under a running server: requests get a 503 problem (within the
+/// acquire timeout, not after seconds each), `/readyz` names `postgres` as down and Redis
+/// as ok without any driver text, and both recover by themselves when it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_is_a_quick_503_and_readyz_names_it() {
+    let Some(db) = adapter_postgres::testing::TestDatabase::create().await else {
+        return;
+    };
+    let url = reqwest::Url::parse(db.url()).unwrap();
+    let target = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
+    let target = tokio::net::lookup_host(target)
+        .await
+        .unwrap()
+        .next()
+        .unwrap();
+    let relay = Relay::to(target).await;
+    let mut relayed = url.clone();
+    relayed.set_ip_host(relay.addr.ip()).unwrap();
+    relayed.set_port(Some(relay.addr.port())).unwrap();
+    let Some(app) = App::postgres_redis_with(&[
+        ("DATABASE_URL", relayed.as_str()),
+        ("AGORA_DB_ACQUIRE_TIMEOUT_MS", "300"),
+        ("AGORA_WORKER", "off"),
+    ])
+    .await
+    else {
+        return;
+    };
+    let res = app.get("/readyz").await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["checks"], json!({"postgres": "ok", "redis": "ok"}));
+    let login =
+        json!({"username": agora_tests::ADMIN_USERNAME, "password": agora_tests::ADMIN_PASSWORD});
+    assert_eq!(
+        app.post("/api/users/login/", login.clone()).await.status(),
+        200
+    );
+
+    relay.cut();
+    let started = std::time::Instant::now();
+    let res = app.post("/api/users/login/", login.clone()).await;
+    let body = agora_tests::assert_problem(res, 503).await;
+    assert_eq!(body["type"], "/problems/unavailable", "{body}");
+    println!("login during the outage: 503 after {:?}", started.elapsed());
+
+    let res = app.get("/readyz").await;
+    let text = res.text().await.unwrap();
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["status"], 503, "{body}");
+    assert_eq!(body["type"], "/problems/not-ready", "{body}");
+    assert_eq!(
+        body["checks"],
+        json!({"postgres": "down", "redis": "ok"}),
+        "{body}"
+    );
+    for leak in ["pool", "timed out", "connection", "127.0.0.1", "postgres:"] {
+        assert!(!text.contains(leak), "internal text {leak:?} in {text}");
+    }
+
+    relay.restore();
+    let res = app.get("/readyz").await;
+    assert_eq!(res.status(), 200, "readiness comes back with the database");
+    assert_eq!(app.post("/api/users/login/", login).await.status(), 200);
+    app.stop().await;
+    drop(relay);
+    db.cleanup().await;
+}
