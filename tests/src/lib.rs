@@ -31,6 +31,10 @@ fn base_env() -> HashMap<String, String> {
     env.insert("AGORA_WORKERS".into(), "2".into());
     env.insert("AGORA_SHUTDOWN_TIMEOUT".into(), "2".into());
     env.insert("AGORA_DB_POOL_SIZE".into(), "4".into());
+    // Tests burst dozens of requests at 4 connections on a shared, busy CPU: waiting for a
+    // free connection may exceed the 1 s production default without anything being down.
+    env.insert("AGORA_DB_ACQUIRE_TIMEOUT_MS".into(), "5000".into());
+    env.insert("AGORA_REDIS_ACQUIRE_TIMEOUT_MS".into(), "5000".into());
     env.insert(
         "AGORA_BOOTSTRAP_ADMIN".into(),
         format!("{ADMIN_USERNAME}:root@example.org"),
