@@ -347,6 +347,8 @@ async fn refusals_name_the_field(app: &App) {
             json!({"username": "ro\u{0}ot", "password": "whatever it is"}),
         )
         .await;
+    // an ordinary answer: it carries the request id like every other
+    assert!(res.headers().contains_key("x-request-id"));
     let body = agora_tests::assert_problem(res, 422).await;
     assert_eq!(body["errors"][0]["field"], "username", "{body}");
     assert!(

@@ -14,7 +14,7 @@
 //! does not check — a filter, a role name, a path segment — as safe as one it does. A body
 //! that is not JSON at all is left to the `Json` extractor, which answers 400.
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::Next;
@@ -35,28 +35,39 @@ use super::problem::ApiError;
 /// added here (until then its line breaks are refused — the safe direction).
 pub const MULTI_LINE_FIELDS: [&str; 3] = ["body", "description", "reason"];
 
-/// The middleware function; install with `actix_web::middleware::from_fn`.
-pub async fn screen(
+/// The middleware function; install with `actix_web::middleware::from_fn`. A refusal is
+/// an ordinary response, so the outer middleware (request id, metrics, access log) treat
+/// it like any other answer.
+pub async fn screen<B: MessageBody>(
     mut req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, Error> {
     let mut errors = Vec::new();
     check_path(req.path(), &mut errors);
     check_query(req.query_string(), &mut errors);
     if !errors.is_empty() {
-        return Err(ApiError::Validation(errors).into());
+        return Ok(refuse_request(req, ApiError::Validation(errors)));
     }
     if is_json(&req) {
-        let bytes = read_body(req.take_payload()).await?;
+        let bytes = match read_body(req.take_payload()).await {
+            Ok(bytes) => bytes,
+            Err(e) => return Ok(refuse_request(req, e)),
+        };
         if let Ok(value) = serde_json::from_slice::<Value>(&bytes) {
             check_json(&value, "", Lines::Single, &mut errors);
         }
         if !errors.is_empty() {
-            return Err(ApiError::Validation(errors).into());
+            return Ok(refuse_request(req, ApiError::Validation(errors)));
         }
         req.set_payload(Payload::from(bytes));
     }
-    next.call(req).await
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
+}
+
+fn refuse_request<B>(req: ServiceRequest, e: ApiError) -> ServiceResponse<EitherBody<B>> {
+    req.error_response(e).map_into_right_body()
 }
 
 fn is_json(req: &ServiceRequest) -> bool {
