@@ -34,6 +34,10 @@ fn base_env() -> HashMap<String, String> {
     // stories sign up more people from 127.0.0.1 than a real address may; the limit's own
     // test sets it back down
     env.insert("AGORA_REGISTER_MAX_PER_CLIENT".into(), "100000".into());
+    // Tests burst dozens of requests at 4 connections on a shared, busy CPU: waiting for a
+    // free connection may exceed the 1 s production default without anything being down.
+    env.insert("AGORA_DB_ACQUIRE_TIMEOUT_MS".into(), "5000".into());
+    env.insert("AGORA_REDIS_ACQUIRE_TIMEOUT_MS".into(), "5000".into());
     env.insert(
         "AGORA_BOOTSTRAP_ADMIN".into(),
         format!("{ADMIN_USERNAME}:root@example.org"),

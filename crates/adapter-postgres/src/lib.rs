@@ -51,10 +51,15 @@ pub type PgPool = Pool<AsyncPgConnection>;
 /// The schema migrations, embedded at compile time.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations");
 
-/// How long a caller waits for a pooled connection before getting
-/// [`StoreError::Unavailable`]: a dead or saturated database then fails a request in
-/// seconds instead of hanging it.
+/// How long opening one unpooled connection (startup, migrations) may take before
+/// [`StoreError::Unavailable`].
 pub const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a request waits for a pooled connection, by default, before getting
+/// [`StoreError::Unavailable`] (a 503): a dead or saturated database then fails requests
+/// within a second instead of holding each one for seconds. `AGORA_DB_ACQUIRE_TIMEOUT_MS`
+/// changes it ([`connect_with`]).
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Builds a pool of at most `max_size` connections to `url`, with a first connection made
 /// right away, so a wrong URL or a stopped server shows at startup with its real cause
@@ -63,14 +68,32 @@ pub const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
 /// # Errors
 /// [`StoreError::Unavailable`] when the server cannot be reached or refuses the login.
 pub async fn connect(url: &str, max_size: u32) -> Result<PgPool, StoreError> {
+    connect_with(url, max_size, ACQUIRE_TIMEOUT).await
+}
+
+/// [`connect`] with the time a caller may wait for a pooled connection.
+///
+/// # Errors
+/// [`StoreError::Unavailable`] when the server cannot be reached or refuses the login.
+pub async fn connect_with(
+    url: &str,
+    max_size: u32,
+    acquire_timeout: Duration,
+) -> Result<PgPool, StoreError> {
     let first = establish(url).await?;
-    let pool = Pool::builder()
-        .max_size(max_size.max(1))
-        .connection_timeout(CHECKOUT_TIMEOUT)
-        .build_unchecked(AsyncDieselConnectionManager::<AsyncPgConnection>::new(url));
+    let pool = lazy_pool(url, max_size, acquire_timeout);
     // Refused only if the pool were already full, which a new pool is not.
     let _ = pool.add(first);
     Ok(pool)
+}
+
+/// A pool that connects only when asked for a connection; a caller waits at most
+/// `acquire_timeout` for one, whether the database is slow, saturated or gone.
+pub fn lazy_pool(url: &str, max_size: u32, acquire_timeout: Duration) -> PgPool {
+    Pool::builder()
+        .max_size(max_size.max(1))
+        .connection_timeout(acquire_timeout)
+        .build_unchecked(AsyncDieselConnectionManager::<AsyncPgConnection>::new(url))
 }
 
 /// Applies the migrations not yet applied to the database at `url`; returns how many ran.

@@ -21,7 +21,11 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::error::db_error;
-use crate::{PgPool, connect, establish, run_migrations};
+use crate::{PgPool, connect_with, establish, run_migrations};
+
+/// Tests burst concurrent work at a small pool on a busy machine: they wait longer for a
+/// connection than a production request ([`crate::ACQUIRE_TIMEOUT`]).
+const TEST_ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Default server for tests: the local PostgreSQL of development and CI machines.
 pub const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -109,7 +113,7 @@ impl TestDatabase {
             pool: None,
         };
         // From here on, dropping `db` drops the database if anything below fails.
-        db.pool = Some(connect(&db.url, POOL_SIZE).await?);
+        db.pool = Some(connect_with(&db.url, POOL_SIZE, TEST_ACQUIRE_TIMEOUT).await?);
         Ok(db)
     }
 

@@ -47,10 +47,10 @@ pub type RedisPool = bb8::Pool<RedisConnectionManager>;
 /// Most connections the pool opens.
 pub const POOL_SIZE: u32 = 8;
 
-/// How long a caller waits for a pooled connection before getting
+/// How long a caller waits for a pooled connection, by default, before getting
 /// [`StoreError::Unavailable`], so a dead Redis fails a request quickly instead of
-/// hanging it.
-pub const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(3);
+/// hanging it. `AGORA_REDIS_ACQUIRE_TIMEOUT_MS` changes it ([`connect_with`]).
+pub const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Builds a pool for `url` (`redis://host:port/db`), with a first connection made right
 /// away, so a wrong URL or a stopped server shows at startup with its real cause (a pool
@@ -60,6 +60,14 @@ pub const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(3);
 /// [`StoreError::Unavailable`] when Redis cannot be reached; [`StoreError::Unexpected`]
 /// for a malformed URL.
 pub async fn connect(url: &str) -> Result<RedisPool, StoreError> {
+    connect_with(url, CHECKOUT_TIMEOUT).await
+}
+
+/// [`connect`] with the time a caller may wait for a pooled connection.
+///
+/// # Errors
+/// As [`connect`].
+pub async fn connect_with(url: &str, acquire_timeout: Duration) -> Result<RedisPool, StoreError> {
     let client = redis::Client::open(url).map_err(StoreError::unexpected)?;
     let mut first = client
         .get_multiplexed_async_connection()
@@ -72,7 +80,7 @@ pub async fn connect(url: &str) -> Result<RedisPool, StoreError> {
     let manager = RedisConnectionManager::new(url).map_err(StoreError::unexpected)?;
     let pool = bb8::Pool::builder()
         .max_size(POOL_SIZE)
-        .connection_timeout(CHECKOUT_TIMEOUT)
+        .connection_timeout(acquire_timeout)
         .build_unchecked(manager);
     // Refused only if the pool were already full, which a new pool is not.
     let _ = pool.add(first);

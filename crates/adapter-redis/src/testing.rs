@@ -12,7 +12,10 @@ use domain_core::StoreError;
 use uuid::Uuid;
 
 use crate::error::{pool_error, redis_error};
-use crate::{RedisPool, connect};
+use crate::{RedisPool, connect_with};
+
+/// Tests wait longer for a connection than a production request, on a busy machine.
+const TEST_ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Default server for tests: the local Redis of development and CI machines.
 pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
@@ -63,7 +66,7 @@ impl TestRedis {
     /// [`StoreError::Unavailable`] when Redis cannot be reached.
     pub async fn try_create() -> Result<Self, StoreError> {
         let url = server_url();
-        let pool = connect(&url).await?;
+        let pool = connect_with(&url, TEST_ACQUIRE_TIMEOUT).await?;
         Ok(Self {
             url,
             prefix: format!("test:{}:", Uuid::new_v4().simple()),
@@ -113,7 +116,7 @@ impl Drop for TestRedis {
                 .build()
                 .map_err(StoreError::unexpected)?;
             rt.block_on(async {
-                let pool = connect(&url).await?;
+                let pool = connect_with(&url, TEST_ACQUIRE_TIMEOUT).await?;
                 delete_prefixed(&pool, &prefix).await
             })
         })

@@ -86,6 +86,12 @@ pub struct Config {
     pub register_window_secs: u64,
     /// `AGORA_DB_POOL_SIZE`.
     pub db_pool_size: u32,
+    /// `AGORA_DB_ACQUIRE_TIMEOUT_MS`: how long a request waits for a PostgreSQL connection
+    /// before it is answered 503 (a database outage then costs each request this, not
+    /// seconds).
+    pub db_acquire_timeout_ms: u64,
+    /// `AGORA_REDIS_ACQUIRE_TIMEOUT_MS`: the same for Redis connections.
+    pub redis_acquire_timeout_ms: u64,
     /// `AGORA_AUTO_MIGRATE`: apply pending migrations when serving.
     pub auto_migrate: bool,
     /// `AGORA_TRUST_PROXY`: take the client address from `X-Forwarded-For`.
@@ -155,7 +161,7 @@ impl std::fmt::Debug for Config {
     }
 }
 
-/// Smallest signing key accepted in production, in bytes (HS256 wants 256 bits).
+/// Smallest signing key accepted, in bytes (HS256 wants 256 bits).
 pub const MIN_SECRET_BYTES: usize = 32;
 
 fn parse<T: FromStr>(var: &'static str, raw: Option<String>, default: T) -> Result<T, ConfigError>
@@ -185,7 +191,9 @@ fn parse_bool(var: &'static str, raw: Option<String>, default: bool) -> Result<b
     }
 }
 
-/// Why a signing key is too weak to use in production, if it is.
+/// Why a signing key is too weak to use, if it is: shorter than [`MIN_SECRET_BYTES`],
+/// a placeholder word (`changeme`, `secret`, …), or too few distinct characters to be
+/// random (`aaaa…`, `abab…`).
 pub fn weak_secret_reason(secret: &str) -> Option<&'static str> {
     let lower = secret.to_ascii_lowercase();
     if secret.len() < MIN_SECRET_BYTES {
@@ -202,6 +210,53 @@ pub fn weak_secret_reason(secret: &str) -> Option<&'static str> {
         return Some("has too little variety to be random");
     }
     None
+}
+
+/// Parses `AGORA_BOOTSTRAP_ADMIN` (`username:email`) and its password with the account
+/// rules of registration, so a bad value stops startup with the variable and the rule
+/// instead of a bare "invalid input" from the first request that needs the account.
+fn bootstrap_admin(value: &str, password: Option<String>) -> Result<BootstrapAdmin, ConfigError> {
+    const VAR: &str = "AGORA_BOOTSTRAP_ADMIN";
+    let (username, email) = value.split_once(':').ok_or_else(|| {
+        err(
+            VAR,
+            "expected username:email (e.g. admin:admin@example.org), found no ':'",
+        )
+    })?;
+    let username = domain_identity::Username::parse(username).map_err(|e| {
+        err(
+            VAR,
+            format!(
+                "expected username:email; the username {} (3–32 letters, digits, '_', '.', '-')",
+                e.message
+            ),
+        )
+    })?;
+    let email = domain_identity::Email::parse(email).map_err(|_| {
+        err(
+            VAR,
+            "expected username:email; the part after ':' must be a valid e-mail address",
+        )
+    })?;
+    let password = password.ok_or_else(|| {
+        err(
+            "AGORA_BOOTSTRAP_ADMIN_PASSWORD",
+            "is required with AGORA_BOOTSTRAP_ADMIN",
+        )
+    })?;
+    domain_identity::PasswordPolicy::default()
+        .check("password", &password, username.as_str(), email.as_str())
+        .map_err(|e| {
+            err(
+                "AGORA_BOOTSTRAP_ADMIN_PASSWORD",
+                format!("the password {} (the rules of registration)", e.message),
+            )
+        })?;
+    Ok(BootstrapAdmin {
+        username: username.as_str().to_owned(),
+        email: email.as_str().to_owned(),
+        password,
+    })
 }
 
 impl Config {
@@ -331,6 +386,16 @@ impl Config {
                 3600,
             )?,
             db_pool_size: parse("AGORA_DB_POOL_SIZE", get("AGORA_DB_POOL_SIZE"), 10)?,
+            db_acquire_timeout_ms: parse(
+                "AGORA_DB_ACQUIRE_TIMEOUT_MS",
+                get("AGORA_DB_ACQUIRE_TIMEOUT_MS"),
+                1000,
+            )?,
+            redis_acquire_timeout_ms: parse(
+                "AGORA_REDIS_ACQUIRE_TIMEOUT_MS",
+                get("AGORA_REDIS_ACQUIRE_TIMEOUT_MS"),
+                1000,
+            )?,
             auto_migrate: parse_bool("AGORA_AUTO_MIGRATE", get("AGORA_AUTO_MIGRATE"), true)?,
             trust_proxy: parse_bool("AGORA_TRUST_PROXY", get("AGORA_TRUST_PROXY"), false)?,
             allowed_origins: get("AGORA_ALLOWED_ORIGINS")
@@ -384,22 +449,7 @@ impl Config {
                 .unwrap_or_else(|| "Agora <no-reply@localhost>".into()),
             bootstrap_admin: match get("AGORA_BOOTSTRAP_ADMIN") {
                 None => None,
-                Some(v) => {
-                    let (username, email) = v
-                        .split_once(':')
-                        .ok_or_else(|| err("AGORA_BOOTSTRAP_ADMIN", "expected username:email"))?;
-                    let password = get("AGORA_BOOTSTRAP_ADMIN_PASSWORD").ok_or_else(|| {
-                        err(
-                            "AGORA_BOOTSTRAP_ADMIN_PASSWORD",
-                            "is required with AGORA_BOOTSTRAP_ADMIN",
-                        )
-                    })?;
-                    Some(BootstrapAdmin {
-                        username: username.trim().into(),
-                        email: email.trim().into(),
-                        password,
-                    })
-                }
+                Some(v) => Some(bootstrap_admin(&v, get("AGORA_BOOTSTRAP_ADMIN_PASSWORD"))?),
             },
         };
         cfg.validate()?;
@@ -452,6 +502,18 @@ impl Config {
         if self.db_pool_size == 0 {
             return Err(err("AGORA_DB_POOL_SIZE", "must be at least 1"));
         }
+        if !(50..=60_000).contains(&self.db_acquire_timeout_ms) {
+            return Err(err(
+                "AGORA_DB_ACQUIRE_TIMEOUT_MS",
+                "must be between 50 and 60000 milliseconds",
+            ));
+        }
+        if !(50..=60_000).contains(&self.redis_acquire_timeout_ms) {
+            return Err(err(
+                "AGORA_REDIS_ACQUIRE_TIMEOUT_MS",
+                "must be between 50 and 60000 milliseconds",
+            ));
+        }
         if self.workers == 0 {
             return Err(err("AGORA_WORKERS", "must be at least 1"));
         }
@@ -468,19 +530,20 @@ impl Config {
             if self.redis_url.is_none() {
                 return Err(err("REDIS_URL", "is required when AGORA_ENV=production"));
             }
-            match &self.jwt_secret {
-                None => {
-                    return Err(err(
-                        "AGORA_JWT_SECRET",
-                        "is required when AGORA_ENV=production",
-                    ));
-                }
-                Some(s) => {
-                    if let Some(reason) = weak_secret_reason(s) {
-                        return Err(err("AGORA_JWT_SECRET", reason));
-                    }
-                }
+            if self.jwt_secret.is_none() {
+                return Err(err(
+                    "AGORA_JWT_SECRET",
+                    "is required when AGORA_ENV=production",
+                ));
             }
+        }
+        // In every environment: a development server reachable by others signs tokens
+        // with this key just as well, so a guessable one lets anyone forge an admin's
+        // token. Only the key the process generates itself (when unset) skips the check.
+        if let Some(s) = &self.jwt_secret
+            && let Some(reason) = weak_secret_reason(s)
+        {
+            return Err(err("AGORA_JWT_SECRET", reason));
         }
         Ok(())
     }
@@ -605,6 +668,76 @@ mod tests {
                 .var,
             "DATABASE_URL"
         );
+    }
+
+    #[test]
+    fn weak_keys_are_refused_in_development_too() {
+        for weak in [
+            "short-key",
+            "changeme-changeme-changeme-changeme-42",
+            "my-very-long-jwt-secret-for-the-dev-server-2026",
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "abcabcabcabcabcabcabcabcabcabcabcabc",
+        ] {
+            let e = cfg(&[("AGORA_JWT_SECRET", weak)]).unwrap_err();
+            assert_eq!(e.var, "AGORA_JWT_SECRET", "{weak} accepted");
+            assert!(!e.to_string().contains(weak), "the key is not echoed");
+        }
+        // a strong key, and no key at all (the process generates its own), are fine
+        assert!(cfg(&[("AGORA_JWT_SECRET", STRONG)]).is_ok());
+        assert!(cfg(&[]).unwrap().jwt_secret.is_none());
+    }
+
+    #[test]
+    fn bootstrap_admin_errors_name_the_variable_and_the_rule() {
+        let pw = (
+            "AGORA_BOOTSTRAP_ADMIN_PASSWORD",
+            "platform operator passphrase",
+        );
+        let e = cfg(&[("AGORA_BOOTSTRAP_ADMIN", "admin"), pw]).unwrap_err();
+        assert_eq!(e.var, "AGORA_BOOTSTRAP_ADMIN");
+        assert!(e.to_string().contains("expected username:email"), "{e}");
+        let e = cfg(&[("AGORA_BOOTSTRAP_ADMIN", "a:admin@example.org"), pw]).unwrap_err();
+        assert_eq!(e.var, "AGORA_BOOTSTRAP_ADMIN");
+        assert!(e.to_string().contains("3 to 32 characters"), "{e}");
+        let e = cfg(&[("AGORA_BOOTSTRAP_ADMIN", "admin:not-an-address"), pw]).unwrap_err();
+        assert!(e.to_string().contains("valid e-mail address"), "{e}");
+        let e = cfg(&[("AGORA_BOOTSTRAP_ADMIN", "admin:admin@example.org")]).unwrap_err();
+        assert_eq!(e.var, "AGORA_BOOTSTRAP_ADMIN_PASSWORD");
+        let e = cfg(&[
+            ("AGORA_BOOTSTRAP_ADMIN", "admin:admin@example.org"),
+            ("AGORA_BOOTSTRAP_ADMIN_PASSWORD", "short"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.var, "AGORA_BOOTSTRAP_ADMIN_PASSWORD");
+        assert!(e.to_string().contains("at least 10 characters"), "{e}");
+        assert!(
+            !e.to_string().contains("short"),
+            "the password is not echoed: {e}"
+        );
+        let ok = cfg(&[("AGORA_BOOTSTRAP_ADMIN", " Admin : Admin@Example.org "), pw]).unwrap();
+        let admin = ok.bootstrap_admin.unwrap();
+        assert_eq!(
+            (admin.username.as_str(), admin.email.as_str()),
+            ("Admin", "admin@example.org")
+        );
+    }
+
+    #[test]
+    fn acquire_timeouts_default_to_a_second_and_are_bounded() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(
+            (c.db_acquire_timeout_ms, c.redis_acquire_timeout_ms),
+            (1000, 1000)
+        );
+        for var in [
+            "AGORA_DB_ACQUIRE_TIMEOUT_MS",
+            "AGORA_REDIS_ACQUIRE_TIMEOUT_MS",
+        ] {
+            assert_eq!(cfg(&[(var, "0")]).unwrap_err().var, var);
+            assert_eq!(cfg(&[(var, "soon")]).unwrap_err().var, var);
+            assert!(cfg(&[(var, "250")]).is_ok());
+        }
     }
 
     #[test]

@@ -607,7 +607,7 @@ mod tests {
     async fn memory_deps(mailer: Arc<dyn Mailer>) -> JobDeps {
         let config = Config::from_lookup(|key| {
             (key == "AGORA_JWT_SECRET")
-                .then(|| "jobs unit tests: a secret long enough to pass".into())
+                .then(|| "jobs-unit-tests-key-q8Zr1VtYx3Lm9Pw2Ks7Df4Gh6Jn0BcXa5Ue".into())
         })
         .unwrap();
         let backends = wiring::build(&config).await.unwrap();

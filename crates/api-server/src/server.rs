@@ -131,6 +131,7 @@ pub async fn start(config: &Config, handle_signals: bool) -> Result<RunningServe
             .app_data(fallback::query_config())
             .configure(routes::configure)
             .default_service(web::to(fallback::not_found))
+            .wrap(from_fn(crate::http::input::screen))
             .wrap(fallback::problem_for_every_error())
             .wrap(NormalizePath::new(TrailingSlash::Trim))
             .wrap(from_fn(context::request_context))

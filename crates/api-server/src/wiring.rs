@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use domain_core::{Clock, NullEventPublisher, SystemClock};
 use domain_identity::{
@@ -101,7 +102,7 @@ impl Pacer for TokioPacer {
 struct PgHealth(adapter_postgres::PgPool);
 impl HealthCheck for PgHealth {
     fn name(&self) -> &'static str {
-        "database"
+        "postgres"
     }
     fn check(&self) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>> {
         Box::pin(async move {
@@ -143,12 +144,11 @@ pub async fn migrate(database_url: &str) -> Result<usize, StartupError> {
         .map_err(backend("PostgreSQL"))
 }
 
-/// The JWT signing key: configured, or (development only) a random per-process one.
+/// The JWT signing key: configured, or (development only) a random per-process one, the
+/// only key used without the strength checks since the process made it itself.
 fn signing_key(config: &Config) -> Result<Vec<u8>, StartupError> {
+    // a configured key passed `weak_secret_reason` in `Config` (in every environment)
     if let Some(secret) = &config.jwt_secret {
-        if let Some(reason) = crate::config::weak_secret_reason(secret) {
-            tracing::warn!("AGORA_JWT_SECRET {reason}; acceptable in development only");
-        }
         return Ok(secret.as_bytes().to_vec());
     }
     let mut key = vec![0u8; 48];
@@ -227,6 +227,18 @@ async fn bootstrap_admin(
             Ok(())
         }
         Err(domain_identity::IdentityError::Taken(_)) => Ok(()),
+        // configuration checks the same rules first; this names the field should they differ
+        Err(domain_identity::IdentityError::Validation(fields)) => {
+            let rules: Vec<String> = fields
+                .iter()
+                .map(|f| format!("{} {}", f.field, f.message))
+                .collect();
+            Err(StartupError::Other(format!(
+                "AGORA_BOOTSTRAP_ADMIN: expected username:email with AGORA_BOOTSTRAP_ADMIN_PASSWORD \
+                 following the account rules: {}",
+                rules.join("; ")
+            )))
+        }
         Err(e) => Err(StartupError::Other(format!("AGORA_BOOTSTRAP_ADMIN: {e}"))),
     }
 }
@@ -261,9 +273,13 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
                 let applied = migrate(url).await?;
                 tracing::info!(applied, "database migrations applied");
             }
-            let pool = adapter_postgres::connect(url, config.db_pool_size)
-                .await
-                .map_err(backend("PostgreSQL"))?;
+            let pool = adapter_postgres::connect_with(
+                url,
+                config.db_pool_size,
+                Duration::from_millis(config.db_acquire_timeout_ms),
+            )
+            .await
+            .map_err(backend("PostgreSQL"))?;
             health.push(Arc::new(PgHealth(pool.clone())));
             description.push("accounts in PostgreSQL");
             let org = Arc::new(adapter_postgres::PgOrgRepository::new(pool.clone()));
@@ -345,9 +361,12 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
         notification_bus,
     } = match &config.redis_url {
         Some(url) => {
-            let pool = adapter_redis::connect(url)
-                .await
-                .map_err(backend("Redis"))?;
+            let pool = adapter_redis::connect_with(
+                url,
+                Duration::from_millis(config.redis_acquire_timeout_ms),
+            )
+            .await
+            .map_err(backend("Redis"))?;
             health.push(Arc::new(RedisHealth(pool.clone())));
             description.push("revocations, rate limits and grant caches in Redis");
             let prefix = config.redis_prefix.clone();

@@ -10,6 +10,8 @@ pub mod error;
 pub mod events;
 pub mod id;
 pub mod pagination;
+pub mod text;
+pub mod timestamp;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{FieldError, StoreError};

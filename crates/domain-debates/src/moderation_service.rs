@@ -71,9 +71,7 @@ fn valid_reason(raw: Option<&str>) -> Result<Option<String>, DebateError> {
             format!("must be at most {REASON_MAX_CHARS} characters long"),
         ));
     }
-    if reason.chars().any(char::is_control) {
-        return Err(invalid("reason", "must not contain control characters"));
-    }
+    domain_core::text::single_line("reason", reason).map_err(crate::service::from_field)?;
     Ok(Some(reason.to_owned()))
 }
 

@@ -59,6 +59,14 @@ impl std::fmt::Debug for DebateService {
 
 // ---- validation ------------------------------------------------------------------------
 
+/// A refusal of the shared text or time rules (`domain_core`), as this crate's error.
+pub(crate) fn from_field(e: domain_core::FieldError) -> DebateError {
+    DebateError::Invalid {
+        field: e.field,
+        message: e.message,
+    }
+}
+
 pub(crate) fn invalid(field: &str, message: impl Into<String>) -> DebateError {
     DebateError::Invalid {
         field: field.into(),
@@ -92,17 +100,15 @@ pub(crate) fn valid_title(raw: &str) -> Result<String, DebateError> {
             format!("must be at most {TITLE_MAX_CHARS} characters long"),
         ));
     }
-    if title.chars().any(char::is_control) {
-        return Err(invalid("title", "must not contain control characters"));
-    }
+    domain_core::text::single_line("title", title).map_err(from_field)?;
     Ok(title.to_owned())
 }
 
 /// Multi-line text as typed: `\r\n` and lone `\r` become `\n` (HTML forms submit
 /// textareas with CRLF), surrounding white space is dropped, and no control character but
-/// `\n` remains. Other control characters are refused rather than stripped: NUL cannot be
-/// stored in PostgreSQL text, and escape sequences would reach terminals through the
-/// plain-text transcript.
+/// `\n` and `\t` remains (`domain_core::text`). Other control characters are refused rather
+/// than stripped: NUL cannot be stored in PostgreSQL text, and escape sequences would
+/// reach terminals through the plain-text transcript.
 fn multiline(field: &str, raw: &str, max_chars: usize) -> Result<String, DebateError> {
     let text = raw.replace("\r\n", "\n").replace('\r', "\n");
     let text = text.trim();
@@ -112,12 +118,7 @@ fn multiline(field: &str, raw: &str, max_chars: usize) -> Result<String, DebateE
             format!("must be at most {max_chars} characters long"),
         ));
     }
-    if text.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(invalid(
-            field,
-            "must not contain control characters other than line breaks",
-        ));
-    }
+    domain_core::text::multi_line(field, text).map_err(from_field)?;
     Ok(text.to_owned())
 }
 
@@ -198,7 +199,11 @@ pub(crate) async fn publish(
     }
 }
 
+/// A schedule: both instants in the years every store keeps (`domain_core::timestamp`),
+/// the end after the start.
 fn valid_schedule(start: DateTime<Utc>, end: Option<DateTime<Utc>>) -> Result<(), DebateError> {
+    domain_core::timestamp::bounded("scheduled_start", start).map_err(from_field)?;
+    domain_core::timestamp::bounded_opt("scheduled_end", end).map_err(from_field)?;
     match end {
         Some(end) if end <= start => Err(invalid("scheduled_end", "must be after scheduled_start")),
         _ => Ok(()),

@@ -61,6 +61,8 @@ impl PasswordPolicy {
                 self.max_chars
             )));
         }
+        // one line, like every secret typed into a form; a NUL could not be stored or sent
+        domain_core::text::single_line(field, password)?;
         let lower = password.to_lowercase();
         let user = username.trim().to_lowercase();
         if !user.is_empty() && lower.contains(&user) {

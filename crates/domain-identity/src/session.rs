@@ -30,9 +30,15 @@ impl ClientInfo {
     /// Longest user agent kept.
     pub const MAX_USER_AGENT: usize = 256;
 
-    /// Builds client info, truncating an over-long user agent.
+    /// Builds client info, truncating an over-long user agent and dropping its control
+    /// characters (a header may carry a tab; the value is shown on one line).
     pub fn new(user_agent: Option<&str>, ip: Option<String>) -> Self {
-        let user_agent = user_agent.map(|ua| ua.chars().take(Self::MAX_USER_AGENT).collect());
+        let user_agent = user_agent.map(|ua| {
+            ua.chars()
+                .filter(|c| !c.is_control())
+                .take(Self::MAX_USER_AGENT)
+                .collect()
+        });
         Self { user_agent, ip }
     }
 }

@@ -8,6 +8,7 @@ mod accounts;
 mod analytics;
 mod conventions;
 mod debates;
+mod edge;
 mod jobs;
 mod journey;
 mod login_protection;

@@ -1,5 +1,7 @@
 //! Operational endpoints: liveness, readiness, metrics.
 
+use std::collections::BTreeMap;
+
 use actix_web::{HttpResponse, web};
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -14,8 +16,8 @@ use super::state::AppState;
 pub struct HealthReport {
     /// `ok` or `unavailable`.
     pub status: String,
-    /// Per backing service: `ok` or the reason it failed.
-    pub checks: std::collections::BTreeMap<String, String>,
+    /// Per backing service (`postgres`, `redis`): `ok` or `down`.
+    pub checks: BTreeMap<String, String>,
 }
 
 pub(crate) fn endpoints() -> Vec<Endpoint> {
@@ -28,6 +30,11 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
         Endpoint::get("/readyz", "readyz")
             .summary("operations", "Readiness: the database and Redis are reachable")
             .public()
+            .description(
+                "200 when every backing service answered; 503 problem+json otherwise, whose \
+                 `checks` member says `ok` or `down` per service (`postgres`, `redis`), never \
+                 why: the cause goes to the server's log.",
+            )
             .returns::<HealthReport>(200, "Every backing service answered")
             .errors(&[503])
             .to(readyz),
@@ -47,41 +54,63 @@ async fn healthz() -> HttpResponse {
     })
 }
 
+/// The 503 answer of `/readyz`: a problem document that also names each dependency's
+/// state, so an operator sees which one is down without internal error text (which could
+/// carry host names or driver details) leaving the process.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct NotReady {
+    /// The problem (`/problems/not-ready`).
+    #[serde(flatten)]
+    pub problem: Problem,
+    /// Per backing service: `ok` or `down`.
+    pub checks: BTreeMap<String, String>,
+}
+
+/// How long one probe may take before its service counts as down.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let mut checks = std::collections::BTreeMap::new();
-    let mut ok = true;
-    for probe in state.health.iter() {
-        let outcome = tokio::time::timeout(std::time::Duration::from_secs(3), probe.check()).await;
-        let text = match outcome {
-            Ok(Ok(())) => "ok".to_owned(),
+    // probes run side by side: one hanging service must not delay the verdict on another
+    let outcomes = futures_util::future::join_all(state.health.iter().map(|probe| async move {
+        let up = match tokio::time::timeout(PROBE_TIMEOUT, probe.check()).await {
+            Ok(Ok(())) => true,
             Ok(Err(reason)) => {
-                ok = false;
-                reason
+                // the reason stays in the log: it may name hosts, users or driver internals
+                tracing::warn!(service = probe.name(), %reason, "readiness probe failed");
+                false
             }
             Err(_) => {
-                ok = false;
-                "timed out".to_owned()
+                tracing::warn!(service = probe.name(), "readiness probe timed out");
+                false
             }
         };
-        checks.insert(probe.name().to_owned(), text);
-    }
-    let report = HealthReport {
-        status: if ok { "ok" } else { "unavailable" }.into(),
-        checks,
-    };
+        (probe.name(), up)
+    }))
+    .await;
+    let ok = outcomes.iter().all(|(_, up)| *up);
+    let checks: BTreeMap<String, String> = outcomes
+        .into_iter()
+        .map(|(name, up)| (name.to_owned(), if up { "ok" } else { "down" }.to_owned()))
+        .collect();
     if ok {
-        HttpResponse::Ok().json(report)
-    } else {
-        let mut p = Problem::new(
-            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-            "not-ready",
-            serde_json::to_string(&report.checks).ok(),
-        );
-        p.title = "Service Unavailable".into();
-        HttpResponse::ServiceUnavailable()
-            .content_type(PROBLEM_JSON)
-            .json(p)
+        return HttpResponse::Ok().json(HealthReport {
+            status: "ok".into(),
+            checks,
+        });
     }
+    let down: Vec<&str> = checks
+        .iter()
+        .filter(|(_, state)| state.as_str() == "down")
+        .map(|(name, _)| name.as_str())
+        .collect();
+    let problem = Problem::new(
+        actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+        "not-ready",
+        format!("unavailable: {}", down.join(", ")),
+    );
+    HttpResponse::ServiceUnavailable()
+        .content_type(PROBLEM_JSON)
+        .json(NotReady { problem, checks })
 }
 
 async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {

@@ -8,6 +8,7 @@ pub mod extract;
 pub mod fallback;
 pub mod guard;
 pub mod health;
+pub mod input;
 pub mod jobs;
 pub mod metrics;
 pub mod notifications;

@@ -258,6 +258,8 @@ impl Endpoint {
         if !self.path_params().is_empty() {
             out.push(404);
         }
+        // `input::screen` refuses control characters in any path, query or body
+        out.push(422);
         out.push(500);
         out.sort_unstable();
         out.dedup();

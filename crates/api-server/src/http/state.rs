@@ -17,9 +17,10 @@ pub mod health_check {
 
     /// A backing service that `/readyz` checks.
     pub trait HealthCheck: Send + Sync {
-        /// Name shown in the readiness report (`database`, `redis`).
+        /// Name shown in the readiness report (`postgres`, `redis`).
         fn name(&self) -> &'static str;
-        /// Resolves to `Err(reason)` when the service is not reachable.
+        /// Resolves to `Err(reason)` when the service is not reachable; the reason is logged,
+        /// never shown to clients.
         fn check(&self) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>>;
     }
 }

@@ -298,13 +298,21 @@ impl AuthService {
     /// [`IdentityError::RateLimited`] while this client is locked out of this account
     /// (checked before the password, so a locked client learns nothing);
     /// [`IdentityError::InvalidCredentials`] for an unknown account or a wrong password
-    /// alike; [`IdentityError::AccountDisabled`] for a disabled account.
+    /// alike; [`IdentityError::AccountDisabled`] for a disabled account;
+    /// [`IdentityError::Validation`] when either holds a control character.
     pub async fn login(
         &self,
         identifier: &str,
         password: &str,
         client: ClientInfo,
     ) -> Result<TokenPair, IdentityError> {
+        // Refused before any lookup: no account can hold a control character, and
+        // PostgreSQL would fail on a NUL where memory mode simply finds nothing. The
+        // identifier is trimmed like every lookup trims it.
+        for (field, text) in [("username", identifier.trim()), ("password", password)] {
+            domain_core::text::single_line(field, text)
+                .map_err(|e| IdentityError::Validation(vec![e]))?;
+        }
         let now = self.clock.now();
         let limits = self.config.login;
         let user = self.find_by_identifier(identifier).await?;

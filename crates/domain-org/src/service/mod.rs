@@ -42,12 +42,8 @@ fn valid_name(raw: &str) -> Result<String, OrgError> {
             &format!("must be at most {NAME_MAX_CHARS} characters long"),
         ));
     }
-    if name.chars().any(char::is_control) {
-        return Err(OrgError::invalid(
-            "name",
-            "must not contain control characters",
-        ));
-    }
+    domain_core::text::single_line("name", name)
+        .map_err(|e| OrgError::invalid("name", &e.message))?;
     Ok(name.to_owned())
 }
 
