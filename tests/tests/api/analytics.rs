@@ -107,7 +107,7 @@ async fn activity_is_rolled_up_per_scope(app: &App) {
     // then one session started and closed, three arguments, three votes
     start(app, &room).await;
     let pro_seq = argue(app, &room, &room.pro, "Pro opens").await;
-    argue(app, &room, &room.con, "Con answers").await;
+    let con_seq = argue(app, &room, &room.con, "Con answers").await;
     argue(app, &room, &room.pro, "Pro rebuts").await;
     let res = app
         .post_auth(
@@ -124,11 +124,12 @@ async fn activity_is_rolled_up_per_scope(app: &App) {
         json!({"ballot": "winner", "side": "pro"}),
     )
     .await;
+    // debaters do not vote for the winner; they do for the best argument
     vote(
         app,
         &room,
-        &room.con,
-        json!({"ballot": "winner", "side": "con"}),
+        &room.pro,
+        json!({"ballot": "best_argument", "seq": con_seq}),
     )
     .await;
     vote(

@@ -51,7 +51,16 @@ async fn debate_lifecycle(app: &App) {
         students[1].clone(),
         students[2].clone(),
     );
-    let (_, watcher) = app.user("wendy_watch").await;
+    // a listed member of the institution, with no role: reads and watches (audience)
+    let (watcher_id, watcher) = app.user("wendy_watch").await;
+    let res = app
+        .post_auth(
+            &format!("/api/org/institutions/{a}/members/"),
+            &root,
+            json!({"user_id": watcher_id}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
     let (outsider_id, outsider) = app.user("otto_out").await;
     app.grant(&root, &outsider_id, "student", &format!("institution:{b}"))
         .await;
@@ -92,9 +101,10 @@ async fn debate_lifecycle(app: &App) {
     .await;
     let base = format!("/api/debates/sessions/{session}");
     let list: Value = app
-        .get(&format!(
-            "/api/debates/sessions/?topic={topic}&status=scheduled"
-        ))
+        .get_auth(
+            &format!("/api/debates/sessions/?topic={topic}&status=scheduled"),
+            &moderator,
+        )
         .await
         .json()
         .await
@@ -140,7 +150,7 @@ async fn debate_lifecycle(app: &App) {
     assert_problem(
         app.post_auth(&format!("{base}/join/"), &outsider, json!({"side": "con"}))
             .await,
-        403,
+        404,
     )
     .await;
     assert_problem(

@@ -15,6 +15,7 @@ mod login_protection;
 mod moderation;
 mod multi_instance;
 mod notifications;
+mod privacy;
 mod rbac;
 mod reactions;
 mod realtime;

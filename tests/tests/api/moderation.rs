@@ -82,11 +82,12 @@ async fn moderation_refusals(app: &App) {
     // a student cannot moderate
     let res = moderate(app, &room, &room.pro, "mute", target.clone()).await;
     assert_problem(res, 403).await;
-    // a moderator of another institution cannot moderate this one's session
+    // a moderator of another institution cannot moderate this one's session, nor even
+    // learn that it exists (private by default: 404 like a missing session)
     let far = foreign_moderator(app).await;
     for action in ["mute", "unmute", "remove", "warn"] {
         let body = json!({"user_id": con_id, "reason": "no"});
-        assert_problem(moderate(app, &room, &far, action, body).await, 403).await;
+        assert_problem(moderate(app, &room, &far, action, body).await, 404).await;
     }
     let res = app
         .post_auth(
@@ -95,7 +96,7 @@ async fn moderation_refusals(app: &App) {
             json!({}),
         )
         .await;
-    assert_problem(res, 403).await;
+    assert_problem(res, 404).await;
     // nobody moderates themselves
     let mod_id = me(app, &room.moderator).await;
     let res = moderate(
@@ -143,11 +144,11 @@ async fn moderation_refusals(app: &App) {
         )
         .await;
     assert_problem(res, 404).await;
-    // guests are told to sign in
+    // guests learn nothing of a private session
     let res = app
         .post(&format!("{}/moderation/mute/", base(&room)), target)
         .await;
-    assert_problem(res, 401).await;
+    assert_problem(res, 404).await;
 }
 
 async fn mute_and_unmute(app: &App) {
@@ -539,17 +540,14 @@ async fn voting_window_and_ballots(app: &App) {
     assert!(closed["voting_closes_at"].is_string(), "{closed}");
 
     // once per ballot, changeable while open
-    let res = vote(app, &room, &room.pro, winner("pro")).await;
+    let res = vote(app, &room, &room.audience, winner("pro")).await;
     assert_eq!(res.status(), 201);
-    let res = vote(app, &room, &room.pro, winner("con")).await;
+    let res = vote(app, &room, &room.audience, winner("con")).await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.json::<Value>().await.unwrap()["replaced"], true);
-    assert_eq!(
-        vote(app, &room, &room.audience, winner("pro"))
-            .await
-            .status(),
-        201
-    );
+    // debaters do not vote for the winner: the audience decides
+    assert_problem(vote(app, &room, &room.pro, winner("pro")).await, 403).await;
+    assert_problem(vote(app, &room, &room.con, winner("con")).await, 403).await;
     // not for one's own argument
     let own = json!({"ballot": "best_argument", "seq": pro_seq});
     assert_problem(vote(app, &room, &room.pro, own.clone()).await, 403).await;
@@ -576,9 +574,14 @@ async fn voting_window_and_ballots(app: &App) {
         404,
     )
     .await;
-    // only those who took part
-    let (_, stranger) = app.user("never_seated").await;
-    assert_problem(vote(app, &room, &stranger, winner("pro")).await, 403).await;
+    // only those who took part: a member who never sat is refused, an outsider does
+    // not even see the session
+    let root = app.admin_token().await;
+    let (member_id, member) = app.user("never_seated").await;
+    app.grant(&root, &member_id, "student", &room.scope).await;
+    assert_problem(vote(app, &room, &member, winner("pro")).await, 403).await;
+    let (_, stranger) = app.user("stranger").await;
+    assert_problem(vote(app, &room, &stranger, winner("pro")).await, 404).await;
 
     // live, coalesced tallies
     let tally = loop {
@@ -588,21 +591,21 @@ async fn voting_window_and_ballots(app: &App) {
             break f;
         }
     };
-    assert_eq!(tally["results"]["pro"], 1);
+    assert_eq!(tally["results"]["pro"], 0);
     assert_eq!(tally["results"]["con"], 1);
     let r = results(app, &room).await;
-    assert_eq!((r["pro"].as_u64(), r["con"].as_u64()), (Some(1), Some(1)));
-    assert!(r["winner"].is_null(), "a tie: {r}");
+    assert_eq!((r["pro"].as_u64(), r["con"].as_u64()), (Some(0), Some(1)));
+    assert_eq!(r["winner"], "con", "{r}");
     assert_eq!(r["turnout"], 3);
     assert_eq!(r["eligible"], 3);
     assert_eq!(r["open"], true);
 
     // none after the window
     tokio::time::sleep(Duration::from_secs(10)).await;
-    assert_problem(vote(app, &room, &room.con, winner("con")).await, 409).await;
+    assert_problem(vote(app, &room, &room.audience, winner("pro")).await, 409).await;
     let r = results(app, &room).await;
     assert_eq!(r["open"], false);
-    assert_eq!(r["con"], 1, "the late vote was not counted");
+    assert_eq!(r["pro"], 0, "the late vote was not counted");
 }
 
 async fn concurrent_votes_count_once(app: &App) {

@@ -386,14 +386,15 @@ async fn room_refusals(app: &App) {
     .await;
     let f = next(&mut audience).await;
     assert_eq!(f["code"], "forbidden", "{f}");
-    // an outsider may listen (sessions are readable) but holds no seat
-    let mut stranger = connect_to(&app.url(), &room.session, &outsider, None).await;
-    send(
-        &mut stranger,
-        json!({"type": "message.send", "body": "Hi", "client_id": "o1"}),
-    )
-    .await;
-    assert_eq!(next(&mut stranger).await["code"], "forbidden");
+    // an outsider may not even learn that the room exists (private by default)
+    assert_eq!(
+        refused_status(
+            ws_url(&app.url(), &room.session, &format!("?token={outsider}")),
+            None
+        )
+        .await,
+        404
+    );
     // an invalid body is refused by the same rules as REST
     send(
         &mut pro,

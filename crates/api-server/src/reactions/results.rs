@@ -101,7 +101,11 @@ pub(crate) fn results_text(r: &Results) -> String {
                 Side::Pro => (t.pro, t.con),
                 _ => (t.con, t.pro),
             };
-            format!("The {} side won, {won} votes to {lost}.", side(winner))
+            format!(
+                "The {} side won, {won} {} to {lost}.",
+                side(winner),
+                if won == 1 { "vote" } else { "votes" }
+            )
         }
         None if t.pro + t.con == 0 => "Nobody voted for a side.".to_owned(),
         None => format!("A tie: {} votes each.", t.pro),
@@ -112,7 +116,8 @@ pub(crate) fn results_text(r: &Results) -> String {
             .iter()
             .find(|a| a.seq == seq)
             .map_or(0, |a| a.votes);
-        lines.push(format!("Best argument: #{seq} ({votes} votes)."));
+        let noun = if votes == 1 { "vote" } else { "votes" };
+        lines.push(format!("Best argument: #{seq} ({votes} {noun})."));
     }
     lines.push(format!(
         "{} of {} participants voted.",

@@ -216,7 +216,7 @@ async fn get(
     auth: Authorize,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let session = guarded(&state, &auth, id.into_inner()).await?;
+    let (session, _) = session_in_scope(&state, &auth, id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(SessionDto::from(session)))
 }
 
