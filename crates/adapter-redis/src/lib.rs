@@ -92,6 +92,45 @@ pub async fn ping(pool: &RedisPool) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// How long a [`Breaker`] skips Redis after a failure.
+const BREAKER_OPEN: Duration = Duration::from_secs(2);
+
+/// Remembers that Redis was unreachable a moment ago, for adapters that have another
+/// source for what they ask (a cache in front of the database): while open, they skip
+/// Redis at once instead of waiting [`CHECKOUT_TIMEOUT`] for it on every call. It opens
+/// on an [`StoreError::Unavailable`] and closes by itself [`BREAKER_OPEN`] later (the next
+/// call tries Redis again). Wall time, not a domain clock: it only paces retries.
+#[derive(Clone, Default)]
+pub(crate) struct Breaker {
+    open_until: std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>>,
+}
+
+impl Breaker {
+    /// `Err(Unavailable)` while open.
+    pub(crate) fn check(&self) -> Result<(), StoreError> {
+        let open_until = self.open_until.lock().unwrap_or_else(|e| e.into_inner());
+        match *open_until {
+            Some(until) if std::time::Instant::now() < until => Err(StoreError::Unavailable(
+                "redis: unreachable a moment ago; skipped".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Runs `call`; opens the breaker if it finds Redis unavailable.
+    pub(crate) async fn observe<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let outcome = call.await;
+        if matches!(outcome, Err(StoreError::Unavailable(_))) {
+            *self.open_until.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(std::time::Instant::now() + BREAKER_OPEN);
+        }
+        outcome
+    }
+}
+
 /// Whole seconds from `now_ms` until `until_ms`, rounded up, and at least 1; for "retry
 /// after" answers, where 0 would invite an immediate retry that is still refused.
 fn secs_until(until_ms: i64, now_ms: i64) -> u64 {
@@ -102,6 +141,20 @@ fn secs_until(until_ms: i64, now_ms: i64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_breaker_opens_on_unavailable_only() {
+        let b = Breaker::default();
+        assert!(b.check().is_ok());
+        let _ = b
+            .observe(async { Err::<(), _>(StoreError::unexpected("bug")) })
+            .await;
+        assert!(b.check().is_ok(), "only unavailability opens it");
+        let _ = b
+            .observe(async { Err::<(), _>(StoreError::Unavailable("down".into())) })
+            .await;
+        assert!(matches!(b.check(), Err(StoreError::Unavailable(_))));
+    }
 
     #[test]
     fn seconds_round_up_and_never_reach_zero() {
