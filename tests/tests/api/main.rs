@@ -8,6 +8,7 @@ mod accounts;
 mod analytics;
 mod conventions;
 mod debates;
+mod faults;
 mod jobs;
 mod journey;
 mod moderation;
