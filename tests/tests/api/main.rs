@@ -9,6 +9,7 @@ mod analytics;
 mod conventions;
 mod debates;
 mod faults;
+mod fuzz;
 mod jobs;
 mod journey;
 mod moderation;
