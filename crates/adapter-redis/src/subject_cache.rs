@@ -19,10 +19,10 @@ const MAX_TTL_SECS: u64 = 24 * 3600;
 /// absent: `get` logs a warning, deletes it and answers `None`, so the caller reloads the
 /// grant set from the database and caches it afresh.
 ///
-/// While Redis is down, reads and fills are skipped at once for a moment after each
-/// failure (see [`Breaker`]): the caller reads the database either way, and waiting
+/// While Redis is down, reads and fills fail at once but for a probe now and then (see
+/// [`Breaker`]): the caller reads the database either way, and waiting
 /// [`crate::CHECKOUT_TIMEOUT`] for a cache on every permission check made a request with
-/// two checks take over ten seconds. Invalidations are never skipped.
+/// two checks take over ten seconds. Invalidations always try Redis.
 #[derive(Clone)]
 pub struct RedisSubjectCache {
     pool: RedisPool,
@@ -59,10 +59,9 @@ impl RedisSubjectCache {
 impl SubjectCache for RedisSubjectCache {
     async fn get(&self, user_id: Uuid) -> Result<Option<Subject>, StoreError> {
         let key = self.key(user_id);
-        self.breaker.check()?;
         let raw: Option<String> = self
             .breaker
-            .observe(async {
+            .call(async {
                 let mut conn = self.pool.get().await.map_err(pool_error)?;
                 redis::cmd("GET")
                     .arg(&key)
@@ -96,9 +95,8 @@ impl SubjectCache for RedisSubjectCache {
             return self.delete(&key).await;
         }
         let value = serde_json::to_string(subject).map_err(StoreError::unexpected)?;
-        self.breaker.check()?;
         self.breaker
-            .observe(async {
+            .call(async {
                 let mut conn = self.pool.get().await.map_err(pool_error)?;
                 redis::cmd("SET")
                     .arg(&key)
