@@ -118,14 +118,14 @@ pub struct ThrowawayRedis {
 
 impl ThrowawayRedis {
     /// Starts one on a free port and waits until it answers `PING`.
-    pub fn start(tools: &Tools) -> Self {
+    pub async fn start(tools: &Tools) -> Self {
         let mut redis = Self {
             program: tools.redis_server.clone(),
             port: free_port(),
             dir: scratch_dir("redis"),
             child: None,
         };
-        redis.restart();
+        redis.restart().await;
         redis
     }
 
@@ -144,7 +144,7 @@ impl ThrowawayRedis {
     }
 
     /// Starts it (again) on the same port, empty, and waits until it answers `PING`.
-    pub fn restart(&mut self) {
+    pub async fn restart(&mut self) {
         self.kill();
         let child = Command::new(&self.program)
             .args(["--port", &self.port.to_string()])
@@ -164,7 +164,7 @@ impl ThrowawayRedis {
             if self.pong() {
                 return;
             }
-            std::thread::sleep(Duration::from_millis(20));
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
         panic!("throwaway redis-server on port {} did not start", self.port);
     }
@@ -336,7 +336,7 @@ impl Stack {
     pub async fn start() -> Option<Self> {
         let tools = Tools::find()?;
         let postgres = ThrowawayPostgres::start(&tools);
-        let redis = ThrowawayRedis::start(&tools);
+        let redis = ThrowawayRedis::start(&tools).await;
         adapter_postgres::run_migrations(&postgres.url())
             .await
             .expect("migrate the throwaway database");
