@@ -92,8 +92,15 @@ pub fn free_port() -> u16 {
     l.local_addr().expect("addr").port()
 }
 
-fn scratch_dir(kind: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
+/// A new directory under the temporary directory — `/tmp` when PostgreSQL must run as
+/// the `postgres` user, who may not be able to reach a `TMPDIR` of root's.
+fn scratch_dir(kind: &str, as_postgres_user: bool) -> PathBuf {
+    let base = if as_postgres_user {
+        PathBuf::from("/tmp")
+    } else {
+        std::env::temp_dir()
+    };
+    let dir = base.join(format!(
         "agora-faults-{kind}-{}",
         uuid::Uuid::new_v4().simple()
     ));
@@ -122,7 +129,7 @@ impl ThrowawayRedis {
         let mut redis = Self {
             program: tools.redis_server.clone(),
             port: free_port(),
-            dir: scratch_dir("redis"),
+            dir: scratch_dir("redis", false),
             child: None,
         };
         redis.restart().await;
@@ -201,7 +208,7 @@ impl ThrowawayPostgres {
     /// Creates a cluster and starts it on a free port.
     pub fn start(tools: &Tools) -> Self {
         let as_postgres_user = running_as_root();
-        let dir = scratch_dir("pg");
+        let dir = scratch_dir("pg", as_postgres_user);
         let mut pg = Self {
             initdb: tools.initdb.clone(),
             pg_ctl: tools.pg_ctl.clone(),
