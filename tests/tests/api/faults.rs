@@ -650,8 +650,30 @@ async fn postgres_stopped_and_restarted() {
         acked.push(res.body["seq"].as_i64().unwrap());
     }
 
+    let (mut pro_ws, _) = connect_async(ws_url(&a.url, s, &format!("?token={}", room.pro)))
+        .await
+        .unwrap();
+    // serving (its catch-up from storage done: a socket still catching up when storage
+    // goes away is closed with 1013 by design)
+    pro_ws
+        .send(Message::text(r#"{"type":"ping"}"#))
+        .await
+        .unwrap();
+    while let Some(Ok(m)) = timeout(HANG, pro_ws.next()).await.unwrap() {
+        if m.to_text().is_ok_and(|t| t.contains("pong")) {
+            break;
+        }
+    }
     stack.postgres.stop();
     let down = Instant::now();
+    // an argument over an open socket is refused as unavailable, and the socket stays open
+    let refused = ws_argue(&mut pro_ws, "socket during", "p1").await;
+    assert_eq!(refused, Err("unavailable".to_owned()), "over the socket");
+    pro_ws
+        .send(Message::text(r#"{"type":"ping"}"#))
+        .await
+        .unwrap();
+    drop(pro_ws);
     let (mut answered, mut unavailable, mut slowest) = (0, 0, Duration::ZERO);
     for i in 0..1 {
         let probes = [
