@@ -95,10 +95,12 @@ pub async fn ping(pool: &RedisPool) -> Result<(), StoreError> {
 /// Remembers that Redis was unreachable, so that the calls made on every request (the
 /// revocation check, the grant cache) stop waiting [`CHECKOUT_TIMEOUT`] each while it is
 /// down. After an [`StoreError::Unavailable`] it opens: calls fail at once with
-/// `Unavailable`, except one call (the probe) every [`PROBE_EVERY`], which tries Redis.
-/// The first call that gets an answer closes it, so recovery is noticed within about
-/// [`PROBE_EVERY`] of Redis coming back. A probe that never reports (its request was
-/// dropped) is replaced after [`PROBE_TIMEOUT`].
+/// `Unavailable`, except one call (the probe) every [`PROBE_EVERY`], which tries Redis
+/// for at most [`PROBE_LIMIT`] (a Redis that is back answers in milliseconds; one that is
+/// not would hold the probe for the whole pool checkout). The first call that gets an
+/// answer closes it, so recovery is noticed within about [`PROBE_EVERY`] of Redis coming
+/// back. A probe that never reports (its request was dropped) is replaced after
+/// [`PROBE_TIMEOUT`].
 #[derive(Clone)]
 pub(crate) struct Breaker {
     state: std::sync::Arc<std::sync::Mutex<BreakerState>>,
@@ -121,6 +123,8 @@ struct BreakerState {
 
 /// How often an open [`Breaker`] lets a call try Redis.
 const PROBE_EVERY: Duration = Duration::from_secs(1);
+/// Longest a probe waits for Redis.
+const PROBE_LIMIT: Duration = Duration::from_secs(1);
 /// After this long a probe counts as lost and another call may try Redis.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -143,7 +147,7 @@ impl Breaker {
         &self,
         call: impl std::future::Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        {
+        let probe = {
             let mut state = self.state();
             if let Some(until) = state.open_until {
                 let now = std::time::Instant::now();
@@ -157,8 +161,19 @@ impl Breaker {
                 }
                 state.probing_since = Some(now);
             }
-        }
-        let outcome = call.await;
+            state.probing_since.is_some()
+        };
+        let outcome = if probe {
+            tokio::time::timeout(PROBE_LIMIT, call)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(StoreError::Unavailable(format!(
+                        "redis: no answer within {PROBE_LIMIT:?}"
+                    )))
+                })
+        } else {
+            call.await
+        };
         let mut state = self.state();
         state.open_until = match &outcome {
             Err(StoreError::Unavailable(_)) => Some(std::time::Instant::now() + self.probe_every),
