@@ -491,6 +491,10 @@ async fn redis_stopped_and_restarted_under_a_live_room() {
         let asked = Instant::now();
         let answer = ws_argue(&mut pro_ws, &format!("socket during {i}"), &format!("d{i}")).await;
         slowest_ack = slowest_ack.max(asked.elapsed());
+        println!(
+            "redis outage: socket argument {i} answered {answer:?} after {}",
+            secs(asked.elapsed())
+        );
         match answer {
             Ok(seq) => {
                 acked.push(seq);
