@@ -160,8 +160,10 @@ impl Breaker {
                     ));
                 }
                 state.probing_since = Some(now);
+                true
+            } else {
+                false
             }
-            state.probing_since.is_some()
         };
         let outcome = if probe {
             tokio::time::timeout(PROBE_LIMIT, call)
@@ -180,7 +182,11 @@ impl Breaker {
             // an answer, even an unexpected one, means Redis is there
             _ => None,
         };
-        state.probing_since = None;
+        // only the probe ends the probe (a call that began before the breaker opened
+        // may finish during it)
+        if probe {
+            state.probing_since = None;
+        }
         outcome
     }
 }
