@@ -391,6 +391,18 @@ async fn follow(
     }
 }
 
+/// Waits until a new room socket serves (answers a ping): its catch-up from storage and
+/// its presence record are done.
+async fn serving(ws: &mut crate::realtime::Ws) {
+    ws.send(Message::text(r#"{"type":"ping"}"#)).await.unwrap();
+    while let Some(Ok(m)) = timeout(HANG, ws.next()).await.unwrap() {
+        if m.to_text().is_ok_and(|t| t.contains("pong")) {
+            return;
+        }
+    }
+    panic!("the socket closed before it served");
+}
+
 /// Sends an argument over a room socket; its `seq` when acknowledged, else the `error`
 /// frame's code.
 async fn ws_argue(
@@ -482,6 +494,7 @@ async fn redis_stopped_and_restarted_under_a_live_room() {
     let (mut pro_ws, _) = connect_async(ws_url(&a.url, s, &format!("?token={}", room.pro)))
         .await
         .unwrap();
+    serving(&mut pro_ws).await;
 
     // Redis dies: every request answers within HANG, 2xx or a 503 problem, never 500
     stack.redis.kill();
@@ -657,17 +670,8 @@ async fn postgres_stopped_and_restarted() {
     let (mut pro_ws, _) = connect_async(ws_url(&a.url, s, &format!("?token={}", room.pro)))
         .await
         .unwrap();
-    // serving (its catch-up from storage done: a socket still catching up when storage
-    // goes away is closed with 1013 by design)
-    pro_ws
-        .send(Message::text(r#"{"type":"ping"}"#))
-        .await
-        .unwrap();
-    while let Some(Ok(m)) = timeout(HANG, pro_ws.next()).await.unwrap() {
-        if m.to_text().is_ok_and(|t| t.contains("pong")) {
-            break;
-        }
-    }
+    // a socket still catching up when storage goes away is closed with 1013 by design
+    serving(&mut pro_ws).await;
     stack.postgres.stop();
     let down = Instant::now();
     // an argument over an open socket is refused as unavailable, and the socket stays open
