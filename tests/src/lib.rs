@@ -11,6 +11,8 @@ use adapter_redis::testing::TestRedis;
 use api_server::{BackgroundServer, Config};
 use serde_json::{Value, json};
 
+pub mod throwaway;
+
 /// Signing key shared by every instance a test starts.
 pub const TEST_SECRET: &str = "test-only-key-q8Zr1VtYx3Lm9Pw2Ks7Df4Gh6Jn0BcXa5Ue";
 
@@ -24,7 +26,8 @@ pub struct App {
     env: HashMap<String, String>,
 }
 
-fn base_env() -> HashMap<String, String> {
+/// The settings every test server starts with (no storage: embedded mode).
+pub fn base_env() -> HashMap<String, String> {
     let mut env = HashMap::new();
     env.insert("AGORA_BIND".into(), "127.0.0.1:0".into());
     env.insert("AGORA_JWT_SECRET".into(), TEST_SECRET.into());

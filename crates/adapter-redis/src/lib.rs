@@ -100,6 +100,105 @@ pub async fn ping(pool: &RedisPool) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Remembers that Redis was unreachable, so that the calls made on every request (the
+/// revocation check, the grant cache) stop waiting [`CHECKOUT_TIMEOUT`] each while it is
+/// down. After an [`StoreError::Unavailable`] it opens: calls fail at once with
+/// `Unavailable`, except one call (the probe) every [`PROBE_EVERY`], which tries Redis
+/// for at most [`PROBE_LIMIT`] (a Redis that is back answers in milliseconds; one that is
+/// not would hold the probe for the whole pool checkout). The first call that gets an
+/// answer closes it, so recovery is noticed within about [`PROBE_EVERY`] of Redis coming
+/// back. A probe that never reports (its request was dropped) is replaced after
+/// [`PROBE_TIMEOUT`].
+#[derive(Clone)]
+pub(crate) struct Breaker {
+    state: std::sync::Arc<std::sync::Mutex<BreakerState>>,
+    probe_every: Duration,
+}
+
+impl Default for Breaker {
+    fn default() -> Self {
+        Self::probing_every(PROBE_EVERY)
+    }
+}
+
+#[derive(Default)]
+struct BreakerState {
+    /// While open: when the next probe may go.
+    open_until: Option<std::time::Instant>,
+    /// When the probe in flight started.
+    probing_since: Option<std::time::Instant>,
+}
+
+/// How often an open [`Breaker`] lets a call try Redis.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+/// Longest a probe waits for Redis.
+const PROBE_LIMIT: Duration = Duration::from_secs(1);
+/// After this long a probe counts as lost and another call may try Redis.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Breaker {
+    /// A breaker that, once open, probes every `probe_every`.
+    pub(crate) fn probing_every(probe_every: Duration) -> Self {
+        Self {
+            state: std::sync::Arc::default(),
+            probe_every,
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, BreakerState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `call`, unless the breaker is open and it is not yet time for a probe (or a
+    /// probe is in flight): then fails at once with [`StoreError::Unavailable`].
+    pub(crate) async fn call<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let probe = {
+            let mut state = self.state();
+            if let Some(until) = state.open_until {
+                let now = std::time::Instant::now();
+                let probing = state
+                    .probing_since
+                    .is_some_and(|since| now.duration_since(since) < PROBE_TIMEOUT);
+                if probing || now < until {
+                    return Err(StoreError::Unavailable(
+                        "redis: unreachable a moment ago (checked again shortly)".into(),
+                    ));
+                }
+                state.probing_since = Some(now);
+                true
+            } else {
+                false
+            }
+        };
+        let outcome = if probe {
+            tokio::time::timeout(PROBE_LIMIT, call)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(StoreError::Unavailable(format!(
+                        "redis: no answer within {PROBE_LIMIT:?}"
+                    )))
+                })
+        } else {
+            call.await
+        };
+        let mut state = self.state();
+        state.open_until = match &outcome {
+            Err(StoreError::Unavailable(_)) => Some(std::time::Instant::now() + self.probe_every),
+            // an answer, even an unexpected one, means Redis is there
+            _ => None,
+        };
+        // only the probe ends the probe (a call that began before the breaker opened
+        // may finish during it)
+        if probe {
+            state.probing_since = None;
+        }
+        outcome
+    }
+}
+
 /// Whole seconds from `now_ms` until `until_ms`, rounded up, and at least 1; for "retry
 /// after" answers, where 0 would invite an immediate retry that is still refused.
 fn secs_until(until_ms: i64, now_ms: i64) -> u64 {
@@ -110,6 +209,60 @@ fn secs_until(until_ms: i64, now_ms: i64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_open_breaker_fails_fast_until_its_probe_time() {
+        let b = Breaker::default();
+        let _ = b
+            .call(async { Err::<(), _>(StoreError::unexpected(std::fmt::Error)) })
+            .await;
+        assert!(
+            b.call(async { Ok(()) }).await.is_ok(),
+            "only unavailability opens it"
+        );
+        let down = b.call(async { Err::<(), _>(StoreError::Unavailable("down".into())) });
+        assert!(down.await.is_err());
+        let mut ran = false;
+        let skipped = b
+            .call(async {
+                ran = true;
+                Ok(())
+            })
+            .await;
+        assert!(matches!(skipped, Err(StoreError::Unavailable(_))) && !ran);
+    }
+
+    #[tokio::test]
+    async fn an_open_breaker_lets_one_probe_through_and_closes_on_an_answer() {
+        let b = Breaker::probing_every(Duration::ZERO);
+        let down = b.call(async { Err::<(), _>(StoreError::Unavailable("down".into())) });
+        assert!(down.await.is_err());
+        // time for a probe: it is let through; while it waits, others fail at once
+        let (release, wait) = tokio::sync::oneshot::channel::<()>();
+        let probe = {
+            let b = b.clone();
+            tokio::spawn(async move {
+                b.call(async { wait.await.map_err(StoreError::unexpected) })
+                    .await
+            })
+        };
+        while b.state().probing_since.is_none() {
+            tokio::task::yield_now().await;
+        }
+        let mut ran = false;
+        let skipped = b
+            .call(async {
+                ran = true;
+                Ok(())
+            })
+            .await;
+        assert!(matches!(skipped, Err(StoreError::Unavailable(_))) && !ran);
+        let _ = release.send(());
+        assert!(probe.await.is_ok_and(|r| r.is_ok()));
+        // the probe's answer closed it
+        assert!(b.state().open_until.is_none());
+        assert!(b.call(async { Ok(()) }).await.is_ok());
+    }
 
     #[test]
     fn seconds_round_up_and_never_reach_zero() {

@@ -8,8 +8,8 @@ use domain_core::StoreError;
 use domain_identity::{RevocationList, SessionId};
 use uuid::Uuid;
 
-use crate::RedisPool;
 use crate::error::{pool_error, redis_error};
+use crate::{Breaker, RedisPool};
 
 /// How long past its `until` an entry stays in Redis. The check compares `until` with
 /// the caller's `now`, so the expiry only reclaims memory; the margin keeps an entry
@@ -31,10 +31,15 @@ return 0
 /// [`RevocationList`] in Redis: `{prefix}revoked:jti:<uuid>` and
 /// `{prefix}revoked:sid:<uuid>` hold the instant (ms since the epoch) until which the
 /// token or session is refused.
+///
+/// While Redis is down the check (made on every authenticated request) fails at once but
+/// for a probe now and then (see [`Breaker`]), so requests are refused with a 503 without
+/// each waiting [`crate::CHECKOUT_TIMEOUT`]; revocations always try Redis.
 #[derive(Clone)]
 pub struct RedisRevocationList {
     pool: RedisPool,
     prefix: String,
+    breaker: Breaker,
 }
 
 impl RedisRevocationList {
@@ -43,6 +48,7 @@ impl RedisRevocationList {
         Self {
             pool,
             prefix: prefix.into(),
+            breaker: Breaker::default(),
         }
     }
 
@@ -91,13 +97,18 @@ impl RevocationList for RedisRevocationList {
         session: SessionId,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let mut conn = self.pool.get().await.map_err(pool_error)?;
-        let until: Vec<Option<i64>> = redis::cmd("MGET")
-            .arg(self.token_key(jti))
-            .arg(self.session_key(session))
-            .query_async(&mut *conn)
-            .await
-            .map_err(redis_error)?;
+        let until: Vec<Option<i64>> = self
+            .breaker
+            .call(async {
+                let mut conn = self.pool.get().await.map_err(pool_error)?;
+                redis::cmd("MGET")
+                    .arg(self.token_key(jti))
+                    .arg(self.session_key(session))
+                    .query_async(&mut *conn)
+                    .await
+                    .map_err(redis_error)
+            })
+            .await?;
         let now_ms = now.timestamp_millis();
         Ok(until
             .into_iter()

@@ -23,7 +23,7 @@ use tokio::time::{Instant, MissedTickBehavior, sleep, timeout};
 use uuid::Uuid;
 
 use crate::error::{pool_error, redis_error};
-use crate::{RECONNECT_MAX, RECONNECT_MIN, RedisPool};
+use crate::{Breaker, RECONNECT_MAX, RECONNECT_MIN, RedisPool};
 
 /// Longest wait for the connection, or for Redis to confirm a subscription.
 const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -63,9 +63,16 @@ impl Shared {
 }
 
 /// [`RoomBus`] over Redis pub/sub.
+///
+/// While Redis is down, publishing fails at once but for a probe now and then (see
+/// [`Breaker`]) instead of waiting [`crate::CHECKOUT_TIMEOUT`] each time: a debater's
+/// next argument waited for the previous one's broadcast. Nothing more is lost than
+/// without it — a frame published while the subscribing connections are down is lost
+/// for them either way, and clients fill such gaps from storage.
 #[derive(Clone)]
 pub struct RedisRoomBus {
     pool: RedisPool,
+    breaker: Breaker,
     prefix: String,
     /// What follows the prefix in channel names: `debate` for rooms.
     namespace: &'static str,
@@ -96,6 +103,7 @@ impl RedisRoomBus {
     ) -> Result<Self, StoreError> {
         let bus = Self {
             pool,
+            breaker: Breaker::default(),
             prefix: prefix.into(),
             namespace,
             shared: Arc::new(Shared {
@@ -256,14 +264,18 @@ impl Drop for Subscription {
 #[async_trait]
 impl RoomBus for RedisRoomBus {
     async fn publish(&self, session_id: Uuid, payload: String) -> Result<(), StoreError> {
-        let mut conn = self.pool.get().await.map_err(pool_error)?;
-        let _: i64 = redis::cmd("PUBLISH")
-            .arg(namespaced_channel(&self.prefix, self.namespace, session_id))
-            .arg(payload)
-            .query_async(&mut *conn)
+        self.breaker
+            .call(async {
+                let mut conn = self.pool.get().await.map_err(pool_error)?;
+                let _: i64 = redis::cmd("PUBLISH")
+                    .arg(namespaced_channel(&self.prefix, self.namespace, session_id))
+                    .arg(payload)
+                    .query_async(&mut *conn)
+                    .await
+                    .map_err(redis_error)?;
+                Ok(())
+            })
             .await
-            .map_err(redis_error)?;
-        Ok(())
     }
 
     async fn subscribe(

@@ -6,8 +6,8 @@ use domain_core::StoreError;
 use domain_rbac::{Subject, SubjectCache};
 use uuid::Uuid;
 
-use crate::RedisPool;
 use crate::error::{pool_error, redis_error};
+use crate::{Breaker, RedisPool};
 
 /// Longest lifetime honoured (one day): an entry is a cache, never the record.
 const MAX_TTL_SECS: u64 = 24 * 3600;
@@ -18,10 +18,16 @@ const MAX_TTL_SECS: u64 = 24 * 3600;
 /// A value that no longer decodes (written by another version, or damaged) is treated as
 /// absent: `get` logs a warning, deletes it and answers `None`, so the caller reloads the
 /// grant set from the database and caches it afresh.
+///
+/// While Redis is down, reads and fills fail at once but for a probe now and then (see
+/// [`Breaker`]): the caller reads the database either way, and waiting
+/// [`crate::CHECKOUT_TIMEOUT`] for a cache on every permission check made a request with
+/// two checks take over ten seconds. Invalidations always try Redis.
 #[derive(Clone)]
 pub struct RedisSubjectCache {
     pool: RedisPool,
     prefix: String,
+    breaker: Breaker,
 }
 
 impl RedisSubjectCache {
@@ -30,6 +36,7 @@ impl RedisSubjectCache {
         Self {
             pool,
             prefix: prefix.into(),
+            breaker: Breaker::default(),
         }
     }
 
@@ -52,14 +59,17 @@ impl RedisSubjectCache {
 impl SubjectCache for RedisSubjectCache {
     async fn get(&self, user_id: Uuid) -> Result<Option<Subject>, StoreError> {
         let key = self.key(user_id);
-        let raw: Option<String> = {
-            let mut conn = self.pool.get().await.map_err(pool_error)?;
-            redis::cmd("GET")
-                .arg(&key)
-                .query_async(&mut *conn)
-                .await
-                .map_err(redis_error)?
-        };
+        let raw: Option<String> = self
+            .breaker
+            .call(async {
+                let mut conn = self.pool.get().await.map_err(pool_error)?;
+                redis::cmd("GET")
+                    .arg(&key)
+                    .query_async(&mut *conn)
+                    .await
+                    .map_err(redis_error)
+            })
+            .await?;
         let Some(raw) = raw else {
             return Ok(None);
         };
@@ -85,16 +95,19 @@ impl SubjectCache for RedisSubjectCache {
             return self.delete(&key).await;
         }
         let value = serde_json::to_string(subject).map_err(StoreError::unexpected)?;
-        let mut conn = self.pool.get().await.map_err(pool_error)?;
-        let () = redis::cmd("SET")
-            .arg(&key)
-            .arg(value)
-            .arg("EX")
-            .arg(ttl_secs.min(MAX_TTL_SECS))
-            .query_async(&mut *conn)
+        self.breaker
+            .call(async {
+                let mut conn = self.pool.get().await.map_err(pool_error)?;
+                redis::cmd("SET")
+                    .arg(&key)
+                    .arg(value)
+                    .arg("EX")
+                    .arg(ttl_secs.min(MAX_TTL_SECS))
+                    .query_async::<()>(&mut *conn)
+                    .await
+                    .map_err(redis_error)
+            })
             .await
-            .map_err(redis_error)?;
-        Ok(())
     }
 
     async fn invalidate(&self, user_id: Uuid) -> Result<(), StoreError> {

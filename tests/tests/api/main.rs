@@ -9,6 +9,8 @@ mod analytics;
 mod conventions;
 mod debates;
 mod edge;
+mod faults;
+mod fuzz;
 mod jobs;
 mod journey;
 mod login_protection;
