@@ -64,10 +64,18 @@ pub struct DailyActivityReport {
     pub items: Vec<DailyActivityDto>,
 }
 
-#[derive(Deserialize)]
+/// The scope and days asked for.
+#[derive(Deserialize, JsonSchema)]
 struct DailyQuery {
+    /// Sessions of exactly this scope (default: every scope).
+    #[serde(default)]
+    #[schemars(schema_with = "crate::http::schema::scope_or_null")]
     scope: Option<String>,
+    /// First day, `YYYY-MM-DD` (default: 29 days before `to`).
+    #[schemars(with = "Option<NaiveDate>")]
     from: Option<String>,
+    /// Last day, `YYYY-MM-DD` (default: today).
+    #[schemars(with = "Option<NaiveDate>")]
     to: Option<String>,
 }
 
@@ -119,6 +127,7 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
                  scope's figures, which needs `audit.read` in the global scope.",
             )
             .permission("audit.read")
+            .query::<DailyQuery>()
             .returns::<DailyActivityReport>(200, "The figures, by day then scope")
             .errors(&[400, 404, 422])
             .to(daily),

@@ -16,6 +16,7 @@ pub struct TopicDto {
     /// Description.
     pub description: String,
     /// Scope (`global`, `institution:{id}`, …).
+    #[schemars(schema_with = "crate::http::schema::scope")]
     pub scope: String,
     /// Creator.
     pub created_by: Option<Uuid>,
@@ -50,22 +51,27 @@ pub struct TopicPage {
 pub struct CreateTopicRequest {
     /// 1–200 characters.
     #[serde(default)]
+    #[schemars(schema_with = "crate::http::schema::title")]
     pub title: String,
     /// Up to 10 000 characters.
     #[serde(default)]
+    #[schemars(schema_with = "crate::http::schema::description")]
     pub description: String,
     /// Where it belongs: `global`, `institution:{id}`, `campus:{id}` or `department:{id}`.
+    #[schemars(schema_with = "crate::http::schema::scope")]
     pub scope: String,
 }
 
 /// Updates a topic.
 #[derive(Deserialize, JsonSchema)]
 pub struct UpdateTopicRequest {
-    /// New title.
+    /// New title, 1–200 characters.
     #[serde(default)]
+    #[schemars(schema_with = "crate::http::schema::title")]
     pub title: String,
-    /// New description.
+    /// New description (absent: empty).
     #[serde(default)]
+    #[schemars(schema_with = "crate::http::schema::description")]
     pub description: String,
 }
 
@@ -77,10 +83,12 @@ pub struct SessionDto {
     /// Topic.
     pub topic_id: Uuid,
     /// Scope (the topic's).
+    #[schemars(schema_with = "crate::http::schema::scope")]
     pub scope: String,
     /// Title.
     pub title: String,
     /// `scheduled`, `live` or `closed`.
+    #[schemars(schema_with = "crate::http::schema::session_status")]
     pub status: String,
     /// Planned start.
     pub scheduled_start: DateTime<Utc>,
@@ -139,14 +147,17 @@ pub struct CreateSessionRequest {
     pub topic_id: Uuid,
     /// 1–200 characters.
     #[serde(default)]
+    #[schemars(schema_with = "crate::http::schema::title")]
     pub title: String,
     /// Planned start.
     pub scheduled_start: DateTime<Utc>,
     /// Planned end (after the start).
     pub scheduled_end: Option<DateTime<Utc>>,
     /// Most debaters per side (1–100); none for no limit.
+    #[schemars(range(min = 1, max = 100))]
     pub max_per_side: Option<u32>,
     /// How long voting stays open once the session closes (10 s – 7 days; default 600).
+    #[schemars(range(min = 10, max = 604_800))]
     pub voting_window_seconds: Option<u32>,
 }
 
@@ -154,6 +165,8 @@ pub struct CreateSessionRequest {
 #[derive(Deserialize, JsonSchema)]
 pub struct UpdateSessionRequest {
     /// New title.
+    #[serde(default)]
+    #[schemars(schema_with = "crate::http::schema::title_or_null")]
     pub title: Option<String>,
     /// New planned start.
     pub scheduled_start: Option<DateTime<Utc>>,
@@ -163,9 +176,10 @@ pub struct UpdateSessionRequest {
     pub scheduled_end: Option<Option<DateTime<Utc>>>,
     /// New side limit (`null` removes it).
     #[serde(default, deserialize_with = "double_option::deserialize")]
-    #[schemars(with = "Option<u32>")]
+    #[schemars(with = "Option<u32>", range(min = 1, max = 100))]
     pub max_per_side: Option<Option<u32>>,
     /// New voting window, in seconds (10 s – 7 days).
+    #[schemars(range(min = 10, max = 604_800))]
     pub voting_window_seconds: Option<u32>,
 }
 
@@ -184,6 +198,7 @@ mod double_option {
 #[derive(Deserialize, JsonSchema)]
 pub struct JoinRequest {
     /// `pro`, `con` or `audience`.
+    #[schemars(schema_with = "crate::http::schema::side")]
     pub side: String,
 }
 
@@ -193,6 +208,7 @@ pub struct ParticipantDto {
     /// User.
     pub user_id: Uuid,
     /// `pro`, `con` or `audience`.
+    #[schemars(schema_with = "crate::http::schema::side")]
     pub side: String,
     /// Joined at.
     pub joined_at: DateTime<Utc>,
@@ -228,6 +244,7 @@ pub struct MessageDto {
     /// Author.
     pub author_id: Uuid,
     /// `pro` or `con`.
+    #[schemars(schema_with = "crate::http::schema::debating_side")]
     pub side: String,
     /// Text; for a removed message, `[removed by a moderator]` (moderators see the
     /// original).
@@ -307,7 +324,9 @@ pub struct MessagePage {
 pub struct PostMessageRequest {
     /// 1–5000 characters.
     #[serde(default)]
+    #[schemars(schema_with = "crate::http::schema::argument_body")]
     pub body: String,
     /// Sequence number of the argument answered.
+    #[schemars(range(min = 1))]
     pub reply_to: Option<i64>,
 }

@@ -11,6 +11,7 @@ pub(super) fn endpoint() -> Endpoint {
         .description("Every invalid field is reported at once in the problem's `errors`.")
         .public()
         .body::<RegisterRequest>()
+        .required_in_body(&["username", "email", "password"])
         .returns::<UserDto>(201, "The new account")
         .errors(&[409, 422])
         .to(handle)
