@@ -13,15 +13,25 @@ so that "valid by the document" still means "accepted" and a refusal is a real f
   account knows (FUZZ_PASSWORD); after a successful change the new one is remembered;
 - an end date (`expires_at` of a grant) must lie in the future, which moves with the clock;
 - a range of days (`from`, `to` of the analytics) covers at most 366 days, `from` first;
-- a new role may only inherit from existing roles ranked below it.
+- an end (`scheduled_end`) comes after the start, which a PATCH may leave as stored;
+- an argument may only answer (`reply_to`) an argument of the same session;
+- a new role may only inherit from existing roles ranked below it;
+- the fuzzer's own login session (FUZZ_OWN_SESSION) is never ended: schemathesis reuses
+  ids it saw in responses, and every later case would be a 401.
+
+Besides, half of the generated ids are swapped for ids of real resources the script
+created (FUZZ_IDS: an institution, the student, a topic, a scheduled, a live and a closed
+session), so that the fuzzer reaches the code behind the 404s.
 
 Nothing else is rewritten.
 """
 
 import base64
 import datetime
+import json
 import os
 import pathlib
+import random
 import threading
 import uuid
 
@@ -38,6 +48,7 @@ _RANKS = {
     "guest": 0, "basic_user": 5, "parent": 10, "student": 20, "moderator": 30,
     "teacher": 40, "staff": 40, "campus_admin": 60, "institute_admin": 80, "super_admin": 100,
 }
+_IDS = json.loads(os.environ.get("FUZZ_IDS") or "{}")
 _lock = threading.Lock()
 _password = {"current": os.environ.get("FUZZ_PASSWORD", "")}
 _USERNAME = os.environ.get("FUZZ_USERNAME", "")
@@ -91,9 +102,74 @@ def _fix_day_range(query):
         pass  # the server counts 30 days back from `to`
 
 
+def _real_id(path: str, name: str):
+    """An id of a real resource for path parameter `name` of `path`, if there is one."""
+    if not _IDS:
+        return None
+    if name == "user_id":
+        return _IDS["user"]
+    if name != "id":
+        return None
+    if path.startswith("/api/debates/sessions/"):
+        return random.choice(_IDS["sessions"])
+    if path.startswith("/api/debates/topics/"):
+        return _IDS["topic"]
+    if path.startswith("/api/org/institutions/"):
+        return _IDS["institution"]
+    return None
+
+
+def _instant(text):
+    try:
+        at = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (TypeError, ValueError, AttributeError):
+        return None
+    return at if at.tzinfo is not None else None
+
+
+def _fix_schedule(body):
+    end = _instant(body.get("scheduled_end"))
+    if end is None:
+        start = _instant(body.get("scheduled_start"))
+        if "scheduled_end" not in body and start is not None:
+            # the stored end is unknown here: move it along with the start
+            try:
+                body["scheduled_end"] = (start + datetime.timedelta(hours=1)).isoformat()
+            except OverflowError:
+                body["scheduled_end"] = None
+        return  # null, or not a date-time: the server decides
+    start = _instant(body.get("scheduled_start"))
+    if start is None and body.get("scheduled_start") is None:
+        # absent or null, the stored start counts, unknown here: send one an hour before
+        try:
+            body["scheduled_start"] = (end - datetime.timedelta(hours=1)).isoformat()
+        except OverflowError:
+            body["scheduled_end"] = None
+    elif start is not None and end <= start:
+        try:
+            body["scheduled_end"] = (start + datetime.timedelta(hours=1)).isoformat()
+        except OverflowError:
+            body["scheduled_end"] = None
+
+
 @schemathesis.hook
 def before_call(ctx, case, **kwargs):
     path = case.operation.path
+    params = case.path_parameters
+    own = os.environ.get("FUZZ_OWN_SESSION")
+    if isinstance(params, dict) and own and params.get("id") == own and path.startswith("/api/users/me/sessions/"):
+        params["id"] = str(uuid.uuid4())
+    if isinstance(params, dict) and random.random() < 0.5:
+        for name in list(params):
+            real = _real_id(path, name)
+            if real is not None and isinstance(params[name], str):
+                params[name] = real
+        if isinstance(params.get("seq"), int):
+            params["seq"] = 1
+    if isinstance(case.body, dict) and _IDS and random.random() < 0.5:
+        for name, key in (("user_id", "user"), ("topic_id", "topic")):
+            if isinstance(case.body.get(name), str):
+                case.body[name] = _IDS[key]
     query = case.query
     if isinstance(query, dict):
         if isinstance(query.get("after"), str) and not path.endswith("/messages/"):
@@ -114,6 +190,14 @@ def before_call(ctx, case, **kwargs):
         now = datetime.datetime.now(datetime.timezone.utc)
         if at is not None and at.tzinfo is not None and at <= now + datetime.timedelta(minutes=1):
             body["expires_at"] = (now + datetime.timedelta(days=1)).isoformat()
+    if path.startswith("/api/debates/sessions/") and ("scheduled_end" in body or "scheduled_start" in body):
+        _fix_schedule(body)
+    if path.endswith("/messages/") and isinstance(body.get("reply_to"), int):
+        live = _IDS.get("sessions", [None, None])[1]
+        if (case.path_parameters or {}).get("id") == live:
+            body["reply_to"] = 1  # the seeded argument of the live session
+        else:
+            del body["reply_to"]
     if path == "/api/rbac/roles/" and case.method.upper() == "POST":
         rank = body.get("rank")
         if isinstance(body.get("inherits"), list) and isinstance(rank, int):

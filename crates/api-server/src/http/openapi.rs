@@ -325,4 +325,60 @@ mod tests {
         let visible = routes::all().into_iter().filter(|e| !e.hidden).count();
         assert_eq!(documented, visible, "served but undocumented endpoints");
     }
+
+    /// What a client (or a fuzzer) needs to send valid requests is in the document: the
+    /// words a field accepts, the shape of scopes, which login fields go together, the
+    /// query parameters, and which problem fields may be absent.
+    #[test]
+    fn document_states_the_rules() {
+        let doc = serde_json::to_value(document()).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        assert_eq!(
+            schemas["JoinRequest"]["properties"]["side"]["enum"],
+            serde_json::json!(["pro", "con", "audience"])
+        );
+        assert!(
+            schemas["CreateGrantRequest"]["properties"]["scope"]["pattern"]
+                .as_str()
+                .unwrap()
+                .starts_with("^(global|(institution|campus|department):")
+        );
+        assert_eq!(
+            schemas["LoginRequest"]["oneOf"].as_array().unwrap().len(),
+            3
+        );
+        assert_eq!(schemas["VoteRequest"]["oneOf"].as_array().unwrap().len(), 2);
+        let required = schemas["RegisterRequest"]["required"].as_array().unwrap();
+        assert_eq!(
+            required.len(),
+            3,
+            "username, email and password are required"
+        );
+        assert_eq!(
+            schemas["RegisterRequest"]["properties"]["password"]["minLength"],
+            10
+        );
+        let problem_required = schemas["Problem"]["required"].as_array().unwrap();
+        assert!(
+            !problem_required
+                .iter()
+                .any(|f| f == "errors" || f == "detail")
+        );
+
+        let list = &doc["paths"]["/api/debates/sessions/"]["get"];
+        let params: Vec<&str> = list["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        for name in ["topic", "status", "scope", "after", "limit"] {
+            assert!(params.contains(&name), "{name} missing from {params:?}");
+        }
+        let vote = &doc["paths"]["/api/debates/sessions/{id}/votes/"]["post"]["responses"];
+        assert!(vote["200"].is_object() && vote["201"].is_object());
+        let transcript =
+            &doc["paths"]["/api/debates/sessions/{id}/transcript/"]["get"]["responses"]["200"];
+        assert!(transcript["content"]["text/markdown"].is_object());
+    }
 }

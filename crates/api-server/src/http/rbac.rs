@@ -67,6 +67,7 @@ pub struct CreateRoleRequest {
     #[schemars(schema_with = "super::schema::role_name")]
     pub name: String,
     /// Below your own highest role.
+    #[schemars(range(max = 255))]
     pub rank: u8,
     /// What it is for.
     #[serde(default)]
@@ -700,7 +701,7 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
             .permission("role.read")
             .query::<ScopeQuery>()
             .returns::<OverrideList>(200, "Overrides")
-            .errors(&[422])
+            .errors(&[404, 422])
             .to(list_overrides),
         Endpoint::post("/api/rbac/overrides/", "createOverride")
             .summary(tag, "Allow or deny one permission for one role inside one scope")
@@ -719,7 +720,7 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
             .permission("role.read")
             .query::<GrantQuery>()
             .returns::<GrantPage>(200, "A page of grants")
-            .errors(&[422])
+            .errors(&[404, 422])
             .to(list_grants),
         Endpoint::post("/api/rbac/grants/", "createGrant")
             .summary(tag, "Grant a role in a scope, optionally until a time")
@@ -753,7 +754,7 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
             .permission("audit.read")
             .query::<AuditQuery>()
             .returns::<AuditPage>(200, "A page of audit records")
-            .errors(&[422])
+            .errors(&[404, 422])
             .to(audit),
         Endpoint::post("/api/rbac/check/", "checkPermission")
             .summary(tag, "Decide and explain: may this user do this in this scope?")

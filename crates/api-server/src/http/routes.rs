@@ -306,6 +306,11 @@ impl Endpoint {
         if !self.path_params().is_empty() {
             out.push(404);
         }
+        // Everything but the liveness probe and the static document reaches storage, and
+        // answers 503 while PostgreSQL or Redis is unreachable.
+        if !matches!(self.path, "/healthz" | "/api/schema/") {
+            out.push(503);
+        }
         out.push(500);
         out.sort_unstable();
         out.dedup();

@@ -47,7 +47,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         .permission(manage)
         .body::<TargetRequest>()
         .returns::<ModerationActionDto>(200, "Unmuted; the recorded action")
-        .errors(&[422])
+        .errors(&[409, 422])
         .to(unmute),
         Endpoint::post(
             "/api/debates/sessions/{id}/moderation/remove/",
@@ -68,7 +68,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             .body::<WarnRequest>()
             .required_in_body(&["reason"])
             .returns::<ModerationActionDto>(201, "Warned; the recorded action")
-            .errors(&[422])
+            .errors(&[409, 422])
             .to(warn),
         Endpoint::post(
             "/api/debates/sessions/{id}/messages/{seq}/remove/",
@@ -91,7 +91,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             .permission(manage)
             .query::<ActionsQuery>()
             .returns::<ModerationActionPage>(200, "A page of actions")
-            .errors(&[422])
+            .errors(&[404, 422])
             .to(actions),
     ]
 }

@@ -18,7 +18,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             .permission("debate_topic.read")
             .query::<ListQuery>()
             .returns::<TopicPage>(200, "A page of topics")
-            .errors(&[422])
+            .errors(&[404, 422])
             .to(list),
         Endpoint::post("/api/debates/topics/", "createTopic")
             .summary(tag, "Create a debate topic in a scope")
