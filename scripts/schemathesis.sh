@@ -140,6 +140,9 @@ fuzz() {
     log "run: $mode as $role (max $MAX_EXAMPLES examples per operation)"
     # run from target/ so that schemathesis' crash cache (.schemathesis/) lands there
     pushd "$OUT" >/dev/null
+    local attempt
+    for attempt in 1 2; do
+    rc=0
     # The hooks (scripts/schemathesis_hooks.py) supply what no schema can: cursors the
     # server issued, passwords that pass the cross-field rules, the account's own password.
     SCHEMATHESIS_HOOKS="$ROOT/scripts/schemathesis_hooks.py" \
@@ -156,6 +159,16 @@ fuzz() {
         --generation-database none \
         --suppress-health-check all \
         "${seed[@]}" "${EXCLUDE[@]}" ${FUZZ_EXTRA:-} >"$OUT/$mode-$role.log" 2>&1 || rc=$?
+    # A run whose only problems are schemathesis' own errors (hypothesis reporting its
+    # generation as flaky under load), not findings about the API, is run once more.
+    if [[ $rc != 0 && $attempt == 1 ]] && ! grep -q '^Failures:' "$OUT/$mode-$role.log" \
+        && grep -q 'Runtime Error' "$OUT/$mode-$role.log"; then
+        log "schemathesis itself errored (not a finding), running $mode as $role again"
+        cp "$OUT/$mode-$role.log" "$OUT/$mode-$role.first-attempt.log"
+        continue
+    fi
+    break
+    done
     popd >/dev/null
     # One line per run from schemathesis' summary: operations, cases, failures, time.
     local log="$OUT/$mode-$role.log" tested cases failures

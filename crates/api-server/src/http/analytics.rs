@@ -72,10 +72,12 @@ struct DailyQuery {
     #[schemars(schema_with = "crate::http::schema::scope_or_null")]
     scope: Option<String>,
     /// First day, `YYYY-MM-DD` (default: 29 days before `to`).
-    #[schemars(with = "Option<NaiveDate>")]
+    #[serde(default)]
+    #[schemars(schema_with = "crate::http::schema::date_or_null")]
     from: Option<String>,
     /// Last day, `YYYY-MM-DD` (default: today).
-    #[schemars(with = "Option<NaiveDate>")]
+    #[serde(default)]
+    #[schemars(schema_with = "crate::http::schema::date_or_null")]
     to: Option<String>,
 }
 

@@ -244,10 +244,10 @@ fn require_fields(g: &mut schemars::r#gen::SchemaGenerator, schema: &Schema, fie
         for field in fields {
             object.required.insert((*field).to_owned());
             // a default would tell clients they may leave it out
-            if let Some(Schema::Object(property)) = object.properties.get_mut(*field) {
-                if let Some(m) = property.metadata.as_mut() {
-                    m.default = None;
-                }
+            if let Some(Schema::Object(property)) = object.properties.get_mut(*field)
+                && let Some(m) = property.metadata.as_mut()
+            {
+                m.default = None;
             }
         }
     }
@@ -269,10 +269,10 @@ fn query_parameters(schema: Schema) -> Vec<RefOr<Parameter>> {
             // `nullable` and a `null` default mean nothing in a query string: a parameter
             // is there or not.
             schema.extensions.remove("nullable");
-            if let Some(m) = schema.metadata.as_mut() {
-                if m.default == Some(serde_json::Value::Null) {
-                    m.default = None;
-                }
+            if let Some(m) = schema.metadata.as_mut()
+                && m.default == Some(serde_json::Value::Null)
+            {
+                m.default = None;
             }
             RefOr::Object(Parameter {
                 required: validation.required.contains(&name),

@@ -200,6 +200,8 @@ pub struct CreateGrantRequest {
     #[schemars(schema_with = "super::schema::scope")]
     pub scope: String,
     /// Optional end: after it the grant allows nothing.
+    #[serde(default)]
+    #[schemars(schema_with = "super::schema::date_time_or_null")]
     pub expires_at: Option<DateTime<Utc>>,
 }
 
@@ -242,6 +244,8 @@ pub struct CreatePermissionGrantRequest {
     #[schemars(schema_with = "super::schema::scope")]
     pub scope: String,
     /// Optional end.
+    #[serde(default)]
+    #[schemars(schema_with = "super::schema::date_time_or_null")]
     pub expires_at: Option<DateTime<Utc>>,
 }
 
@@ -356,8 +360,12 @@ struct AuditQuery {
     #[schemars(schema_with = "super::schema::scope_or_null")]
     scope: Option<String>,
     /// Changes at or after this instant only.
+    #[serde(default)]
+    #[schemars(schema_with = "super::schema::date_time_or_null")]
     since: Option<DateTime<Utc>>,
     /// Changes before this instant only.
+    #[serde(default)]
+    #[schemars(schema_with = "super::schema::date_time_or_null")]
     until: Option<DateTime<Utc>>,
     /// Cursor from the previous page's `next` (older records).
     before: Option<String>,

@@ -103,6 +103,29 @@ pub fn reason_or_null(_: &mut SchemaGenerator) -> Schema {
     nullable(line(0, 500))
 }
 
+/// Years a client may send in an instant or a day: 1900–9999 (issue #11: PostgreSQL and
+/// the clients' date libraries agree on these, and an instant outside them is refused).
+const YEAR: &str = "(19[0-9]{2}|[2-9][0-9]{3})";
+
+/// An RFC 3339 instant (`format: date-time`) in the years the server accepts.
+pub fn date_time(_: &mut SchemaGenerator) -> Schema {
+    let mut s = string(Some(format!("^{YEAR}-")), None, None);
+    s.format = Some("date-time".into());
+    s.into()
+}
+
+/// An instant, or `null`.
+pub fn date_time_or_null(g: &mut SchemaGenerator) -> Schema {
+    nullable(date_time(g).into_object())
+}
+
+/// A day, `YYYY-MM-DD` (`format: date`), in the years the server accepts.
+pub fn date_or_null(_: &mut SchemaGenerator) -> Schema {
+    let mut s = string(Some(format!("^{YEAR}-")), None, None);
+    s.format = Some("date".into());
+    nullable(s)
+}
+
 /// A string that is one of `values`.
 pub fn one_of(values: &[&str]) -> SchemaObject {
     SchemaObject {

@@ -150,8 +150,11 @@ pub struct CreateSessionRequest {
     #[schemars(schema_with = "crate::http::schema::title")]
     pub title: String,
     /// Planned start.
+    #[schemars(schema_with = "crate::http::schema::date_time")]
     pub scheduled_start: DateTime<Utc>,
     /// Planned end (after the start).
+    #[serde(default)]
+    #[schemars(schema_with = "crate::http::schema::date_time_or_null")]
     pub scheduled_end: Option<DateTime<Utc>>,
     /// Most debaters per side (1–100); none for no limit.
     #[schemars(range(min = 1, max = 100))]
@@ -169,10 +172,12 @@ pub struct UpdateSessionRequest {
     #[schemars(schema_with = "crate::http::schema::title_or_null")]
     pub title: Option<String>,
     /// New planned start.
+    #[serde(default)]
+    #[schemars(schema_with = "crate::http::schema::date_time_or_null")]
     pub scheduled_start: Option<DateTime<Utc>>,
     /// New planned end (`null` removes it).
     #[serde(default, deserialize_with = "double_option::deserialize")]
-    #[schemars(with = "Option<DateTime<Utc>>")]
+    #[schemars(schema_with = "crate::http::schema::date_time_or_null")]
     pub scheduled_end: Option<Option<DateTime<Utc>>>,
     /// New side limit (`null` removes it).
     #[serde(default, deserialize_with = "double_option::deserialize")]

@@ -73,8 +73,8 @@ impl JsonSchema for VoteRequest {
                 "seq": {"description": "A message's sequence number, on the `best_argument` ballot.", "type": "integer", "format": "int64", "minimum": 1}
             },
             "oneOf": [
-                {"properties": {"ballot": {"enum": ["winner"]}}, "required": ["ballot", "side"]},
-                {"properties": {"ballot": {"enum": ["best_argument"]}}, "required": ["ballot", "seq"]}
+                {"type": "object", "properties": {"ballot": {"enum": ["winner"]}}, "required": ["ballot", "side"]},
+                {"type": "object", "properties": {"ballot": {"enum": ["best_argument"]}}, "required": ["ballot", "seq"]}
             ]
         });
         serde_json::from_value(schema).unwrap_or(schemars::schema::Schema::Bool(true))

@@ -72,9 +72,9 @@ impl JsonSchema for LoginRequest {
                 "password": {"description": "The password.", "type": "string", "minLength": 1}
             },
             "oneOf": [
-                {"required": ["username", "password"]},
-                {"required": ["email", "password"]},
-                {"required": ["login", "password"]}
+                {"type": "object", "required": ["username", "password"]},
+                {"type": "object", "required": ["email", "password"]},
+                {"type": "object", "required": ["login", "password"]}
             ]
         });
         serde_json::from_value(schema).unwrap_or(schemars::schema::Schema::Bool(true))
