@@ -352,8 +352,12 @@ struct AuditQuery {
     /// Changes by this user only.
     actor: Option<Uuid>,
     /// Changes of this subject only, e.g. `user:{id}`.
+    #[serde(default)]
+    #[schemars(schema_with = "super::schema::plain_text_or_null")]
     target: Option<String>,
     /// Changes of this kind only, e.g. `grant.create`.
+    #[serde(default)]
+    #[schemars(schema_with = "super::schema::plain_text_or_null")]
     action: Option<String>,
     /// Changes in this scope (default: global, which needs `audit.read` there).
     #[serde(default)]

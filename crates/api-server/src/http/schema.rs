@@ -93,6 +93,11 @@ pub fn argument_body(_: &mut SchemaGenerator) -> Schema {
     multiline(1, 5_000).into()
 }
 
+/// Free one-line text of any length (a filter), or `null`: no control character.
+pub fn plain_text_or_null(_: &mut SchemaGenerator) -> Schema {
+    nullable(string(Some(format!("^[^{CONTROL}]*$")), None, None))
+}
+
 /// A moderator's reason that must be given: one line, 1–500 characters.
 pub fn reason(_: &mut SchemaGenerator) -> Schema {
     line(1, 500).into()

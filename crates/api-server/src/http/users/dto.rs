@@ -60,15 +60,18 @@ impl JsonSchema for LoginRequest {
     /// Exactly one identifier and the password: `oneOf` three shapes, since a derived
     /// schema could only say "all optional" and a client could not tell what to send.
     fn json_schema(_: &mut schemars::r#gen::SchemaGenerator) -> schemars::schema::Schema {
+        // something besides white space (it is trimmed), and no control character
+        const IDENTIFIER: &str =
+            r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$";
         let schema = serde_json::json!({
             "description": "Login form: one of `username`, `email` or `login` (a username or \
                 an e-mail address), and the password. When several are sent, `login` wins, \
                 then `username`.",
             "type": "object",
             "properties": {
-                "username": {"description": "The username.", "type": "string", "pattern": "\\S"},
-                "email": {"description": "The e-mail address.", "type": "string", "pattern": "\\S"},
-                "login": {"description": "A username or an e-mail address.", "type": "string", "pattern": "\\S"},
+                "username": {"description": "The username.", "type": "string", "pattern": IDENTIFIER},
+                "email": {"description": "The e-mail address.", "type": "string", "pattern": IDENTIFIER},
+                "login": {"description": "A username or an e-mail address.", "type": "string", "pattern": IDENTIFIER},
                 "password": {"description": "The password.", "type": "string", "minLength": 1}
             },
             "oneOf": [
