@@ -50,6 +50,9 @@ _RANKS = {
 }
 _IDS = json.loads(os.environ.get("FUZZ_IDS") or "{}")
 _lock = threading.Lock()
+# Held from before a password change is sent until its answer is in: with several workers,
+# two changes at once would each present the password the other one just replaced.
+_changing = threading.Lock()
 # A generator of its own: hypothesis warns when hooks draw from the global `random`.
 _rng = random.Random(os.environ.get("FUZZ_SEED"))
 _password = {"current": os.environ.get("FUZZ_PASSWORD", "")}
@@ -157,6 +160,9 @@ def _fix_schedule(body):
 @schemathesis.hook
 def before_call(ctx, case, **kwargs):
     path = case.operation.path
+    if path == "/api/users/me/password/" and case.method.upper() == "POST":
+        # released in after_call; the timeout only matters if a request never got an answer
+        _changing.acquire(timeout=30)
     params = case.path_parameters
     own = os.environ.get("FUZZ_OWN_SESSION")
     if isinstance(params, dict) and own and params.get("id") == own and path.startswith("/api/users/me/sessions/"):
@@ -225,8 +231,11 @@ def before_call(ctx, case, **kwargs):
 
 @schemathesis.hook
 def after_call(ctx, case, response):
-    if case.operation.path == "/api/users/me/password/" and response.status_code == 204:
-        body = case.body
-        if isinstance(body, dict) and isinstance(body.get("new_password"), str):
-            with _lock:
-                _password["current"] = body["new_password"]
+    if case.operation.path != "/api/users/me/password/" or case.method.upper() != "POST":
+        return
+    body = case.body
+    if response.status_code == 204 and isinstance(body, dict) and isinstance(body.get("new_password"), str):
+        with _lock:
+            _password["current"] = body["new_password"]
+    if _changing.locked():
+        _changing.release()
