@@ -26,6 +26,7 @@ MODES="${FUZZ_MODES:-memory postgres}"
 DB_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 REDIS="${TEST_REDIS_URL:-redis://127.0.0.1:6379}"
 OUT="$ROOT/target/schemathesis"
+REDIS_PREFIX="agora-fuzz-$$:"
 mkdir -p "$OUT"
 
 log() { printf 'fuzz: %s\n' "$*" >&2; }
@@ -65,6 +66,10 @@ cleanup() {
     if [[ -n "$DB_NAME" ]]; then
         psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE)" >/dev/null 2>&1 || true
         DB_NAME=""
+        # and the run's Redis keys (their prefix is this script's alone)
+        # (deleted inside Redis: fuzzed keys hold quotes and spaces no shell pipe survives)
+        redis-cli -u "$REDIS" EVAL "local n = 0 for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) n = n + 1 end return n" \
+            0 "$REDIS_PREFIX*" >/dev/null 2>&1 || true
     fi
 }
 trap cleanup EXIT
@@ -88,7 +93,7 @@ start_server() {
         RUST_LOG="${FUZZ_LOG:-warn}"
     )
     if [[ "$mode" == postgres ]]; then
-        env+=(DATABASE_URL="$FUZZ_DATABASE_URL" REDIS_URL="$REDIS" AGORA_REDIS_PREFIX="agora-fuzz-$$:")
+        env+=(DATABASE_URL="$FUZZ_DATABASE_URL" REDIS_URL="$REDIS" AGORA_REDIS_PREFIX="$REDIS_PREFIX")
     fi
     env -u DATABASE_URL -u REDIS_URL "${env[@]}" "$BIN" serve >"$OUT/server-$mode.log" 2>&1 &
     SERVER_PID=$!
