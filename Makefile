@@ -6,7 +6,7 @@ CARGO ?= cargo
 export TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 export TEST_REDIS_URL ?= redis://127.0.0.1:6379
 
-.PHONY: run run-postgres test fmt fmt-check lint layers services tests docs-check bench openapi migrate
+.PHONY: run run-postgres test fmt fmt-check lint layers services tests docs-check fuzz bench openapi migrate
 
 ## Start the server with no configuration: in-memory storage on 127.0.0.1:8080.
 run:
@@ -21,7 +21,7 @@ run-postgres:
 	$(CARGO) run -p api-server -- serve
 
 ## Everything CI checks: formatting, lints, layering, then every test suite.
-test: fmt-check lint layers services tests docs-check
+test: fmt-check lint layers services tests docs-check fuzz
 
 fmt:
 	$(CARGO) fmt --all
@@ -46,6 +46,11 @@ tests:
 ## Render /api/docs/ in headless Chromium with no network beyond localhost.
 docs-check:
 	@scripts/docs-render-check.sh
+
+## schemathesis over every operation of the OpenAPI document, as a super admin and a
+## student, in memory and on PostgreSQL + Redis (a Python venv under target/, reused).
+fuzz:
+	@scripts/schemathesis.sh
 
 ## Benchmarks (accounts, RBAC decisions, job queue, notification fan-out) on both storage modes (docs/benchmarks.md).
 bench:

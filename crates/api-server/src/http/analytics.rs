@@ -64,10 +64,20 @@ pub struct DailyActivityReport {
     pub items: Vec<DailyActivityDto>,
 }
 
-#[derive(Deserialize)]
+/// The scope and days asked for.
+#[derive(Deserialize, JsonSchema)]
 struct DailyQuery {
+    /// Sessions of exactly this scope (default: every scope).
+    #[serde(default)]
+    #[schemars(schema_with = "crate::http::schema::scope_or_null")]
     scope: Option<String>,
+    /// First day, `YYYY-MM-DD` (default: 29 days before `to`).
+    #[serde(default)]
+    #[schemars(schema_with = "crate::http::schema::date_or_null")]
     from: Option<String>,
+    /// Last day, `YYYY-MM-DD` (default: today).
+    #[serde(default)]
+    #[schemars(schema_with = "crate::http::schema::date_or_null")]
     to: Option<String>,
 }
 
@@ -119,6 +129,7 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
                  scope's figures, which needs `audit.read` in the global scope.",
             )
             .permission("audit.read")
+            .query::<DailyQuery>()
             .returns::<DailyActivityReport>(200, "The figures, by day then scope")
             .errors(&[400, 404, 422])
             .to(daily),

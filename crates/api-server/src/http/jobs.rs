@@ -31,6 +31,7 @@ pub struct JobDto {
     /// The handler's input.
     pub payload: serde_json::Value,
     /// `queued`, `running`, `done` or `dead`.
+    #[schemars(schema_with = "crate::http::schema::job_status")]
     pub status: String,
     /// Runs started so far.
     pub attempts: u32,
@@ -115,10 +116,13 @@ impl From<JobCounts> for JobCountsDto {
 #[derive(Deserialize, JsonSchema)]
 pub struct JobQuery {
     /// Only jobs in this state: `queued`, `running`, `done` or `dead`.
+    #[serde(default)]
+    #[schemars(schema_with = "crate::http::schema::job_status_or_null")]
     pub status: Option<String>,
     /// Cursor from the previous page's `next`.
     pub after: Option<String>,
     /// Page size, 1–100 (default 20).
+    #[schemars(range(min = 1, max = 100))]
     pub limit: Option<u32>,
 }
 
@@ -207,6 +211,7 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
             .summary(tag, "Background jobs, newest first")
             .description("Filter: `status` (`queued`, `running`, `done`, `dead`); paging: `after`, `limit`. Needs `job.read` in the global scope (platform operators).")
             .permission("job.read")
+            .query::<JobQuery>()
             .returns::<JobPage>(200, "A page of jobs")
             .errors(&[400, 422])
             .to(list),

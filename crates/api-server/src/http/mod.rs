@@ -18,6 +18,7 @@ pub mod paging;
 pub mod problem;
 pub mod rbac;
 pub mod routes;
+pub mod schema;
 pub(crate) mod socket;
 pub mod state;
 pub mod users;

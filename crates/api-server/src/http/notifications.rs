@@ -39,6 +39,7 @@ pub fn endpoints() -> Vec<Endpoint> {
                 "The caller's notifications, newest first (`unread=true` for unread ones only, `after`, `limit`)",
             )
             .authenticated()
+            .query::<ListQuery>()
             .returns::<NotificationPage>(200, "A page of notifications")
             .errors(&[400])
             .to(list),
@@ -72,6 +73,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         )
         .authenticated()
         .body::<PreferenceRequest>()
+        .required_in_body(&["channel"])
         .returns::<PreferenceDto>(200, "The preference now in effect")
         .errors(&[422])
         .to(set_preference),
@@ -96,6 +98,7 @@ pub struct NotificationDto {
     pub id: Uuid,
     /// `debate_scheduled`, `session_rescheduled`, `moderation_action`,
     /// `results_published` or `role_granted`.
+    #[schemars(schema_with = "crate::http::schema::notification_kind")]
     pub kind: String,
     /// One line.
     pub title: String,
@@ -159,8 +162,10 @@ pub struct MarkedAll {
 #[derive(Serialize, Deserialize, JsonSchema)]
 pub struct PreferenceDto {
     /// The kind.
+    #[schemars(schema_with = "crate::http::schema::notification_kind")]
     pub kind: String,
     /// `in_app`, `email`, `both` or `none`.
+    #[schemars(schema_with = "crate::http::schema::channel")]
     pub channel: String,
     /// Whether the caller chose it (otherwise it is the kind's default).
     pub chosen: bool,
@@ -188,6 +193,7 @@ pub struct PreferenceList {
 pub struct PreferenceRequest {
     /// `in_app`, `email`, `both` or `none`.
     #[serde(default)]
+    #[schemars(schema_with = "crate::http::schema::channel")]
     pub channel: String,
 }
 
@@ -207,11 +213,16 @@ fn caller(who: &Authenticated) -> Uuid {
     who.0.user_id.as_uuid()
 }
 
-#[derive(Deserialize)]
+/// Filter and paging of the notification list.
+#[derive(Deserialize, JsonSchema)]
 struct ListQuery {
+    /// Unread notifications only.
     #[serde(default)]
     unread: bool,
+    /// Cursor from the previous page's `next`.
     after: Option<String>,
+    /// Page size, 1–100 (default 20).
+    #[schemars(range(min = 1, max = 100))]
     limit: Option<u32>,
 }
 

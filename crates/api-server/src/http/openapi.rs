@@ -8,7 +8,7 @@ use okapi::openapi3::{
 };
 use okapi::{Map, map};
 use schemars::r#gen::SchemaSettings;
-use schemars::schema::Schema;
+use schemars::schema::{Schema, SchemaObject};
 
 use super::problem::{PROBLEM_JSON, Problem};
 use super::routes::{self, Access, Endpoint};
@@ -105,19 +105,26 @@ fn operation(
     problem: &Schema,
 ) -> Operation {
     let mut responses: Map<String, RefOr<Response>> = Map::new();
-    let content = match (e.success.media_type, e.success.schema) {
+    let mut content = match (e.success.media_type, e.success.schema) {
         (Some(media), Some(schema)) => json(media, schema(g)),
         (Some(media), None) => map! { media.to_owned() => MediaType::default() },
         _ => Map::new(),
     };
-    responses.insert(
-        e.success.status.to_string(),
-        RefOr::Object(Response {
-            description: e.success.description.into(),
-            content,
-            ..Default::default()
-        }),
-    );
+    for media in e.success.other_media {
+        content.insert((*media).to_owned(), MediaType::default());
+    }
+    let statuses = std::iter::once((e.success.status, e.success.description))
+        .chain(e.success.other_statuses.iter().copied());
+    for (status, description) in statuses {
+        responses.insert(
+            status.to_string(),
+            RefOr::Object(Response {
+                description: description.into(),
+                content: content.clone(),
+                ..Default::default()
+            }),
+        );
+    }
     for status in e.all_errors() {
         let reason = actix_web::http::StatusCode::from_u16(status)
             .ok()
@@ -132,7 +139,7 @@ fn operation(
             }),
         );
     }
-    let parameters = e
+    let mut parameters: Vec<RefOr<Parameter>> = e
         .path_params()
         .into_iter()
         .map(|name| {
@@ -147,11 +154,7 @@ fn operation(
                     style: None,
                     explode: None,
                     allow_reserved: false,
-                    schema: if name == "name" {
-                        g.subschema_for::<String>().into_object()
-                    } else {
-                        g.subschema_for::<uuid::Uuid>().into_object()
-                    },
+                    schema: path_param_schema(name, g),
                     example: None,
                     examples: None,
                 },
@@ -159,6 +162,9 @@ fn operation(
             })
         })
         .collect();
+    if let Some(query) = e.query {
+        parameters.extend(query_parameters(query(g)));
+    }
     let bearer: SecurityRequirement = map! { "bearer".to_owned() => vec![] };
     let security: Vec<SecurityRequirement> = match e.access {
         Access::Public | Access::Undeclared => vec![],
@@ -191,8 +197,10 @@ fn operation(
         operation_id: Some(e.operation_id.to_owned()),
         parameters,
         request_body: e.request.map(|schema| {
+            let schema = schema(g);
+            require_fields(g, &schema, e.required_in_body);
             RefOr::Object(RequestBody {
-                content: json("application/json", schema(g)),
+                content: json("application/json", schema),
                 required: true,
                 ..Default::default()
             })
@@ -205,6 +213,86 @@ fn operation(
         extensions,
         ..Default::default()
     }
+}
+
+/// The schema of a path parameter, by its name (one meaning per name across the API).
+fn path_param_schema(name: &str, g: &mut schemars::r#gen::SchemaGenerator) -> SchemaObject {
+    match name {
+        "name" => super::schema::role_name(g).into_object(),
+        "kind" => super::schema::notification_kind(g).into_object(),
+        "seq" => {
+            let mut s = g.subschema_for::<i64>().into_object();
+            s.number().minimum = Some(1.0);
+            s
+        }
+        _ => g.subschema_for::<uuid::Uuid>().into_object(),
+    }
+}
+
+/// Marks `fields` required in the definition `schema` refers to.
+fn require_fields(g: &mut schemars::r#gen::SchemaGenerator, schema: &Schema, fields: &[&str]) {
+    let Schema::Object(SchemaObject {
+        reference: Some(reference),
+        ..
+    }) = schema
+    else {
+        return;
+    };
+    let name = reference.rsplit('/').next().unwrap_or_default();
+    if let Some(Schema::Object(definition)) = g.definitions_mut().get_mut(name) {
+        let object = definition.object();
+        for field in fields {
+            object.required.insert((*field).to_owned());
+            // a default would tell clients they may leave it out
+            if let Some(Schema::Object(property)) = object.properties.get_mut(*field)
+                && let Some(m) = property.metadata.as_mut()
+            {
+                m.default = None;
+            }
+        }
+    }
+}
+
+/// One `in: query` parameter per property of an object schema (a `web::Query<T>` type),
+/// required when the type requires it, its doc comment as the description.
+fn query_parameters(schema: Schema) -> Vec<RefOr<Parameter>> {
+    let object = schema.into_object();
+    let Some(validation) = object.object else {
+        return Vec::new();
+    };
+    validation
+        .properties
+        .into_iter()
+        .map(|(name, schema)| {
+            let mut schema = schema.into_object();
+            let description = schema.metadata.as_mut().and_then(|m| m.description.take());
+            // `nullable` and a `null` default mean nothing in a query string: a parameter
+            // is there or not.
+            schema.extensions.remove("nullable");
+            if let Some(m) = schema.metadata.as_mut()
+                && m.default == Some(serde_json::Value::Null)
+            {
+                m.default = None;
+            }
+            RefOr::Object(Parameter {
+                required: validation.required.contains(&name),
+                name,
+                location: "query".into(),
+                description,
+                deprecated: false,
+                allow_empty_value: false,
+                value: ParameterValue::Schema {
+                    style: None,
+                    explode: None,
+                    allow_reserved: false,
+                    schema,
+                    example: None,
+                    examples: None,
+                },
+                extensions: Map::new(),
+            })
+        })
+        .collect()
 }
 
 /// The document as pretty JSON.
@@ -236,5 +324,61 @@ mod tests {
         }
         let visible = routes::all().into_iter().filter(|e| !e.hidden).count();
         assert_eq!(documented, visible, "served but undocumented endpoints");
+    }
+
+    /// What a client (or a fuzzer) needs to send valid requests is in the document: the
+    /// words a field accepts, the shape of scopes, which login fields go together, the
+    /// query parameters, and which problem fields may be absent.
+    #[test]
+    fn document_states_the_rules() {
+        let doc = serde_json::to_value(document()).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        assert_eq!(
+            schemas["JoinRequest"]["properties"]["side"]["enum"],
+            serde_json::json!(["pro", "con", "audience"])
+        );
+        assert!(
+            schemas["CreateGrantRequest"]["properties"]["scope"]["pattern"]
+                .as_str()
+                .unwrap()
+                .starts_with("^(global|(institution|campus|department):")
+        );
+        assert_eq!(
+            schemas["LoginRequest"]["oneOf"].as_array().unwrap().len(),
+            3
+        );
+        assert_eq!(schemas["VoteRequest"]["oneOf"].as_array().unwrap().len(), 2);
+        let required = schemas["RegisterRequest"]["required"].as_array().unwrap();
+        assert_eq!(
+            required.len(),
+            3,
+            "username, email and password are required"
+        );
+        assert_eq!(
+            schemas["RegisterRequest"]["properties"]["password"]["minLength"],
+            10
+        );
+        let problem_required = schemas["Problem"]["required"].as_array().unwrap();
+        assert!(
+            !problem_required
+                .iter()
+                .any(|f| f == "errors" || f == "detail")
+        );
+
+        let list = &doc["paths"]["/api/debates/sessions/"]["get"];
+        let params: Vec<&str> = list["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        for name in ["topic", "status", "scope", "after", "limit"] {
+            assert!(params.contains(&name), "{name} missing from {params:?}");
+        }
+        let vote = &doc["paths"]["/api/debates/sessions/{id}/votes/"]["post"]["responses"];
+        assert!(vote["200"].is_object() && vote["201"].is_object());
+        let transcript =
+            &doc["paths"]["/api/debates/sessions/{id}/transcript/"]["get"]["responses"]["200"];
+        assert!(transcript["content"]["text/markdown"].is_object());
     }
 }

@@ -29,16 +29,20 @@ pub struct OrgUnitDto {
     /// Id.
     pub id: Uuid,
     /// `institution`, `campus` or `department`.
+    #[schemars(schema_with = "super::schema::unit_kind")]
     pub kind: String,
     /// Name, unique among its siblings.
     pub name: String,
     /// The RBAC scope this unit is, e.g. `campus:{id}`.
+    #[schemars(schema_with = "super::schema::scope")]
     pub scope: String,
     /// Institution it belongs to (campuses and departments).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[schemars(with = "Uuid")]
     pub institution_id: Option<Uuid>,
     /// Campus it belongs to (departments).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[schemars(with = "Uuid")]
     pub campus_id: Option<Uuid>,
     /// Creator.
     pub created_by: Option<Uuid>,
@@ -105,6 +109,7 @@ pub struct OrgUnitPage {
 pub struct CreateInstitution {
     /// 1–200 characters, unique case-insensitively.
     #[serde(default)]
+    #[schemars(schema_with = "super::schema::title")]
     pub name: String,
 }
 
@@ -115,6 +120,7 @@ pub struct CreateCampus {
     pub institution_id: Uuid,
     /// 1–200 characters, unique in the institution.
     #[serde(default)]
+    #[schemars(schema_with = "super::schema::title")]
     pub name: String,
 }
 
@@ -125,6 +131,7 @@ pub struct CreateDepartment {
     pub campus_id: Uuid,
     /// 1–200 characters, unique in the campus.
     #[serde(default)]
+    #[schemars(schema_with = "super::schema::title")]
     pub name: String,
 }
 
@@ -133,6 +140,7 @@ pub struct CreateDepartment {
 pub struct RenameUnit {
     /// The new name.
     #[serde(default)]
+    #[schemars(schema_with = "super::schema::title")]
     pub name: String,
 }
 
@@ -174,11 +182,16 @@ pub struct MemberPage {
 }
 
 /// Paging and filters of list endpoints.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 pub struct ListQuery {
+    /// Cursor from the previous page's `next`.
     after: Option<String>,
+    /// Page size, 1–100 (default 20).
+    #[schemars(range(min = 1, max = 100))]
     limit: Option<u32>,
+    /// Campuses of this institution only (campus lists).
     institution_id: Option<Uuid>,
+    /// Departments of this campus only (department lists).
     campus_id: Option<Uuid>,
 }
 
@@ -554,7 +567,10 @@ fn common<const K: u8>(n: &Names, create: Endpoint) -> Vec<Endpoint> {
         Endpoint::get(n.list, n.ops[0])
             .summary(tag, n.summaries[0])
             .permission(n.perms[1])
+            .query::<ListQuery>()
             .returns::<OrgUnitPage>(200, "A page of units")
+            // an `institution_id` or `campus_id` filter naming no unit
+            .errors(if K == INSTITUTION { &[] } else { &[404] })
             .to(list_units::<K>),
         create
             .permission(n.perms[0])
@@ -569,6 +585,7 @@ fn common<const K: u8>(n: &Names, create: Endpoint) -> Vec<Endpoint> {
             .summary(tag, n.summaries[3])
             .permission(n.perms[2])
             .body::<RenameUnit>()
+            .required_in_body(&["name"])
             .returns::<OrgUnitDto>(200, "Renamed")
             .errors(&[409, 422])
             .to(rename_unit::<K>),
@@ -580,6 +597,7 @@ fn common<const K: u8>(n: &Names, create: Endpoint) -> Vec<Endpoint> {
         Endpoint::get(n.members, n.ops[5])
             .summary(tag, n.summaries[5])
             .permission(n.perms[4])
+            .query::<ListQuery>()
             .returns::<MemberPage>(200, "A page of members")
             .to(list_members::<K>),
         Endpoint::post(n.members, n.ops[6])
@@ -603,6 +621,7 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
         Endpoint::post(INSTITUTIONS.list, INSTITUTIONS.ops[1])
             .summary("organisations", INSTITUTIONS.summaries[1])
             .body::<CreateInstitution>()
+            .required_in_body(&["name"])
             .to(create_institution),
     );
     v.extend(common::<CAMPUS>(
@@ -610,6 +629,7 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
         Endpoint::post(CAMPUSES.list, CAMPUSES.ops[1])
             .summary("organisations", CAMPUSES.summaries[1])
             .body::<CreateCampus>()
+            .required_in_body(&["name"])
             .to(create_campus),
     ));
     v.extend(common::<DEPARTMENT>(
@@ -617,6 +637,7 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
         Endpoint::post(DEPARTMENTS.list, DEPARTMENTS.ops[1])
             .summary("organisations", DEPARTMENTS.summaries[1])
             .body::<CreateDepartment>()
+            .required_in_body(&["name"])
             .to(create_department),
     ));
     v

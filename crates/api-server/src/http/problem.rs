@@ -23,10 +23,11 @@ pub struct Problem {
     /// HTTP status code.
     pub status: u16,
     /// Explanation specific to this occurrence.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[schemars(with = "String")]
     pub detail: Option<String>,
-    /// Invalid fields, for validation problems.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// Invalid fields, for validation problems (absent otherwise).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub errors: Vec<ProblemField>,
 }
 

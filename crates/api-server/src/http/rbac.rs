@@ -64,17 +64,21 @@ pub struct RoleList {
 #[derive(Deserialize, JsonSchema)]
 pub struct CreateRoleRequest {
     /// 2–48 characters of a-z, 0-9 and `_`.
+    #[schemars(schema_with = "super::schema::role_name")]
     pub name: String,
     /// Below your own highest role.
+    #[schemars(range(max = 255))]
     pub rank: u8,
     /// What it is for.
     #[serde(default)]
     pub description: String,
     /// Roles to inherit from.
     #[serde(default)]
+    #[schemars(schema_with = "super::schema::role_names")]
     pub inherits: Vec<String>,
     /// `resource.action` permissions.
     #[serde(default)]
+    #[schemars(schema_with = "super::schema::permissions")]
     pub permissions: Vec<String>,
 }
 
@@ -82,6 +86,7 @@ pub struct CreateRoleRequest {
 #[derive(Deserialize, JsonSchema)]
 pub struct SetPermissionsRequest {
     /// `resource.action` permissions; replaces the template's list.
+    #[schemars(schema_with = "super::schema::permissions")]
     pub permissions: Vec<String>,
 }
 
@@ -97,6 +102,7 @@ pub struct OverrideDto {
     /// Permission concerned.
     pub permission: String,
     /// `allow` or `deny`; deny beats any allow from the template there.
+    #[schemars(schema_with = "super::schema::effect")]
     pub effect: String,
 }
 
@@ -127,12 +133,16 @@ pub struct OverrideList {
 #[derive(Deserialize, JsonSchema)]
 pub struct CreateOverrideRequest {
     /// Role to adjust (ranked below yours).
+    #[schemars(schema_with = "super::schema::role_name")]
     pub role: String,
     /// Scope, e.g. `institution:{id}`.
+    #[schemars(schema_with = "super::schema::scope")]
     pub scope: String,
     /// `resource.action`.
+    #[schemars(schema_with = "super::schema::permission")]
     pub permission: String,
     /// `allow` or `deny`.
+    #[schemars(schema_with = "super::schema::effect")]
     pub effect: String,
 }
 
@@ -184,10 +194,14 @@ pub struct CreateGrantRequest {
     /// Who receives it (not yourself).
     pub user_id: Uuid,
     /// Role, ranked below your own highest role in the scope.
+    #[schemars(schema_with = "super::schema::role_name")]
     pub role: String,
     /// Scope, e.g. `institution:{id}`.
+    #[schemars(schema_with = "super::schema::scope")]
     pub scope: String,
     /// Optional end: after it the grant allows nothing.
+    #[serde(default)]
+    #[schemars(schema_with = "super::schema::date_time_or_null")]
     pub expires_at: Option<DateTime<Utc>>,
 }
 
@@ -224,10 +238,14 @@ pub struct CreatePermissionGrantRequest {
     /// Who receives it (not yourself).
     pub user_id: Uuid,
     /// `resource.action`; you must hold it in the scope yourself.
+    #[schemars(schema_with = "super::schema::permission")]
     pub permission: String,
     /// Scope.
+    #[schemars(schema_with = "super::schema::scope")]
     pub scope: String,
     /// Optional end.
+    #[serde(default)]
+    #[schemars(schema_with = "super::schema::date_time_or_null")]
     pub expires_at: Option<DateTime<Utc>>,
 }
 
@@ -285,8 +303,10 @@ pub struct CheckRequest {
     /// The user to decide for (default: yourself; others need `role.read` in the scope).
     pub user_id: Option<Uuid>,
     /// `resource.action`.
+    #[schemars(schema_with = "super::schema::permission")]
     pub permission: String,
     /// Scope.
+    #[schemars(schema_with = "super::schema::scope")]
     pub scope: String,
 }
 
@@ -301,28 +321,60 @@ pub struct CheckResponse {
     pub decided_by: serde_json::Value,
 }
 
-#[derive(Deserialize)]
+/// Filters and paging of the grant list.
+#[derive(Deserialize, JsonSchema)]
 struct GrantQuery {
+    /// Grants of this user only.
     user_id: Option<Uuid>,
+    /// Grants in this scope (default: global, which needs `role.read` there).
+    #[serde(default)]
+    #[schemars(schema_with = "super::schema::scope_or_null")]
     scope: Option<String>,
+    /// Cursor from the previous page's `next`.
     after: Option<String>,
+    /// Page size, 1–100 (default 20).
+    #[schemars(range(min = 1, max = 100))]
     limit: Option<u32>,
 }
 
-#[derive(Deserialize)]
+/// The scope asked about.
+#[derive(Deserialize, JsonSchema)]
 struct ScopeQuery {
+    /// Overrides in this scope (default: global).
+    #[serde(default)]
+    #[schemars(schema_with = "super::schema::scope_or_null")]
     scope: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// Filters and paging of the audit trail.
+#[derive(Deserialize, JsonSchema)]
 struct AuditQuery {
+    /// Changes by this user only.
     actor: Option<Uuid>,
+    /// Changes of this subject only, e.g. `user:{id}`.
+    #[serde(default)]
+    #[schemars(schema_with = "super::schema::plain_text_or_null")]
     target: Option<String>,
+    /// Changes of this kind only, e.g. `grant.create`.
+    #[serde(default)]
+    #[schemars(schema_with = "super::schema::plain_text_or_null")]
     action: Option<String>,
+    /// Changes in this scope (default: global, which needs `audit.read` there).
+    #[serde(default)]
+    #[schemars(schema_with = "super::schema::scope_or_null")]
     scope: Option<String>,
+    /// Changes at or after this instant only.
+    #[serde(default)]
+    #[schemars(schema_with = "super::schema::date_time_or_null")]
     since: Option<DateTime<Utc>>,
+    /// Changes before this instant only.
+    #[serde(default)]
+    #[schemars(schema_with = "super::schema::date_time_or_null")]
     until: Option<DateTime<Utc>>,
+    /// Cursor from the previous page's `next` (older records).
     before: Option<String>,
+    /// Page size, 1–100 (default 20).
+    #[schemars(range(min = 1, max = 100))]
     limit: Option<u32>,
 }
 
@@ -478,12 +530,7 @@ async fn list_grants(
         .as_deref()
         .map(|s| client_scope("scope", s))
         .transpose()?;
-    if q.user_id.is_none() && scope.is_none() {
-        return Err(ApiError::Validation(vec![FieldError::new(
-            "user_id",
-            "give user_id or scope",
-        )]));
-    }
+    // Neither filter: every grant, which only a reader of the global scope may see.
     auth.require(scope.unwrap_or(Scope::Global)).await?;
     let limit = PageLimit::new(q.limit);
     let after = super::paging::uuid_after(q.after.as_deref())?;
@@ -683,8 +730,9 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
         Endpoint::get("/api/rbac/overrides/", "listOverrides")
             .summary(tag, "Per-scope overrides of role templates (`?scope=`)")
             .permission("role.read")
+            .query::<ScopeQuery>()
             .returns::<OverrideList>(200, "Overrides")
-            .errors(&[422])
+            .errors(&[404, 422])
             .to(list_overrides),
         Endpoint::post("/api/rbac/overrides/", "createOverride")
             .summary(tag, "Allow or deny one permission for one role inside one scope")
@@ -702,8 +750,9 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
         Endpoint::get("/api/rbac/grants/", "listGrants")
             .summary(tag, "Role grants by user (`?user_id=`) or scope (`?scope=`)")
             .permission("role.read")
+            .query::<GrantQuery>()
             .returns::<GrantPage>(200, "A page of grants")
-            .errors(&[422])
+            .errors(&[404, 422])
             .to(list_grants),
         Endpoint::post("/api/rbac/grants/", "createGrant")
             .summary(tag, "Grant a role in a scope, optionally until a time")
@@ -736,8 +785,9 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
             .summary(tag, "The audit trail, newest first")
             .description("Filters: `actor`, `target`, `action`, `scope`, `since`, `until`; paging: `before`, `limit`. The trail cannot be edited or deleted.")
             .permission("audit.read")
+            .query::<AuditQuery>()
             .returns::<AuditPage>(200, "A page of audit records")
-            .errors(&[422])
+            .errors(&[404, 422])
             .to(audit),
         Endpoint::post("/api/rbac/check/", "checkPermission")
             .summary(tag, "Decide and explain: may this user do this in this scope?")

@@ -16,6 +16,12 @@ fn schema_of<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
     g.subschema_for::<T>()
 }
 
+/// The schema of a type itself rather than a reference to it: query strings are described
+/// field by field, as parameters.
+fn inline_schema_of<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
+    T::json_schema(g)
+}
+
 /// Who may call an endpoint. Every endpoint must say; [`Access::Undeclared`] fails the
 /// route-table test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +66,11 @@ pub struct Success {
     pub media_type: Option<&'static str>,
     /// Schema of a JSON body.
     pub schema: Option<SchemaFn>,
+    /// Other media types the body may come in (content negotiation, `?format=`).
+    pub other_media: &'static [&'static str],
+    /// Other success statuses answered with the same body, e.g. 200 beside 201 when a
+    /// request replaced something rather than created it.
+    pub other_statuses: &'static [(u16, &'static str)],
 }
 
 /// One HTTP endpoint.
@@ -81,6 +92,10 @@ pub struct Endpoint {
     pub access: Access,
     /// Schema of the JSON request body, if it takes one.
     pub request: Option<SchemaFn>,
+    /// Schema of the query string (an object, one parameter per property), if it reads one.
+    pub query: Option<SchemaFn>,
+    /// Body fields the document lists as required although the type defaults them.
+    pub required_in_body: &'static [&'static str],
     /// The success answer.
     pub success: Success,
     /// Error statuses specific to this endpoint (generic ones are added automatically).
@@ -103,11 +118,15 @@ impl Endpoint {
             tag: "",
             access: Access::Undeclared,
             request: None,
+            query: None,
+            required_in_body: &[],
             success: Success {
                 status: 200,
                 description: "OK",
                 media_type: None,
                 schema: None,
+                other_media: &[],
+                other_statuses: &[],
             },
             errors: &[],
             hidden: false,
@@ -177,6 +196,20 @@ impl Endpoint {
         self
     }
 
+    /// Fields of the body that a request must carry, although the type defaults them
+    /// (`#[serde(default)]`) so that a form missing several gets one 422 naming each,
+    /// rather than a 400 about the first. schemars cannot mark a defaulted field required.
+    pub fn required_in_body(mut self, fields: &'static [&'static str]) -> Self {
+        self.required_in_body = fields;
+        self
+    }
+
+    /// Reads the query string as a `T` (`web::Query<T>`); each field is a parameter.
+    pub fn query<T: JsonSchema>(mut self) -> Self {
+        self.query = Some(inline_schema_of::<T>);
+        self
+    }
+
     /// Answers `status` with a JSON body of type `T`.
     pub fn returns<T: JsonSchema>(mut self, status: u16, description: &'static str) -> Self {
         self.success = Success {
@@ -184,7 +217,21 @@ impl Endpoint {
             description,
             media_type: Some("application/json"),
             schema: Some(schema_of::<T>),
+            other_media: &[],
+            other_statuses: &[],
         };
+        self
+    }
+
+    /// The success body may also come as these media types.
+    pub fn also_as(mut self, media: &'static [&'static str]) -> Self {
+        self.success.other_media = media;
+        self
+    }
+
+    /// These statuses are successes too, with the same body.
+    pub fn also_returns(mut self, statuses: &'static [(u16, &'static str)]) -> Self {
+        self.success.other_statuses = statuses;
         self
     }
 
@@ -200,6 +247,8 @@ impl Endpoint {
             description,
             media_type,
             schema: None,
+            other_media: &[],
+            other_statuses: &[],
         };
         self
     }
@@ -250,6 +299,10 @@ impl Endpoint {
         if self.request.is_some() {
             out.extend([400, 413, 415]);
         }
+        if self.query.is_some() {
+            // a query string that does not deserialize (a word where a number goes)
+            out.push(400);
+        }
         match self.access {
             Access::Authenticated => out.push(401),
             Access::Permission(_) => out.extend([401, 403]),
@@ -260,6 +313,11 @@ impl Endpoint {
         }
         // `input::screen` refuses control characters in any path, query or body
         out.push(422);
+        // Everything but the liveness probe and the static document reaches storage, and
+        // answers 503 while PostgreSQL or Redis is unreachable.
+        if !matches!(self.path, "/healthz" | "/api/schema/") {
+            out.push(503);
+        }
         out.push(500);
         out.sort_unstable();
         out.dedup();

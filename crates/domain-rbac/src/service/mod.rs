@@ -744,10 +744,11 @@ impl RbacService {
     }
 
     /// Lists role assignments. By scope: needs `role.read` there. By user: the user
-    /// themselves, or `role.read` globally.
+    /// themselves, or `role.read` globally. With neither filter, every assignment:
+    /// `role.read` globally.
     ///
     /// # Errors
-    /// [`RbacError::Forbidden`], [`RbacError::Invalid`] when neither filter is given.
+    /// [`RbacError::Forbidden`].
     pub async fn list_grants(
         &self,
         actor: &Actor,
@@ -761,15 +762,10 @@ impl RbacService {
                 self.require(actor.user_id, read, scope, None).await?;
             }
             (Some(user), None) if actor.user_id == Some(user) => {}
-            (Some(_), None) => {
+            // someone else's grants everywhere, or every grant: a global reader only
+            (_, None) => {
                 self.require(actor.user_id, read, Scope::Global, None)
                     .await?;
-            }
-            (None, None) => {
-                return Err(RbacError::Invalid(
-                    "user_id".into(),
-                    "give user_id or scope".into(),
-                ));
             }
         }
         Ok(self.repo.list_assignments(filter, after, limit).await?)

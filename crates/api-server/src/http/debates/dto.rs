@@ -16,6 +16,7 @@ pub struct TopicDto {
     /// Description.
     pub description: String,
     /// Scope (`global`, `institution:{id}`, …).
+    #[schemars(schema_with = "crate::http::schema::scope")]
     pub scope: String,
     /// Who may read it and its sessions.
     pub visibility: VisibilityDto,
@@ -90,22 +91,27 @@ pub struct TopicPage {
 pub struct CreateTopicRequest {
     /// 1–200 characters.
     #[serde(default)]
+    #[schemars(schema_with = "crate::http::schema::title")]
     pub title: String,
     /// Up to 10 000 characters.
     #[serde(default)]
+    #[schemars(schema_with = "crate::http::schema::description")]
     pub description: String,
     /// Where it belongs: `global`, `institution:{id}`, `campus:{id}` or `department:{id}`.
+    #[schemars(schema_with = "crate::http::schema::scope")]
     pub scope: String,
 }
 
 /// Updates a topic.
 #[derive(Deserialize, JsonSchema)]
 pub struct UpdateTopicRequest {
-    /// New title.
+    /// New title, 1–200 characters.
     #[serde(default)]
+    #[schemars(schema_with = "crate::http::schema::title")]
     pub title: String,
-    /// New description.
+    /// New description (absent: empty).
     #[serde(default)]
+    #[schemars(schema_with = "crate::http::schema::description")]
     pub description: String,
 }
 
@@ -119,10 +125,12 @@ pub struct SessionDto {
     /// Who may read it (its topic's visibility).
     pub visibility: VisibilityDto,
     /// Scope (the topic's).
+    #[schemars(schema_with = "crate::http::schema::scope")]
     pub scope: String,
     /// Title.
     pub title: String,
     /// `scheduled`, `live` or `closed`.
+    #[schemars(schema_with = "crate::http::schema::session_status")]
     pub status: String,
     /// Planned start.
     pub scheduled_start: DateTime<Utc>,
@@ -182,14 +190,20 @@ pub struct CreateSessionRequest {
     pub topic_id: Uuid,
     /// 1–200 characters.
     #[serde(default)]
+    #[schemars(schema_with = "crate::http::schema::title")]
     pub title: String,
     /// Planned start.
+    #[schemars(schema_with = "crate::http::schema::date_time")]
     pub scheduled_start: DateTime<Utc>,
     /// Planned end (after the start).
+    #[serde(default)]
+    #[schemars(schema_with = "crate::http::schema::date_time_or_null")]
     pub scheduled_end: Option<DateTime<Utc>>,
     /// Most debaters per side (1–100); none for no limit.
+    #[schemars(range(min = 1, max = 100))]
     pub max_per_side: Option<u32>,
     /// How long voting stays open once the session closes (10 s – 7 days; default 600).
+    #[schemars(range(min = 10, max = 604_800))]
     pub voting_window_seconds: Option<u32>,
 }
 
@@ -197,18 +211,23 @@ pub struct CreateSessionRequest {
 #[derive(Deserialize, JsonSchema)]
 pub struct UpdateSessionRequest {
     /// New title.
+    #[serde(default)]
+    #[schemars(schema_with = "crate::http::schema::title_or_null")]
     pub title: Option<String>,
     /// New planned start.
+    #[serde(default)]
+    #[schemars(schema_with = "crate::http::schema::date_time_or_null")]
     pub scheduled_start: Option<DateTime<Utc>>,
     /// New planned end (`null` removes it).
     #[serde(default, deserialize_with = "double_option::deserialize")]
-    #[schemars(with = "Option<DateTime<Utc>>")]
+    #[schemars(schema_with = "crate::http::schema::date_time_or_null")]
     pub scheduled_end: Option<Option<DateTime<Utc>>>,
     /// New side limit (`null` removes it).
     #[serde(default, deserialize_with = "double_option::deserialize")]
-    #[schemars(with = "Option<u32>")]
+    #[schemars(with = "Option<u32>", range(min = 1, max = 100))]
     pub max_per_side: Option<Option<u32>>,
     /// New voting window, in seconds (10 s – 7 days).
+    #[schemars(range(min = 10, max = 604_800))]
     pub voting_window_seconds: Option<u32>,
 }
 
@@ -227,6 +246,7 @@ mod double_option {
 #[derive(Deserialize, JsonSchema)]
 pub struct JoinRequest {
     /// `pro`, `con` or `audience`.
+    #[schemars(schema_with = "crate::http::schema::side")]
     pub side: String,
 }
 
@@ -236,6 +256,7 @@ pub struct ParticipantDto {
     /// User.
     pub user_id: Uuid,
     /// `pro`, `con` or `audience`.
+    #[schemars(schema_with = "crate::http::schema::side")]
     pub side: String,
     /// Joined at.
     pub joined_at: DateTime<Utc>,
@@ -271,6 +292,7 @@ pub struct MessageDto {
     /// Author.
     pub author_id: Uuid,
     /// `pro` or `con`.
+    #[schemars(schema_with = "crate::http::schema::debating_side")]
     pub side: String,
     /// Text; for a removed message, `[removed by a moderator]` (moderators see the
     /// original).
@@ -350,7 +372,9 @@ pub struct MessagePage {
 pub struct PostMessageRequest {
     /// 1–5000 characters.
     #[serde(default)]
+    #[schemars(schema_with = "crate::http::schema::argument_body")]
     pub body: String,
     /// Sequence number of the argument answered.
+    #[schemars(range(min = 1))]
     pub reply_to: Option<i64>,
 }

@@ -23,6 +23,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
                 "Arguments of a session by sequence number (`after`, `before`, `limit`)",
             )
             .permission("message.read")
+            .query::<WindowQuery>()
             .returns::<MessagePage>(200, "A window of arguments, ascending")
             .errors(&[422])
             .to(list),
@@ -33,6 +34,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             )
             .permission("message.create")
             .body::<PostMessageRequest>()
+            .required_in_body(&["body"])
             .returns::<MessageDto>(201, "Stored, with its sequence number")
             .errors(&[409, 422])
             .to(post),
@@ -42,16 +44,23 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
                 "The whole transcript: JSON, or `?format=markdown` / `?format=text`",
             )
             .permission("message.read")
+            .query::<FormatQuery>()
             .returns_raw(200, "The transcript", Some("application/json"))
+            .also_as(&["text/markdown", "text/plain"])
             .errors(&[422])
             .to(transcript),
     ]
 }
 
-#[derive(Deserialize)]
+/// A window of sequence numbers.
+#[derive(Deserialize, schemars::JsonSchema)]
 struct WindowQuery {
+    /// Arguments after this `seq` only (the next page: the last page's `next_after`).
     after: Option<i64>,
+    /// Arguments before this `seq` only (older ones: `prev_before`).
     before: Option<i64>,
+    /// Page size, 1–100 (default 20).
+    #[schemars(range(min = 1, max = 100))]
     limit: Option<u32>,
 }
 
@@ -109,8 +118,12 @@ async fn post(
     Ok(HttpResponse::Created().json(message))
 }
 
-#[derive(Deserialize)]
+/// The transcript's format.
+#[derive(Deserialize, schemars::JsonSchema)]
 struct FormatQuery {
+    /// `json` (default), `markdown` (`md`) or `text` (`txt`).
+    #[serde(default)]
+    #[schemars(schema_with = "crate::http::schema::transcript_format_or_null")]
     format: Option<String>,
 }
 

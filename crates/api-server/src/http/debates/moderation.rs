@@ -47,7 +47,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         .permission(manage)
         .body::<TargetRequest>()
         .returns::<ModerationActionDto>(200, "Unmuted; the recorded action")
-        .errors(&[422])
+        .errors(&[409, 422])
         .to(unmute),
         Endpoint::post(
             "/api/debates/sessions/{id}/moderation/remove/",
@@ -66,8 +66,9 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             .summary(tag, "Warn a participant; delivered to them live")
             .permission(manage)
             .body::<WarnRequest>()
+            .required_in_body(&["reason"])
             .returns::<ModerationActionDto>(201, "Warned; the recorded action")
-            .errors(&[422])
+            .errors(&[409, 422])
             .to(warn),
         Endpoint::post(
             "/api/debates/sessions/{id}/messages/{seq}/remove/",
@@ -88,8 +89,9 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
                 "Recorded moderation actions, newest first (`session_id`, `scope`, `target_user_id`, `actor_id`, `kind`, `after`, `limit`)",
             )
             .permission(manage)
+            .query::<ActionsQuery>()
             .returns::<ModerationActionPage>(200, "A page of actions")
-            .errors(&[422])
+            .errors(&[404, 422])
             .to(actions),
     ]
 }
@@ -100,8 +102,11 @@ pub struct MuteRequest {
     /// Who.
     pub user_id: Uuid,
     /// For how long (1 s to 30 days); absent: until a moderator lifts it.
+    #[schemars(range(min = 1, max = 2_592_000))]
     pub duration_seconds: Option<i64>,
     /// Why (up to 500 characters), shown to them.
+    #[serde(default)]
+    #[schemars(schema_with = "crate::http::schema::reason_or_null")]
     pub reason: Option<String>,
 }
 
@@ -118,6 +123,8 @@ pub struct RemoveRequest {
     /// Who.
     pub user_id: Uuid,
     /// Why (up to 500 characters).
+    #[serde(default)]
+    #[schemars(schema_with = "crate::http::schema::reason_or_null")]
     pub reason: Option<String>,
 }
 
@@ -128,6 +135,7 @@ pub struct WarnRequest {
     pub user_id: Uuid,
     /// Why (1–500 characters), shown to them.
     #[serde(default)]
+    #[schemars(schema_with = "crate::http::schema::reason")]
     pub reason: String,
 }
 
@@ -135,6 +143,8 @@ pub struct WarnRequest {
 #[derive(Deserialize, JsonSchema, Default)]
 pub struct ReasonRequest {
     /// Why (up to 500 characters).
+    #[serde(default)]
+    #[schemars(schema_with = "crate::http::schema::reason_or_null")]
     pub reason: Option<String>,
 }
 
@@ -146,6 +156,7 @@ pub struct ModerationActionDto {
     /// The session.
     pub session_id: Uuid,
     /// The session's scope.
+    #[schemars(schema_with = "crate::http::schema::scope")]
     pub scope: String,
     /// Who acted.
     pub actor_id: Uuid,
@@ -154,6 +165,7 @@ pub struct ModerationActionDto {
     /// The message acted on (`remove_message`).
     pub target_seq: Option<i64>,
     /// `mute`, `unmute`, `remove`, `warn` or `remove_message`.
+    #[schemars(schema_with = "crate::http::schema::moderation_kind")]
     pub kind: String,
     /// Why.
     pub reason: Option<String>,
@@ -319,14 +331,27 @@ async fn remove_message(
     Ok(HttpResponse::Ok().json(MessageDto::revealed(message)))
 }
 
-#[derive(Deserialize)]
+/// Filters and paging of the action list.
+#[derive(Deserialize, JsonSchema)]
 struct ActionsQuery {
+    /// Actions in this session only.
     session_id: Option<Uuid>,
+    /// Actions of sessions in exactly this scope.
+    #[serde(default)]
+    #[schemars(schema_with = "crate::http::schema::scope_or_null")]
     scope: Option<String>,
+    /// Actions on this participant only.
     target_user_id: Option<Uuid>,
+    /// Actions by this moderator only.
     actor_id: Option<Uuid>,
+    /// Actions of this kind only.
+    #[serde(default)]
+    #[schemars(schema_with = "crate::http::schema::moderation_kind_or_null")]
     kind: Option<String>,
+    /// Cursor from the previous page's `next`.
     after: Option<String>,
+    /// Page size, 1–100 (default 20).
+    #[schemars(range(min = 1, max = 100))]
     limit: Option<u32>,
 }
 

@@ -22,6 +22,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         Endpoint::get("/api/debates/sessions/", "listDebateSessions")
             .summary(tag, "List the sessions you may read (`?topic=`, `?status=`, `?scope=` narrow; cursor-paginated)")
             .permission("debate_session.read")
+            .query::<ListQuery>()
             .returns::<SessionPage>(200, "A page of sessions")
             .errors(&[404, 422])
             .to(list),
@@ -29,6 +30,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             .summary(tag, "Schedule a session of a topic")
             .permission("debate_session.create")
             .body::<CreateSessionRequest>()
+            .required_in_body(&["title"])
             .returns::<SessionDto>(201, "Scheduled")
             .errors(&[404, 422])
             .to(create),
@@ -77,17 +79,29 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         Endpoint::get("/api/debates/sessions/{id}/participants/", "listParticipants")
             .summary(tag, "Seated participants (cursor-paginated)")
             .permission("debate_session.read")
+            .query::<PageQuery>()
             .returns::<ParticipantPage>(200, "A page of seats")
             .to(participants),
     ]
 }
 
-#[derive(Deserialize)]
+/// Filters and paging of the session list.
+#[derive(Deserialize, schemars::JsonSchema)]
 struct ListQuery {
+    /// Sessions of this topic only.
     topic: Option<Uuid>,
+    /// Sessions in this state only.
+    #[serde(default)]
+    #[schemars(schema_with = "crate::http::schema::session_status_or_null")]
     status: Option<String>,
+    /// Sessions in exactly this scope only.
+    #[serde(default)]
+    #[schemars(schema_with = "crate::http::schema::scope_or_null")]
     scope: Option<String>,
+    /// Cursor from the previous page's `next`.
     after: Option<String>,
+    /// Page size, 1–100 (default 20).
+    #[schemars(range(min = 1, max = 100))]
     limit: Option<u32>,
 }
 
@@ -324,9 +338,13 @@ async fn leave(
     Ok(HttpResponse::Ok().json(seat))
 }
 
-#[derive(Deserialize)]
+/// Paging.
+#[derive(Deserialize, schemars::JsonSchema)]
 struct PageQuery {
+    /// Cursor from the previous page's `next`.
     after: Option<String>,
+    /// Page size, 1–100 (default 20).
+    #[schemars(range(min = 1, max = 100))]
     limit: Option<u32>,
 }
 

@@ -24,13 +24,15 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         Endpoint::get("/api/debates/topics/", "listTopics")
             .summary(tag, "List the debate topics you may read (`?scope=` narrows; cursor-paginated)")
             .permission("debate_topic.read")
+            .query::<ListQuery>()
             .returns::<TopicPage>(200, "A page of topics")
-            .errors(&[422])
+            .errors(&[404, 422])
             .to(list),
         Endpoint::post("/api/debates/topics/", "createTopic")
             .summary(tag, "Create a debate topic in a scope")
             .permission("debate_topic.create")
             .body::<CreateTopicRequest>()
+            .required_in_body(&["title"])
             .returns::<TopicDto>(201, "Created")
             .errors(&[404, 422])
             .to(create),
@@ -47,6 +49,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         .summary(tag, "Change a topic's title and description")
         .permission("debate_topic.update")
         .body::<UpdateTopicRequest>()
+        .required_in_body(&["title"])
         .returns::<TopicDto>(200, "Updated")
         .errors(&[422])
         .to(update),
@@ -65,10 +68,17 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
     ]
 }
 
-#[derive(Deserialize)]
+/// Filter and paging of the topic list.
+#[derive(Deserialize, schemars::JsonSchema)]
 struct ListQuery {
+    /// Topics in exactly this scope only.
+    #[serde(default)]
+    #[schemars(schema_with = "crate::http::schema::scope_or_null")]
     scope: Option<String>,
+    /// Cursor from the previous page's `next`.
     after: Option<String>,
+    /// Page size, 1–100 (default 20).
+    #[schemars(range(min = 1, max = 100))]
     limit: Option<u32>,
 }
 

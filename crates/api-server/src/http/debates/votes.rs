@@ -32,6 +32,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             .permission("debate_session.read")
             .body::<VoteRequest>()
             .returns::<VoteDto>(201, "Counted (200 when it replaced your earlier vote)")
+            .also_returns(&[(200, "Replaced your earlier vote on this ballot")])
             .errors(&[409, 422])
             .to(cast),
         Endpoint::get("/api/debates/sessions/{id}/results/", "getResults")
@@ -43,7 +44,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
 }
 
 /// A vote.
-#[derive(Deserialize, JsonSchema)]
+#[derive(Deserialize)]
 pub struct VoteRequest {
     /// `winner` or `best_argument`.
     #[serde(default)]
@@ -54,12 +55,41 @@ pub struct VoteRequest {
     pub seq: Option<i64>,
 }
 
+impl JsonSchema for VoteRequest {
+    fn schema_name() -> String {
+        "VoteRequest".into()
+    }
+
+    /// One of two ballots, each with its own choice: a derived schema could only say
+    /// "`side` and `seq` both optional", and half of what it allows is refused.
+    fn json_schema(_: &mut schemars::r#gen::SchemaGenerator) -> schemars::schema::Schema {
+        let schema = serde_json::json!({
+            "description": "A vote: the winning side on the `winner` ballot, or an argument \
+                (not your own) on the `best_argument` ballot.",
+            "type": "object",
+            "properties": {
+                "ballot": {"type": "string", "enum": ["winner", "best_argument"]},
+                "side": {"description": "`pro` or `con`, on the `winner` ballot.", "type": "string", "enum": ["pro", "con"]},
+                "seq": {"description": "A message's sequence number, on the `best_argument` ballot.", "type": "integer", "format": "int64", "minimum": 1}
+            },
+            "oneOf": [
+                {"type": "object", "properties": {"ballot": {"enum": ["winner"]}}, "required": ["ballot", "side"]},
+                {"type": "object", "properties": {"ballot": {"enum": ["best_argument"]}}, "required": ["ballot", "seq"]}
+            ]
+        });
+        serde_json::from_value(schema).unwrap_or(schemars::schema::Schema::Bool(true))
+    }
+}
+
 /// A vote as counted.
 #[derive(Serialize, Deserialize, JsonSchema)]
 pub struct VoteDto {
     /// `winner` or `best_argument`.
+    #[schemars(schema_with = "crate::http::schema::ballot")]
     pub ballot: String,
     /// The side voted for (`winner`).
+    #[serde(default)]
+    #[schemars(schema_with = "crate::http::schema::debating_side_or_null")]
     pub side: Option<String>,
     /// The argument voted for (`best_argument`).
     pub seq: Option<i64>,
@@ -90,6 +120,8 @@ pub struct ResultsDto {
     /// Votes per argument, most first.
     pub arguments: Vec<ArgumentVotesDto>,
     /// `pro` or `con`; absent on a tie or without votes.
+    #[serde(default)]
+    #[schemars(schema_with = "crate::http::schema::debating_side_or_null")]
     pub winner: Option<String>,
     /// The best argument; absent on a tie or without votes.
     pub best_argument: Option<i64>,

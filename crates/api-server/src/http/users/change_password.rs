@@ -12,6 +12,7 @@ pub(super) fn endpoint() -> Endpoint {
         .description("Needs the current password. Ends every other session of the account.")
         .authenticated()
         .body::<ChangePasswordRequest>()
+        .required_in_body(&["current_password", "new_password"])
         .returns_raw(204, "Password changed", None)
         .errors(&[422, 429])
         .to(handle)

@@ -10,19 +10,33 @@ use uuid::Uuid;
 /// Registration form. Missing fields count as empty, so every problem is reported at once.
 #[derive(Deserialize, JsonSchema)]
 pub struct RegisterRequest {
-    /// 3–32 letters, digits, `_`, `.`, `-`; unique, case-insensitively.
+    /// 3–32 letters, digits, `_`, `.`, `-`, starting with a letter or digit; unique,
+    /// case-insensitively.
     #[serde(default)]
+    #[schemars(
+        length(min = 3, max = 32),
+        regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    )]
     pub username: String,
     /// Unique, case-insensitively.
     #[serde(default)]
+    #[schemars(
+        length(max = 254),
+        regex(
+            pattern = r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9_][A-Za-z0-9_-]*(\.[A-Za-z0-9_][A-Za-z0-9_-]*)+$"
+        )
+    )]
     pub email: String,
-    /// At least 10 characters, not containing the username, not a common password.
+    /// 10–256 characters, not all the same character, not a common password, and
+    /// containing neither the username nor the e-mail address's local part (these last
+    /// rules depend on other fields or a list, so the schema cannot state them).
     #[serde(default)]
+    #[schemars(length(min = 10, max = 256))]
     pub password: String,
 }
 
 /// Login form: `username` or `email` (or `login`, either one), and the password.
-#[derive(Deserialize, JsonSchema)]
+#[derive(Deserialize)]
 pub struct LoginRequest {
     /// The username.
     #[serde(default)]
@@ -36,6 +50,38 @@ pub struct LoginRequest {
     /// The password.
     #[serde(default)]
     pub password: String,
+}
+
+impl JsonSchema for LoginRequest {
+    fn schema_name() -> String {
+        "LoginRequest".into()
+    }
+
+    /// Exactly one identifier and the password: `oneOf` three shapes, since a derived
+    /// schema could only say "all optional" and a client could not tell what to send.
+    fn json_schema(_: &mut schemars::r#gen::SchemaGenerator) -> schemars::schema::Schema {
+        // something besides white space (it is trimmed), and no control character
+        const IDENTIFIER: &str =
+            r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$";
+        let schema = serde_json::json!({
+            "description": "Login form: one of `username`, `email` or `login` (a username or \
+                an e-mail address), and the password. When several are sent, `login` wins, \
+                then `username`.",
+            "type": "object",
+            "properties": {
+                "username": {"description": "The username.", "type": "string", "pattern": IDENTIFIER},
+                "email": {"description": "The e-mail address.", "type": "string", "pattern": IDENTIFIER},
+                "login": {"description": "A username or an e-mail address.", "type": "string", "pattern": IDENTIFIER},
+                "password": {"description": "The password.", "type": "string", "minLength": 1}
+            },
+            "oneOf": [
+                {"type": "object", "required": ["username", "password"]},
+                {"type": "object", "required": ["email", "password"]},
+                {"type": "object", "required": ["login", "password"]}
+            ]
+        });
+        serde_json::from_value(schema).unwrap_or(schemars::schema::Schema::Bool(true))
+    }
 }
 
 /// Tokens after login or refresh.
@@ -75,9 +121,11 @@ pub struct RefreshRequest {
 pub struct ChangePasswordRequest {
     /// The password in use now.
     #[serde(default)]
+    #[schemars(length(min = 1))]
     pub current_password: String,
-    /// The new password; same rules as at registration.
+    /// The new password; same rules as at registration, and not the current one.
     #[serde(default)]
+    #[schemars(length(min = 10, max = 256))]
     pub new_password: String,
 }
 

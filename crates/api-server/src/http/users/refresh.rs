@@ -14,6 +14,7 @@ pub(super) fn endpoint() -> Endpoint {
         )
         .public()
         .body::<RefreshRequest>()
+        .required_in_body(&["refresh"])
         .returns::<TokenResponse>(200, "New access and refresh tokens")
         .errors(&[401])
         .to(handle)

@@ -16,6 +16,7 @@ pub(super) fn endpoint() -> Endpoint {
         )
         .public()
         .body::<RegisterRequest>()
+        .required_in_body(&["username", "email", "password"])
         .returns::<UserDto>(201, "The new account")
         .errors(&[409, 422, 429])
         .to(handle)
