@@ -550,6 +550,14 @@ async fn built_in_roles_cannot_be_wrecked(app: &App) {
     )
     .await;
     assert_protected(res, "audit.read").await;
+    // both attempts are in the audit trail, newest first, with what was asked
+    let trail = trail_of(app, root, "role:super_admin").await;
+    let refused: Vec<&(String, Value, Value)> = trail
+        .iter()
+        .filter(|(a, _, _)| a == "role.update_refused")
+        .collect();
+    assert_eq!(refused.len(), 2, "{trail:?}");
+    assert_eq!(refused[1].2, json!([]), "the empty list asked for");
     // nor in one institution
     let res = app
         .post_auth(

@@ -866,7 +866,15 @@ impl RbacService {
         {
             return Err(crate::AssignRefusal::RoleTooHigh.into());
         }
-        crate::protect::check_template(role, &permissions)?;
+        if let Err(refusal) = crate::protect::check_template(role, &permissions) {
+            // An attempt to wreck a built-in role is worth knowing about: recorded,
+            // with what was asked, and nothing changed.
+            let mut audit = self.audit(actor, "role.update_refused", format!("role:{role}"), None);
+            audit.before = to_json(&before.permissions);
+            audit.after = to_json(&permissions);
+            self.record(audit).await?;
+            return Err(refusal.into());
+        }
         // Roles above inherit this one: whatever it gains, they gain too.
         self.require_held(
             &policy,
@@ -1001,7 +1009,20 @@ impl RbacService {
         {
             return Err(crate::AssignRefusal::RoleTooHigh.into());
         }
-        crate::protect::check_override(role, permission, effect)?;
+        if let Err(refusal) = crate::protect::check_override(role, permission, effect) {
+            let mut audit = self.audit(
+                actor,
+                "override.create_refused",
+                format!("role:{role}"),
+                Some(scope),
+            );
+            audit.after = Some(serde_json::json!({
+                "permission": permission.to_string(),
+                "effect": effect,
+            }));
+            self.record(audit).await?;
+            return Err(refusal.into());
+        }
         if effect == Effect::Allow {
             self.require(actor.user_id, permission, scope, None).await?;
         }

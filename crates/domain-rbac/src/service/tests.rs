@@ -1466,7 +1466,7 @@ fn template_of(roles: &Arc<Mutex<Vec<RoleTemplate>>>, name: &str) -> RoleTemplat
 async fn super_admin_cannot_lose_a_permission() {
     let mut h = Harness::new();
     h.shared_cache_hits();
-    h.no_writes();
+    let refused = refusals_are_audited(&mut h);
     let (svc, _, _, _) = h.build().await;
     let mut all: BTreeSet<Permission> = Permission::all().collect();
     let e = svc
@@ -1507,13 +1507,41 @@ async fn super_admin_cannot_lose_a_permission() {
         .await
         .unwrap();
     assert!(d.allowed);
+    // every attempt is in the audit trail, with who asked for what
+    let audits = lock(&refused).clone();
+    let actions: Vec<&str> = audits.iter().map(|a| a.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "role.update_refused",
+            "role.update_refused",
+            "override.create_refused"
+        ]
+    );
+    assert_eq!(audits[0].actor, Some(ROOT));
+    assert_eq!(audits[0].after, Some(serde_json::json!([])));
+}
+
+/// Protected roles refuse every change, but each refusal is appended to the audit trail:
+/// returns what was appended.
+fn refusals_are_audited(h: &mut Harness) -> Arc<Mutex<Vec<AuditRecord>>> {
+    h.repo.expect_set_role_permissions().never();
+    h.repo.expect_insert_override().never();
+    h.repo.expect_insert_role().never();
+    let refused: Arc<Mutex<Vec<AuditRecord>>> = Arc::default();
+    let r = refused.clone();
+    h.repo.expect_append_audit().returning(move |a| {
+        lock(&r).push(a);
+        Ok(())
+    });
+    refused
 }
 
 #[tokio::test]
 async fn guest_and_basic_user_cannot_gain_a_write() {
     let mut h = Harness::new();
     h.shared_cache_hits();
-    h.no_writes();
+    let refused = refusals_are_audited(&mut h);
     let (svc, _, _, _) = h.build().await;
     let mut guest = svc.policy().role(GUEST).unwrap().permissions.clone();
     guest.insert(p("exam.delete"));
@@ -1553,6 +1581,7 @@ async fn guest_and_basic_user_cannot_gain_a_write() {
         .await
         .unwrap();
     assert!(!d.allowed);
+    assert_eq!(lock(&refused).len(), 3, "each refusal audited");
 }
 
 #[tokio::test]
