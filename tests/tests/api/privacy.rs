@@ -548,6 +548,125 @@ async fn story(app: &App, other: &str) {
         );
     }
     own_tally.report("ownership after revocation");
+
+    // The same with grants that expire on their own.
+    let (exp_t_id, exp_t) = app.user("expiring_teacher").await;
+    let (exp_a_id, exp_a) = app.user("expiring_admin").await;
+    let until = expiring_soon();
+    for (id, role) in [(&exp_t_id, "teacher"), (&exp_a_id, "institute_admin")] {
+        let res = app
+            .post_auth(
+                "/api/rbac/grants/",
+                &root,
+                json!({"user_id": id, "role": role, "scope": scope_b, "expires_at": until}),
+            )
+            .await;
+        assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    }
+    let (exp_topic, exp_session) = debate(app, &exp_t, &scope_b).await;
+    let exp_campus = created(
+        app.post_auth(
+            "/api/org/campuses/",
+            &exp_a,
+            json!({"institution_id": b, "name": "South"}),
+        )
+        .await,
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Wait (bounded) until the grants have lapsed: the owner's own read stops working.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while call(
+        app,
+        &here,
+        "GET",
+        &format!("/api/debates/topics/{exp_topic}/"),
+        Some(&exp_t),
+        None,
+    )
+    .await
+    .status()
+        == 200
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the grant never expired"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let mut expired_tally = Tally::default();
+    let owned: [(&str, String, Option<Value>, &str); 8] = [
+        (
+            "PATCH",
+            format!("/api/debates/topics/{exp_topic}/"),
+            Some(json!({"title": "Mine", "description": ""})),
+            "teacher",
+        ),
+        (
+            "PATCH",
+            format!("/api/debates/sessions/{exp_session}/"),
+            Some(json!({"title": "Mine"})),
+            "teacher",
+        ),
+        (
+            "DELETE",
+            format!("/api/debates/sessions/{exp_session}/"),
+            None,
+            "teacher",
+        ),
+        (
+            "DELETE",
+            format!("/api/debates/topics/{exp_topic}/"),
+            None,
+            "teacher",
+        ),
+        (
+            "PATCH",
+            format!("/api/org/campuses/{exp_campus}/"),
+            Some(json!({"name": "Mine"})),
+            "admin",
+        ),
+        (
+            "POST",
+            format!("/api/org/campuses/{exp_campus}/members/"),
+            Some(json!({"user_id": student_a_id})),
+            "admin",
+        ),
+        (
+            "DELETE",
+            format!("/api/org/campuses/{exp_campus}/members/{student_a_id}/"),
+            None,
+            "admin",
+        ),
+        (
+            "DELETE",
+            format!("/api/org/campuses/{exp_campus}/"),
+            None,
+            "admin",
+        ),
+    ];
+    for (n, (method, path, body, who)) in owned.into_iter().enumerate() {
+        let token = if who == "teacher" { &exp_t } else { &exp_a };
+        let base = if n % 2 == 0 { here.as_str() } else { other };
+        let status = call(app, base, method, &path, Some(token), body)
+            .await
+            .status()
+            .as_u16();
+        expired_tally.record(
+            format!("{who} {method} {path} after expiry"),
+            status,
+            &[403, 404],
+        );
+    }
+    expired_tally.report("ownership after expiry");
+}
+
+/// An instant a few seconds from now, for grants that must lapse during the test.
+#[allow(clippy::disallowed_methods)] // the black-box server's clock is the wall clock
+fn expiring_soon() -> String {
+    (chrono::Utc::now() + chrono::Duration::seconds(4)).to_rfc3339()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

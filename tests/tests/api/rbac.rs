@@ -600,7 +600,7 @@ async fn built_in_roles_cannot_be_wrecked(app: &App) {
     .await;
     assert_protected(res, "role.role_assign").await;
 
-    // nothing changed, nothing recorded, and super_admin still reads roles and the trail
+    // nothing changed, only refusals recorded, and super_admin still reads roles and the trail
     assert_eq!(role_permissions(app, root, "super_admin").await, everything);
     assert!(
         !role_permissions(app, root, "guest")
@@ -608,7 +608,11 @@ async fn built_in_roles_cannot_be_wrecked(app: &App) {
             .contains(&"exam.delete".to_owned())
     );
     for target in ["role:super_admin", "role:guest", "role:basic_user"] {
-        assert!(trail_of(app, root, target).await.is_empty(), "{target}");
+        let trail = trail_of(app, root, target).await;
+        assert!(
+            trail.iter().all(|(a, _, _)| a.ends_with("_refused")),
+            "{target}: {trail:?}"
+        );
     }
     let anonymous_delete = app
         .post(
