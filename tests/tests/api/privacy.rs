@@ -483,71 +483,21 @@ async fn story(app: &App, other: &str) {
             204
         );
     }
-    let mut own_tally = Tally::default();
-    let owned: [(&str, String, Option<Value>, &str); 8] = [
-        (
-            "PATCH",
-            format!("/api/debates/topics/{own_topic}/"),
-            Some(json!({"title": "Mine", "description": ""})),
-            "tmp",
-        ),
-        (
-            "PATCH",
-            format!("/api/debates/sessions/{own_session}/"),
-            Some(json!({"title": "Mine"})),
-            "tmp",
-        ),
-        (
-            "DELETE",
-            format!("/api/debates/sessions/{own_session}/"),
-            None,
-            "tmp",
-        ),
-        (
-            "DELETE",
-            format!("/api/debates/topics/{own_topic}/"),
-            None,
-            "tmp",
-        ),
-        (
-            "PATCH",
-            format!("/api/org/campuses/{campus}/"),
-            Some(json!({"name": "Mine"})),
-            "cadmin",
-        ),
-        (
-            "POST",
-            format!("/api/org/campuses/{campus}/members/"),
-            Some(json!({"user_id": student_a_id})),
-            "cadmin",
-        ),
-        (
-            "DELETE",
-            format!("/api/org/campuses/{campus}/members/{student_a_id}/"),
-            None,
-            "cadmin",
-        ),
-        (
-            "DELETE",
-            format!("/api/org/campuses/{campus}/"),
-            None,
-            "cadmin",
-        ),
-    ];
-    for (n, (method, path, body, who)) in owned.into_iter().enumerate() {
-        let token = if who == "tmp" { &tmp } else { &cadmin };
-        let base = if n % 2 == 0 { here.as_str() } else { other };
-        let status = call(app, base, method, &path, Some(token), body)
-            .await
-            .status()
-            .as_u16();
-        own_tally.record(
-            format!("{who} {method} {path} after revocation"),
-            status,
-            &[403, 404],
-        );
-    }
-    own_tally.report("ownership after revocation");
+    let targets = Owned {
+        topic: &own_topic,
+        session: &own_session,
+        campus: &campus,
+        stranger: &student_a_id,
+    };
+    owner_actions(
+        app,
+        other,
+        &targets,
+        &tmp,
+        &cadmin,
+        "ownership after revocation",
+    )
+    .await;
 
     // The same with grants that expire on their own.
     let (exp_t_id, exp_t) = app.user("expiring_teacher").await;
@@ -596,71 +546,103 @@ async fn story(app: &App, other: &str) {
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let mut expired_tally = Tally::default();
-    let owned: [(&str, String, Option<Value>, &str); 8] = [
+    let targets = Owned {
+        topic: &exp_topic,
+        session: &exp_session,
+        campus: &exp_campus,
+        stranger: &student_a_id,
+    };
+    owner_actions(
+        app,
+        other,
+        &targets,
+        &exp_t,
+        &exp_a,
+        "ownership after expiry",
+    )
+    .await;
+}
+
+/// What a teacher and an admin created while their grants lasted.
+struct Owned<'a> {
+    topic: &'a str,
+    session: &'a str,
+    campus: &'a str,
+    /// Someone they might try to add to the campus.
+    stranger: &'a str,
+}
+
+/// The eight owner actions on what was created, after the grants ended: all refused.
+async fn owner_actions(
+    app: &App,
+    other: &str,
+    o: &Owned<'_>,
+    teacher: &str,
+    admin: &str,
+    label: &str,
+) {
+    let (topic, session, campus, stranger) = (o.topic, o.session, o.campus, o.stranger);
+    let actions: [(&str, String, Option<Value>, &str); 8] = [
         (
             "PATCH",
-            format!("/api/debates/topics/{exp_topic}/"),
+            format!("/api/debates/topics/{topic}/"),
             Some(json!({"title": "Mine", "description": ""})),
-            "teacher",
+            teacher,
         ),
         (
             "PATCH",
-            format!("/api/debates/sessions/{exp_session}/"),
+            format!("/api/debates/sessions/{session}/"),
             Some(json!({"title": "Mine"})),
-            "teacher",
+            teacher,
         ),
         (
             "DELETE",
-            format!("/api/debates/sessions/{exp_session}/"),
+            format!("/api/debates/sessions/{session}/"),
             None,
-            "teacher",
+            teacher,
         ),
         (
             "DELETE",
-            format!("/api/debates/topics/{exp_topic}/"),
+            format!("/api/debates/topics/{topic}/"),
             None,
-            "teacher",
+            teacher,
         ),
         (
             "PATCH",
-            format!("/api/org/campuses/{exp_campus}/"),
+            format!("/api/org/campuses/{campus}/"),
             Some(json!({"name": "Mine"})),
-            "admin",
+            admin,
         ),
         (
             "POST",
-            format!("/api/org/campuses/{exp_campus}/members/"),
-            Some(json!({"user_id": student_a_id})),
-            "admin",
+            format!("/api/org/campuses/{campus}/members/"),
+            Some(json!({"user_id": stranger})),
+            admin,
         ),
         (
             "DELETE",
-            format!("/api/org/campuses/{exp_campus}/members/{student_a_id}/"),
+            format!("/api/org/campuses/{campus}/members/{stranger}/"),
             None,
-            "admin",
+            admin,
         ),
         (
             "DELETE",
-            format!("/api/org/campuses/{exp_campus}/"),
+            format!("/api/org/campuses/{campus}/"),
             None,
-            "admin",
+            admin,
         ),
     ];
-    for (n, (method, path, body, who)) in owned.into_iter().enumerate() {
-        let token = if who == "teacher" { &exp_t } else { &exp_a };
+    let here = app.url();
+    let mut tally = Tally::default();
+    for (n, (method, path, body, token)) in actions.into_iter().enumerate() {
         let base = if n % 2 == 0 { here.as_str() } else { other };
         let status = call(app, base, method, &path, Some(token), body)
             .await
             .status()
             .as_u16();
-        expired_tally.record(
-            format!("{who} {method} {path} after expiry"),
-            status,
-            &[403, 404],
-        );
+        tally.record(format!("{method} {path}"), status, &[403, 404]);
     }
-    expired_tally.report("ownership after expiry");
+    tally.report(label);
 }
 
 /// An instant a few seconds from now, for grants that must lapse during the test.

@@ -178,38 +178,6 @@ impl Authorize {
             .await
     }
 
-    /// Requires the route's permission on one resource that the caller may not even know
-    /// exists unless they may read it: a refusal answers 404 naming `what`, exactly as a
-    /// missing resource does, so probing ids reveals nothing. `public`: the resource was
-    /// opened to the public.
-    ///
-    /// # Errors
-    /// [`ApiError::NotFound`] when refused; storage errors.
-    pub async fn require_visible(
-        &self,
-        what: &str,
-        scope: Scope,
-        owner: Option<Uuid>,
-        public: bool,
-    ) -> Result<Decision, ApiError> {
-        match self
-            .guard
-            .require_resource(
-                self.principal.as_ref(),
-                self.permission,
-                scope,
-                owner,
-                public,
-            )
-            .await
-        {
-            Err(ApiError::Unauthorized(_) | ApiError::Forbidden(_)) => {
-                Err(ApiError::NotFound(format!("{what} not found")))
-            }
-            other => other,
-        }
-    }
-
     /// Requires `read` (not the route's permission) on one resource, answering 404 naming
     /// `what` when refused: write routes call it first, so a caller who may not even see
     /// the resource learns nothing about it, and one who may see it but not change it gets

@@ -104,3 +104,24 @@ async fn readable_session(
     .await?;
     Ok((session, scope))
 }
+
+/// Loads a topic the caller may read: 404 otherwise, as for a missing one.
+async fn readable_topic(
+    state: &super::state::AppState,
+    auth: &super::guard::Authorize,
+    id: uuid::Uuid,
+) -> Result<domain_debates::Topic, ApiError> {
+    let topic = state.debates.topic(id).await?;
+    auth.require_readable(
+        domain_rbac::perm(
+            domain_rbac::ResourceType::DebateTopic,
+            domain_rbac::Action::Read,
+        ),
+        "topic",
+        scope_of(&topic.scope)?,
+        topic.created_by,
+        topic.visibility.is_public(),
+    )
+    .await?;
+    Ok(topic)
+}

@@ -7,7 +7,8 @@ use uuid::Uuid;
 
 use super::{
     CreateSessionRequest, JoinRequest, ParticipantDto, ParticipantPage, SessionDto, SessionPage,
-    UpdateSessionRequest, client_scope, scope_of, session_in_scope, session_to_take_part,
+    UpdateSessionRequest, client_scope, readable_topic, scope_of, session_in_scope,
+    session_to_take_part,
 };
 use crate::http::guard::Authorize;
 use crate::http::paging::{next_cursor, uuid_after};
@@ -130,15 +131,7 @@ async fn list(
         .transpose()?;
     // A topic named by id must be one the caller may read.
     if let Some(topic) = q.topic {
-        let topic = state.debates.topic(topic).await?;
-        auth.require_readable(
-            perm(ResourceType::DebateTopic, Action::Read),
-            "topic",
-            scope_of(&topic.scope)?,
-            topic.created_by,
-            topic.visibility.is_public(),
-        )
-        .await?;
+        readable_topic(&state, &auth, topic).await?;
     }
     let scope = scope.map(|s| s.to_string());
     let page = visible_page(
@@ -176,16 +169,8 @@ async fn create(
     auth: Authorize,
     body: web::Json<CreateSessionRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let topic = state.debates.topic(body.topic_id).await?;
+    let topic = readable_topic(&state, &auth, body.topic_id).await?;
     let scope = scope_of(&topic.scope)?;
-    auth.require_readable(
-        perm(ResourceType::DebateTopic, Action::Read),
-        "topic",
-        scope,
-        topic.created_by,
-        topic.visibility.is_public(),
-    )
-    .await?;
     auth.require(scope).await?;
     let b = body.into_inner();
     let session = state

@@ -4,12 +4,11 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use domain_debates::{Topic, TopicFilter, Visibility};
-use domain_rbac::{Action, ResourceType, perm};
 use serde_json::json;
 
 use super::{
     CreateTopicRequest, SetVisibilityRequest, TopicDto, TopicPage, UpdateTopicRequest,
-    client_scope, scope_of,
+    client_scope, readable_topic, scope_of,
 };
 use crate::http::guard::Authorize;
 use crate::http::paging::uuid_after;
@@ -122,20 +121,6 @@ fn topic_access(t: &Topic) -> Result<ItemAccess, ApiError> {
         owner: t.created_by,
         public: t.visibility.is_public(),
     })
-}
-
-/// Loads a topic the caller may read: 404 otherwise, as for a missing one.
-async fn readable_topic(state: &AppState, auth: &Authorize, id: Uuid) -> Result<Topic, ApiError> {
-    let topic = state.debates.topic(id).await?;
-    auth.require_readable(
-        perm(ResourceType::DebateTopic, Action::Read),
-        "topic",
-        scope_of(&topic.scope)?,
-        topic.created_by,
-        topic.visibility.is_public(),
-    )
-    .await?;
-    Ok(topic)
 }
 
 async fn create(
