@@ -246,6 +246,7 @@ async fn story(app: &App, other: &str) {
             .status(),
         200
     );
+    let mut socket = crate::realtime::connect_to(other, &session, &leaver, Some(0)).await;
     let res = app
         .delete_auth(
             &format!("/api/org/institutions/{b}/members/{leaver_id}/"),
@@ -271,6 +272,9 @@ async fn story(app: &App, other: &str) {
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+    // An open room socket is closed at its next heartbeat (every 10 s).
+    let code = closed_within(&mut socket, std::time::Duration::from_secs(25)).await;
+    assert_eq!(code, Some(4403), "the room socket outlived the membership");
 
     // 2. Lists, with and without ?scope=, show outsiders none of B's topics or sessions.
     let lists = [
@@ -561,6 +565,20 @@ async fn story(app: &App, other: &str) {
         "ownership after expiry",
     )
     .await;
+}
+
+/// The close code of `ws` within `limit`, frames before it skipped.
+async fn closed_within(ws: &mut crate::realtime::Ws, limit: std::time::Duration) -> Option<u16> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, ws.next()).await {
+            Ok(Some(Ok(Message::Close(c)))) => return c.map(|c| c.code.into()),
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(_)) | None) | Err(_) => return None,
+        }
+    }
 }
 
 /// What a teacher and an admin created while their grants lasted.

@@ -469,6 +469,12 @@ impl Connection {
                     {
                         return end;
                     }
+                    if !self.may_still_read().await {
+                        return close(
+                            CloseCode::Other(REMOVED_CLOSE_CODE),
+                            "no longer allowed to read this session",
+                        );
+                    }
                     // off the loop: a Redis round trip must not hold up the room's frames
                     let (rooms, entry) = (self.state.rooms.clone(), self.presence.clone());
                     tokio::spawn(async move { rooms.still_here(&entry).await });
@@ -478,6 +484,24 @@ impl Connection {
             if let Err(end) = step {
                 return end;
             }
+        }
+    }
+
+    /// Whether the caller may still read the session: a membership or grant that ended,
+    /// or a debate made private again, closes the socket at the next heartbeat. Storage
+    /// trouble is not taken for a revocation.
+    async fn may_still_read(&self) -> bool {
+        let read = perm(ResourceType::DebateSession, Action::Read);
+        let user = Some(self.principal.user_id.as_uuid());
+        match self.state.rbac.check(user, read, self.scope, None).await {
+            Ok(d) if d.allowed => true,
+            // Readable only while public; the visibility may have changed since.
+            Ok(_) => match self.state.debates.session(self.session_id).await {
+                Ok(s) => s.visibility.is_public(),
+                Err(domain_debates::DebateError::NotFound(_)) => false,
+                Err(_) => true,
+            },
+            Err(_) => true,
         }
     }
 
