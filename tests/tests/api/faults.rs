@@ -461,6 +461,10 @@ fn secs(d: Duration) -> String {
 async fn server(stack: &Stack) -> ServerProcess {
     let mut env: HashMap<String, String> = stack.env.clone();
     env.insert("RUST_LOG".into(), "error".into());
+    // The production waits for a pooled connection (the shared harness raises them for
+    // busy test machines): what an outage costs a request is what operators would see.
+    env.insert("AGORA_DB_ACQUIRE_TIMEOUT_MS".into(), "1000".into());
+    env.insert("AGORA_REDIS_ACQUIRE_TIMEOUT_MS".into(), "1000".into());
     ServerProcess::spawn(&env).await
 }
 
