@@ -199,6 +199,7 @@ fn operation(
         request_body: e.request.map(|schema| {
             let schema = schema(g);
             require_fields(g, &schema, e.required_in_body);
+            close_object(g, &schema);
             RefOr::Object(RequestBody {
                 content: json("application/json", schema),
                 required: true,
@@ -248,6 +249,43 @@ fn require_fields(g: &mut schemars::r#gen::SchemaGenerator, schema: &Schema, fie
                 && let Some(m) = property.metadata.as_mut()
             {
                 m.default = None;
+            }
+        }
+    }
+}
+
+/// Declares that the body definition `schema` refers to (or each of its `oneOf` branches)
+/// has no properties beyond those listed: the input screen refuses control characters in
+/// any key or string of a body, so an unlisted property is not something a client may
+/// send freely, and the document must not promise otherwise.
+fn close_object(g: &mut schemars::r#gen::SchemaGenerator, schema: &Schema) {
+    let Schema::Object(SchemaObject {
+        reference: Some(reference),
+        ..
+    }) = schema
+    else {
+        return;
+    };
+    let name = reference.rsplit('/').next().unwrap_or_default();
+    let Some(Schema::Object(definition)) = g.definitions_mut().get_mut(name) else {
+        return;
+    };
+    let close = |o: &mut SchemaObject| {
+        if let Some(object) = o.object.as_mut()
+            && !object.properties.is_empty()
+        {
+            object.additional_properties = Some(Box::new(Schema::Bool(false)));
+        }
+    };
+    close(definition);
+    if let Some(branches) = definition
+        .subschemas
+        .as_mut()
+        .and_then(|s| s.one_of.as_mut())
+    {
+        for branch in branches {
+            if let Schema::Object(b) = branch {
+                close(b);
             }
         }
     }

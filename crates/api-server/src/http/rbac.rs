@@ -69,8 +69,9 @@ pub struct CreateRoleRequest {
     /// Below your own highest role.
     #[schemars(range(max = 255))]
     pub rank: u8,
-    /// What it is for.
+    /// What it is for (line breaks allowed, no other control character).
     #[serde(default)]
+    #[schemars(regex(pattern = r"^[^\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"))]
     pub description: String,
     /// Roles to inherit from.
     #[serde(default)]

@@ -31,7 +31,10 @@ pub struct RegisterRequest {
     /// containing neither the username nor the e-mail address's local part (these last
     /// rules depend on other fields or a list, so the schema cannot state them).
     #[serde(default)]
-    #[schemars(length(min = 10, max = 256))]
+    #[schemars(
+        length(min = 10, max = 256),
+        regex(pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")
+    )]
     pub password: String,
 }
 
@@ -72,7 +75,7 @@ impl JsonSchema for LoginRequest {
                 "username": {"description": "The username.", "type": "string", "pattern": IDENTIFIER},
                 "email": {"description": "The e-mail address.", "type": "string", "pattern": IDENTIFIER},
                 "login": {"description": "A username or an e-mail address.", "type": "string", "pattern": IDENTIFIER},
-                "password": {"description": "The password.", "type": "string", "minLength": 1}
+                "password": {"description": "The password (no control character).", "type": "string", "minLength": 1, "pattern": r"^[^\x00-\x1f\x7f-\x9f]*$"}
             },
             "oneOf": [
                 {"type": "object", "required": ["username", "password"]},
@@ -113,6 +116,7 @@ impl From<TokenPair> for TokenResponse {
 pub struct RefreshRequest {
     /// The refresh token from the last login or refresh.
     #[serde(default)]
+    #[schemars(regex(pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"))]
     pub refresh: String,
 }
 
@@ -121,11 +125,14 @@ pub struct RefreshRequest {
 pub struct ChangePasswordRequest {
     /// The password in use now.
     #[serde(default)]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1), regex(pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"))]
     pub current_password: String,
     /// The new password; same rules as at registration, and not the current one.
     #[serde(default)]
-    #[schemars(length(min = 10, max = 256))]
+    #[schemars(
+        length(min = 10, max = 256),
+        regex(pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")
+    )]
     pub new_password: String,
 }
 
