@@ -40,8 +40,11 @@ layers:
 services:
 	@scripts/check-services.sh
 
+## The fault tests and the privacy tour print what they measured (recovery times, attack
+## counts), so they run with their output shown.
 tests:
-	$(CARGO) test --workspace --all-targets
+	$(CARGO) test --workspace --all-targets -- --skip faults:: --skip privacy::
+	$(CARGO) test -p agora-tests --test api -- faults:: privacy:: --nocapture
 
 ## Render /api/docs/ in headless Chromium with no network beyond localhost.
 docs-check:
