@@ -648,71 +648,44 @@ impl ScopeDirectory for PgOrgRepository {
     }
 
     async fn within(&self, scope: Scope) -> Result<Vec<Scope>, StoreError> {
+        if scope == Scope::Global {
+            return Ok(vec![Scope::Global]);
+        }
+        if self.path_of(scope).await?.is_none() {
+            return Ok(Vec::new());
+        }
         let mut conn = self.pool.get().await.map_err(pool_error)?;
         let (campus_ids, department_ids): (Vec<Uuid>, Vec<Uuid>) = match scope {
-            Scope::Global => return Ok(vec![Scope::Global]),
-            Scope::Institution(id) => {
-                let exists = institutions::table
-                    .find(id)
-                    .select(institutions::id)
-                    .first::<Uuid>(&mut conn)
-                    .await
-                    .optional()
-                    .map_err(org_error)?;
-                if exists.is_none() {
-                    return Ok(Vec::new());
-                }
-                let c = campuses::table
+            Scope::Institution(id) => (
+                campuses::table
                     .filter(campuses::institution_id.eq(id))
                     .select(campuses::id)
                     .order(campuses::id)
                     .load(&mut conn)
                     .await
-                    .map_err(org_error)?;
-                let d = departments::table
+                    .map_err(org_error)?,
+                departments::table
                     .filter(departments::institution_id.eq(id))
                     .select(departments::id)
                     .order(departments::id)
                     .load(&mut conn)
                     .await
-                    .map_err(org_error)?;
-                (c, d)
-            }
-            Scope::Campus(id) => {
-                let exists = campuses::table
-                    .find(id)
-                    .select(campuses::id)
-                    .first::<Uuid>(&mut conn)
-                    .await
-                    .optional()
-                    .map_err(org_error)?;
-                if exists.is_none() {
-                    return Ok(Vec::new());
-                }
-                let d = departments::table
+                    .map_err(org_error)?,
+            ),
+            Scope::Campus(id) => (
+                Vec::new(),
+                departments::table
                     .filter(departments::campus_id.eq(id))
                     .select(departments::id)
                     .order(departments::id)
                     .load(&mut conn)
                     .await
-                    .map_err(org_error)?;
-                (vec![id], d)
-            }
-            Scope::Department(id) => {
-                let exists = departments::table
-                    .find(id)
-                    .select(departments::id)
-                    .first::<Uuid>(&mut conn)
-                    .await
-                    .optional()
-                    .map_err(org_error)?;
-                return Ok(exists.map(Scope::Department).into_iter().collect());
-            }
+                    .map_err(org_error)?,
+            ),
+            _ => (Vec::new(), Vec::new()),
         };
         let mut out = Vec::with_capacity(1 + campus_ids.len() + department_ids.len());
-        if let Scope::Institution(_) = scope {
-            out.push(scope);
-        }
+        out.push(scope);
         out.extend(campus_ids.into_iter().map(Scope::Campus));
         out.extend(department_ids.into_iter().map(Scope::Department));
         Ok(out)
