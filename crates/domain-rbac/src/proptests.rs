@@ -260,14 +260,7 @@ fn ask(
     owner: Option<Uuid>,
     now: DateTime<Utc>,
 ) -> Decision {
-    decide(
-        policy,
-        subject,
-        &AccessRequest::new(permission, target)
-            .owned_by(owner)
-            .public(true),
-        now,
-    )
+    ask_as(policy, subject, permission, target, owner, now, true)
 }
 
 /// Asks about a resource private to its scope (the default).
@@ -279,12 +272,22 @@ fn ask_private(
     owner: Option<Uuid>,
     now: DateTime<Utc>,
 ) -> Decision {
-    decide(
-        policy,
-        subject,
-        &AccessRequest::new(permission, target).owned_by(owner),
-        now,
-    )
+    ask_as(policy, subject, permission, target, owner, now, false)
+}
+
+fn ask_as(
+    policy: &Policy,
+    subject: &Subject,
+    permission: Permission,
+    target: &ScopePath,
+    owner: Option<Uuid>,
+    now: DateTime<Utc>,
+    public: bool,
+) -> Decision {
+    let request = AccessRequest::new(permission, target)
+        .owned_by(owner)
+        .public(public);
+    decide(policy, subject, &request, now)
 }
 
 /// What an implicit role gives at `target`, computed from the raw overrides (not through
