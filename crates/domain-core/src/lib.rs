@@ -10,10 +10,12 @@ pub mod error;
 pub mod events;
 pub mod id;
 pub mod pagination;
+pub mod pubsub;
 pub mod text;
 pub mod timestamp;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{FieldError, StoreError};
-pub use events::{DomainEvent, EventPublisher, NullEventPublisher};
+pub use events::{DomainEvent, EventDecodeError, EventPublisher, NullEventPublisher, TypedEvent};
 pub use pagination::{Cursor, Page, PageLimit};
+pub use pubsub::{TopicBus, TopicSink, TopicSubscription};

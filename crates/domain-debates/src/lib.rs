@@ -8,6 +8,7 @@
 //! crate does not depend on the RBAC domain.
 
 pub mod analytics;
+pub mod debate_event;
 pub mod error;
 pub mod model;
 pub mod moderation;
@@ -22,6 +23,7 @@ pub mod voting_service;
 pub use analytics::{
     ActivityRollup, AnalyticsService, DAILY_DEFAULT_DAYS, DAILY_MAX_DAYS, DailyActivity, day_start,
 };
+pub use debate_event::{DebateEvent, ModerationNotice};
 pub use error::DebateError;
 pub use model::{
     BODY_MAX_CHARS, DebateSession, Message, NewMessage, Participant, Removal, SessionStatus, Side,
