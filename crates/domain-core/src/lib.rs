@@ -1,9 +1,10 @@
 //! Shared kernel of Agora's domain crates.
 //!
 //! Everything here is free of infrastructure: identifiers, the [`Clock`] port through
-//! which every rule reads the time, opaque pagination cursors, domain events and the
-//! error contract shared by storage ports ([`StoreError`]). Other domain crates build on
-//! it; adapters implement its ports.
+//! which every rule reads the time, opaque pagination cursors, domain events, the
+//! [`RateLimiter`] port shared by every instance, and the error contract shared by
+//! storage ports ([`StoreError`]). Other domain crates build on it; adapters implement
+//! its ports.
 
 pub mod clock;
 pub mod error;
@@ -11,6 +12,7 @@ pub mod events;
 pub mod id;
 pub mod pagination;
 pub mod pubsub;
+pub mod rate_limit;
 pub mod text;
 pub mod timestamp;
 
@@ -19,3 +21,4 @@ pub use error::{FieldError, StoreError};
 pub use events::{DomainEvent, EventDecodeError, EventPublisher, NullEventPublisher, TypedEvent};
 pub use pagination::{Cursor, Page, PageLimit};
 pub use pubsub::{TopicBus, TopicSink, TopicSubscription};
+pub use rate_limit::{Rate, RateDecision, RateLimiter};
