@@ -2,8 +2,8 @@
 //! revocation list consulted on each authenticated request, the failed-attempt
 //! counters, the RBAC subject cache, and RBAC invalidations over pub/sub (published
 //! through the pool, received by an [`InvalidationListener`] on a connection of its own),
-//! debate-room frames over pub/sub ([`RedisRoomBus`]), and the unread notification
-//! counts ([`RedisUnreadCounter`]).
+//! debate-room frames over pub/sub ([`RedisRoomBus`]), the unread notification
+//! counts ([`RedisUnreadCounter`]), and the send budgets of users ([`RedisRateLimiter`]).
 //!
 //! Every adapter is built with a key prefix (for example `"agora:"`), so one Redis can
 //! serve several deployments, and each test can use a prefix of its own. Times come
@@ -15,6 +15,7 @@ mod error;
 mod invalidation;
 mod limiter;
 mod presence;
+mod rate_limit;
 mod revocation;
 mod room_bus;
 mod subject_cache;
@@ -28,6 +29,7 @@ pub use invalidation::{
 };
 pub use limiter::RedisAttemptLimiter;
 pub use presence::RedisPresence;
+pub use rate_limit::RedisRateLimiter;
 pub use revocation::RedisRevocationList;
 pub use room_bus::{DEBATE_NAMESPACE, RedisRoomBus, namespaced_channel, room_channel};
 pub use subject_cache::RedisSubjectCache;
