@@ -141,6 +141,25 @@ mod tests {
         );
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn threads_racing_on_one_key_share_its_burst_exactly() {
+        let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let limiter = MemoryRateLimiter::new();
+        let tasks: Vec<_> = (0..50)
+            .map(|_| {
+                let limiter = limiter.clone();
+                tokio::spawn(async move { limiter.acquire("k", Rate::new(5.0, 10), t0).await })
+            })
+            .collect();
+        let mut allowed = 0;
+        for task in tasks {
+            if task.await.unwrap().unwrap().is_allowed() {
+                allowed += 1;
+            }
+        }
+        assert_eq!(allowed, 10);
+    }
+
     #[tokio::test]
     async fn refused_calls_store_nothing() {
         let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();

@@ -27,6 +27,12 @@ pub mod moderation_outbox {
 pub mod notifications;
 pub mod org_repository;
 pub mod presence;
+pub mod rate_limit;
+/// The part of [`rate_limit`] that takes two limiters over one store, as a module of its
+/// own so the harness can build the second one.
+pub mod rate_limit_shared {
+    pub use crate::rate_limit::two_limiters_share_one_budget;
+}
 pub mod rbac;
 pub mod rbac_grants;
 pub mod rbac_outbox;

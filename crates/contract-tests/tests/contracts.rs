@@ -111,6 +111,27 @@ mod memory {
         rooms_are_independent,
         concurrent_enters_all_count,
     ], presence);
+
+    macro_rules! rate_limit {
+        ($contract:path) => {
+            $contract(&adapter_memory::MemoryRateLimiter::new()).await
+        };
+    }
+    contracts!(rate_limit => [
+        burst_then_refusal_with_exact_retry_after,
+        budget_refills_with_time,
+        separate_keys_are_independent,
+        concurrent_acquires_allow_exactly_the_burst,
+        a_clock_behind_gives_no_extra_budget,
+    ], rate_limit);
+    macro_rules! rate_limit_shared {
+        // clones share their store: two handles on one process's budgets
+        ($contract:path) => {{
+            let first = adapter_memory::MemoryRateLimiter::new();
+            $contract(&first, &first.clone()).await
+        }};
+    }
+    contracts!(rate_limit_shared => [two_limiters_share_one_budget], rate_limit_shared);
 }
 
 mod postgres_redis {
@@ -244,6 +265,39 @@ mod postgres_redis {
         rooms_are_independent,
         concurrent_enters_all_count,
     ], presence);
+
+    macro_rules! rate_limit {
+        ($contract:path) => {{
+            let Some(redis) = super::TestRedis::create().await else {
+                return;
+            };
+            let limiter =
+                adapter_redis::RedisRateLimiter::new(redis.pool().clone(), redis.prefix());
+            $contract(&limiter).await;
+            redis.cleanup().await;
+        }};
+    }
+    contracts!(rate_limit => [
+        burst_then_refusal_with_exact_retry_after,
+        budget_refills_with_time,
+        separate_keys_are_independent,
+        concurrent_acquires_allow_exactly_the_burst,
+        a_clock_behind_gives_no_extra_budget,
+    ], rate_limit);
+    macro_rules! rate_limit_shared {
+        // two instances: each with a pool (connections) of its own on the same Redis
+        ($contract:path) => {{
+            let Some(redis) = super::TestRedis::create().await else {
+                return;
+            };
+            let other_pool = adapter_redis::connect(redis.url()).await.unwrap();
+            let first = adapter_redis::RedisRateLimiter::new(redis.pool().clone(), redis.prefix());
+            let second = adapter_redis::RedisRateLimiter::new(other_pool, redis.prefix());
+            $contract(&first, &second).await;
+            redis.cleanup().await;
+        }};
+    }
+    contracts!(rate_limit_shared => [two_limiters_share_one_budget], rate_limit_shared);
 }
 
 /// The organisation tree: [`domain_org::OrgRepository`] and the
