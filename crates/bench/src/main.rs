@@ -20,6 +20,7 @@ use clap::{Parser, ValueEnum};
 use serde_json::json;
 
 mod jobs;
+mod rate;
 mod rbac;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -30,6 +31,8 @@ enum Suite {
     Rbac,
     /// Job queue throughput and notification fan-out.
     Jobs,
+    /// Throughput of the shared send-rate limiter (only when asked for).
+    Rate,
     /// Both.
     All,
 }
@@ -197,6 +200,10 @@ fn base_env(workers: usize) -> HashMap<String, String> {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
+    if matches!(args.suite, Suite::Rate) {
+        rate_suite(args.mode, args.concurrency).await;
+        return;
+    }
     if matches!(args.suite, Suite::Jobs | Suite::All) {
         jobs_suite(args.mode).await;
     }
@@ -295,6 +302,28 @@ async fn jobs_suite(mode: Mode) {
         db.cleanup().await;
         redis.cleanup().await;
     }
+}
+
+async fn rate_suite(mode: Mode, concurrency: usize) {
+    use std::sync::Arc;
+
+    println!("| mode | measurement | result |\n|---|---|---|");
+    if matches!(mode, Mode::Memory | Mode::Both) {
+        let limiter = Arc::new(adapter_memory::MemoryRateLimiter::new());
+        rate::throughput("memory", limiter, concurrency).await;
+    }
+    if matches!(mode, Mode::Postgres | Mode::Both) {
+        let redis = TestRedis::create()
+            .await
+            .expect("Redis (TEST_REDIS_URL) is needed for --mode postgres");
+        let limiter = Arc::new(adapter_redis::RedisRateLimiter::new(
+            redis.pool().clone(),
+            redis.prefix(),
+        ));
+        rate::throughput("redis", limiter, concurrency).await;
+        redis.cleanup().await;
+    }
+    println!();
 }
 
 async fn rbac_suite(mode: Mode) {
