@@ -24,8 +24,8 @@ mod rate_limit;
 mod rbac;
 mod rbac_cache;
 mod revocation;
-mod room_bus;
 mod sessions;
+mod topic_bus;
 mod users;
 mod votes;
 
@@ -41,8 +41,8 @@ pub use rate_limit::MemoryRateLimiter;
 pub use rbac::MemoryRbacRepository;
 pub use rbac_cache::{MemoryInvalidationBus, MemorySubjectCache};
 pub use revocation::MemoryRevocationList;
-pub use room_bus::MemoryRoomBus;
 pub use sessions::MemorySessionRepository;
+pub use topic_bus::MemoryTopicBus;
 pub use users::MemoryUserRepository;
 
 use std::sync::{Mutex, MutexGuard};

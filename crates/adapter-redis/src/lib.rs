@@ -2,7 +2,7 @@
 //! revocation list consulted on each authenticated request, the failed-attempt
 //! counters, the RBAC subject cache, and RBAC invalidations over pub/sub (published
 //! through the pool, received by an [`InvalidationListener`] on a connection of its own),
-//! debate-room frames over pub/sub ([`RedisRoomBus`]), the unread notification
+//! real-time topic frames over pub/sub ([`RedisTopicBus`]), the unread notification
 //! counts ([`RedisUnreadCounter`]), and the send budgets of users ([`RedisRateLimiter`]).
 //!
 //! Every adapter is built with a key prefix (for example `"agora:"`), so one Redis can
@@ -17,10 +17,10 @@ mod limiter;
 mod presence;
 mod rate_limit;
 mod revocation;
-mod room_bus;
 mod subject_cache;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod topic_bus;
 mod unread_counter;
 
 pub use invalidation::{
@@ -31,8 +31,8 @@ pub use limiter::RedisAttemptLimiter;
 pub use presence::RedisPresence;
 pub use rate_limit::RedisRateLimiter;
 pub use revocation::RedisRevocationList;
-pub use room_bus::{DEBATE_NAMESPACE, RedisRoomBus, namespaced_channel, room_channel};
 pub use subject_cache::RedisSubjectCache;
+pub use topic_bus::{RedisTopicBus, topic_channel};
 pub use unread_counter::{RedisUnreadCounter, UNREAD_TTL};
 
 use std::time::Duration;

@@ -485,21 +485,25 @@ async fn subscribers(redis: &TestRedis, channel: &str) -> i64 {
     n
 }
 
-/// Room frames reach the subscribers of their room only, on one multiplexed connection
-/// per bus, and a room is unsubscribed when its last subscription is dropped.
+/// Topic frames reach the subscribers of their topic only, on one multiplexed connection
+/// per bus, and a topic is unsubscribed when its last subscription is dropped.
 #[tokio::test]
-async fn room_bus_fans_out_per_room() {
-    use adapter_redis::{RedisRoomBus, room_channel};
-    use domain_debates::RoomBus;
+async fn topic_bus_fans_out_per_topic() {
+    use adapter_redis::{RedisTopicBus, topic_channel};
+    use domain_core::TopicBus;
     use std::sync::Arc;
 
     let Some(redis) = TestRedis::create().await else {
         return;
     };
     let prefix = redis.prefix().to_owned();
-    let receiver = RedisRoomBus::new(redis.pool().clone(), redis.url(), prefix.clone()).unwrap();
-    let sender = RedisRoomBus::new(redis.pool().clone(), redis.url(), prefix.clone()).unwrap();
-    let (room1, room2) = (Uuid::new_v4(), Uuid::new_v4());
+    let receiver = RedisTopicBus::new(redis.pool().clone(), redis.url(), prefix.clone()).unwrap();
+    let sender = RedisTopicBus::new(redis.pool().clone(), redis.url(), prefix.clone()).unwrap();
+    let (room1, room2) = (
+        format!("debate:{}", Uuid::new_v4()),
+        format!("user:{}", Uuid::new_v4()),
+    );
+    let (room1, room2) = (room1.as_str(), room2.as_str());
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u8, String)>();
     let (t1, t2) = (tx.clone(), tx);
     let sub1 = receiver
@@ -510,8 +514,8 @@ async fn room_bus_fans_out_per_room() {
         .subscribe(room2, Arc::new(move |p| drop(t2.send((2, p)))))
         .await
         .unwrap();
-    assert_eq!(subscribers(&redis, &room_channel(&prefix, room1)).await, 1);
-    assert_eq!(subscribers(&redis, &room_channel(&prefix, room2)).await, 1);
+    assert_eq!(subscribers(&redis, &topic_channel(&prefix, room1)).await, 1);
+    assert_eq!(subscribers(&redis, &topic_channel(&prefix, room2)).await, 1);
 
     sender.publish(room1, "a".into()).await.unwrap();
     sender.publish(room2, "b".into()).await.unwrap();
@@ -535,14 +539,14 @@ async fn room_bus_fans_out_per_room() {
 
     drop(sub1);
     let started = Instant::now();
-    while subscribers(&redis, &room_channel(&prefix, room1)).await != 0 {
+    while subscribers(&redis, &topic_channel(&prefix, room1)).await != 0 {
         assert!(
             started.elapsed() < Duration::from_secs(5),
             "room 1 still subscribed"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(subscribers(&redis, &room_channel(&prefix, room2)).await, 1);
+    assert_eq!(subscribers(&redis, &topic_channel(&prefix, room2)).await, 1);
     drop(sub2);
     redis.cleanup().await;
 }

@@ -91,12 +91,12 @@ mod memory {
     contracts!(grants => [add_is_idempotent, expiring_grants], grants);
     contracts!(subject_cache => [put_and_get, invalidate_drops_one_user, entries_expire], subject_cache);
 
-    macro_rules! room_bus {
+    macro_rules! topic_bus {
         ($contract:path) => {
-            $contract(&adapter_memory::MemoryRoomBus::default()).await
+            $contract(&adapter_memory::MemoryTopicBus::default()).await
         };
     }
-    contracts!(room_bus => [delivers_per_room_in_order, dropping_unsubscribes], room_bus);
+    contracts!(topic_bus => [delivers_per_topic_in_order, dropping_unsubscribes], topic_bus);
 
     macro_rules! presence {
         ($contract:path) => {
@@ -233,19 +233,22 @@ mod postgres_redis {
     contracts!(grants => [add_is_idempotent, expiring_grants], grants);
     contracts!(subject_cache => [put_and_get, invalidate_drops_one_user, entries_expire], subject_cache);
 
-    macro_rules! room_bus {
+    macro_rules! topic_bus {
         ($contract:path) => {{
             let Some(redis) = super::TestRedis::create().await else {
                 return;
             };
-            let bus =
-                adapter_redis::RedisRoomBus::new(redis.pool().clone(), redis.url(), redis.prefix())
-                    .unwrap();
+            let bus = adapter_redis::RedisTopicBus::new(
+                redis.pool().clone(),
+                redis.url(),
+                redis.prefix(),
+            )
+            .unwrap();
             $contract(&bus).await;
             redis.cleanup().await;
         }};
     }
-    contracts!(room_bus => [delivers_per_room_in_order, dropping_unsubscribes], room_bus);
+    contracts!(topic_bus => [delivers_per_topic_in_order, dropping_unsubscribes], topic_bus);
 
     macro_rules! presence {
         ($contract:path) => {{

@@ -37,8 +37,7 @@ pub use moderation_service::{
     MUTE_MAX_SECONDS, MUTE_MIN_SECONDS, ModerationService, REASON_MAX_CHARS, moderation_events,
 };
 pub use ports::{
-    AppendOutcome, DebateRepository, JoinOutcome, MessageRange, RoomBus, RoomSink,
-    RoomSubscription, SessionFilter, TopicFilter,
+    AppendOutcome, DebateRepository, JoinOutcome, MessageRange, SessionFilter, TopicFilter,
 };
 pub use presence::{PresenceEntry, PresenceStore, PresentUser};
 pub use service::{

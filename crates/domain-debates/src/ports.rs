@@ -233,35 +233,3 @@ pub trait DebateRepository: Send + Sync {
         limit: u32,
     ) -> Result<Vec<Message>, StoreError>;
 }
-
-/// Receives every payload published to a debate room (see [`RoomBus::subscribe`]). Called
-/// from the bus's own task: it must not block.
-pub type RoomSink = std::sync::Arc<dyn Fn(String) + Send + Sync>;
-
-/// Keeps a room subscription alive; dropping it unsubscribes.
-pub type RoomSubscription = Box<dyn std::any::Any + Send + Sync>;
-
-/// Fan-out of a debate room's events (already serialised frames) to every server
-/// instance that has clients in the room: Redis pub/sub in production, a loopback in
-/// process memory in the embedded mode. The publishing instance receives its own
-/// payloads back like every other subscriber, so delivering only what comes from the bus
-/// delivers each payload once.
-#[async_trait]
-pub trait RoomBus: Send + Sync {
-    /// Sends `payload` to every current subscriber of the room `session_id`.
-    ///
-    /// # Errors
-    /// [`StoreError::Unavailable`] when the bus cannot be reached.
-    async fn publish(&self, session_id: Uuid, payload: String) -> Result<(), StoreError>;
-
-    /// Delivers to `sink` everything published to the room from the moment this returns
-    /// (the subscription is confirmed) until the returned guard is dropped.
-    ///
-    /// # Errors
-    /// [`StoreError::Unavailable`] when the bus cannot be reached.
-    async fn subscribe(
-        &self,
-        session_id: Uuid,
-        sink: RoomSink,
-    ) -> Result<RoomSubscription, StoreError>;
-}

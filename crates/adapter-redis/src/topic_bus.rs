@@ -1,12 +1,13 @@
-//! Debate-room fan-out over Redis pub/sub: [`RedisRoomBus`] publishes a room's frames on
-//! `{prefix}debate:{session_id}` through the pool, and receives them on one dedicated
-//! pub/sub connection per instance that multiplexes the SUBSCRIBE / UNSUBSCRIBE of every
-//! room this instance has clients in.
+//! Topic fan-out over Redis pub/sub: [`RedisTopicBus`] publishes a topic's frames on the
+//! channel `{prefix}{topic}` (`agora:debate:{session_id}`, `agora:user:{user_id}`, …)
+//! through the pool, and receives them on one dedicated pub/sub connection per instance
+//! that multiplexes the SUBSCRIBE / UNSUBSCRIBE of every topic this instance has
+//! subscribers of.
 //!
 //! The connection is opened on the first subscription and reopened (with backoff) when
 //! lost; every room subscribed at that time is subscribed again. A message published while
 //! the connection is down is lost for this instance; the real-time layer fills such gaps
-//! from storage by sequence number.
+//! from storage by sequence number where a topic has one.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,11 +17,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bb8_redis::redis::{self, aio::PubSubSink, aio::PubSubStream};
 use domain_core::StoreError;
-use domain_debates::{RoomBus, RoomSink, RoomSubscription};
+use domain_core::{TopicBus, TopicSink, TopicSubscription};
 use futures_util::StreamExt;
 use tokio::sync::Mutex as AsyncMutex;
 use tokio::time::{Instant, MissedTickBehavior, sleep, timeout};
-use uuid::Uuid;
 
 use crate::error::{pool_error, redis_error};
 use crate::{Breaker, RECONNECT_MAX, RECONNECT_MIN, RedisPool};
@@ -30,20 +30,12 @@ const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How often the idle connection is checked with a PING.
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
 
-/// The namespace of debate-room channels.
-pub const DEBATE_NAMESPACE: &str = "debate";
-
-/// The pub/sub channel of a debate room.
-pub fn room_channel(prefix: &str, session_id: Uuid) -> String {
-    namespaced_channel(prefix, DEBATE_NAMESPACE, session_id)
+/// The pub/sub channel of `topic`: `{prefix}{topic}`.
+pub fn topic_channel(prefix: &str, topic: &str) -> String {
+    format!("{prefix}{topic}")
 }
 
-/// The pub/sub channel `{prefix}{namespace}:{id}`.
-pub fn namespaced_channel(prefix: &str, namespace: &str, id: Uuid) -> String {
-    format!("{prefix}{namespace}:{id}")
-}
-
-type Sinks = HashMap<String, HashMap<u64, RoomSink>>;
+type Sinks = HashMap<String, HashMap<u64, TopicSink>>;
 
 struct Shared {
     client: redis::Client,
@@ -62,7 +54,7 @@ impl Shared {
     }
 }
 
-/// [`RoomBus`] over Redis pub/sub.
+/// [`TopicBus`] over Redis pub/sub.
 ///
 /// While Redis is down, publishing fails at once but for a probe now and then (see
 /// [`Breaker`]) instead of waiting [`crate::CHECKOUT_TIMEOUT`] each time: a debater's
@@ -70,42 +62,24 @@ impl Shared {
 /// without it — a frame published while the subscribing connections are down is lost
 /// for them either way, and clients fill such gaps from storage.
 #[derive(Clone)]
-pub struct RedisRoomBus {
+pub struct RedisTopicBus {
     pool: RedisPool,
     breaker: Breaker,
     prefix: String,
-    /// What follows the prefix in channel names: `debate` for rooms.
-    namespace: &'static str,
     shared: Arc<Shared>,
 }
 
-impl RedisRoomBus {
+impl RedisTopicBus {
     /// A bus publishing through `pool` and subscribing on a connection of its own to
     /// `url`, opened on the first subscription.
     ///
     /// # Errors
     /// [`StoreError::Unexpected`] for a malformed URL.
     pub fn new(pool: RedisPool, url: &str, prefix: impl Into<String>) -> Result<Self, StoreError> {
-        Self::with_namespace(pool, url, prefix, DEBATE_NAMESPACE)
-    }
-
-    /// A bus like [`RedisRoomBus::new`] whose channels are `{prefix}{namespace}:{id}`:
-    /// the same fan-out for other per-id feeds (`notif` for each user's notifications),
-    /// kept apart from the debate rooms' channels and on a pub/sub connection of its own.
-    ///
-    /// # Errors
-    /// [`StoreError::Unexpected`] for a malformed URL.
-    pub fn with_namespace(
-        pool: RedisPool,
-        url: &str,
-        prefix: impl Into<String>,
-        namespace: &'static str,
-    ) -> Result<Self, StoreError> {
         let bus = Self {
             pool,
             breaker: Breaker::default(),
             prefix: prefix.into(),
-            namespace,
             shared: Arc::new(Shared {
                 client: redis::Client::open(url).map_err(StoreError::unexpected)?,
                 sinks: Mutex::new(HashMap::new()),
@@ -146,14 +120,14 @@ async fn run_connection(shared: Weak<Shared>) {
                 } else {
                     return;
                 }
-                tracing::warn!(reason = %why, "debate-room pub/sub connection lost; reconnecting");
+                tracing::warn!(reason = %why, "topic pub/sub connection lost; reconnecting");
             }
             Ok(Err(e)) => {
-                tracing::warn!(error = %e, "cannot open the debate-room pub/sub connection")
+                tracing::warn!(error = %e, "cannot open the topic pub/sub connection")
             }
-            Err(_) => tracing::warn!(
-                "debate-room pub/sub connection: no answer within {SUBSCRIBE_TIMEOUT:?}"
-            ),
+            Err(_) => {
+                tracing::warn!("topic pub/sub connection: no answer within {SUBSCRIBE_TIMEOUT:?}")
+            }
         }
         sleep(wait).await;
         wait = (wait * 2).min(RECONNECT_MAX);
@@ -185,11 +159,11 @@ async fn pump(shared: &Weak<Shared>, mut stream: PubSubStream) -> String {
                 let payload = match message.get_payload::<String>() {
                     Ok(p) => p,
                     Err(e) => {
-                        tracing::warn!(%channel, error = %e, "skipping an undecodable room frame");
+                        tracing::warn!(%channel, error = %e, "skipping an undecodable topic frame");
                         continue;
                     }
                 };
-                let receivers: Vec<RoomSink> = s
+                let receivers: Vec<TopicSink> = s
                     .sinks()
                     .get(channel)
                     .map(|m| m.values().cloned().collect())
@@ -262,13 +236,13 @@ impl Drop for Subscription {
 }
 
 #[async_trait]
-impl RoomBus for RedisRoomBus {
-    async fn publish(&self, session_id: Uuid, payload: String) -> Result<(), StoreError> {
+impl TopicBus for RedisTopicBus {
+    async fn publish(&self, topic: &str, payload: String) -> Result<(), StoreError> {
         self.breaker
             .call(async {
                 let mut conn = self.pool.get().await.map_err(pool_error)?;
                 let _: i64 = redis::cmd("PUBLISH")
-                    .arg(namespaced_channel(&self.prefix, self.namespace, session_id))
+                    .arg(topic_channel(&self.prefix, topic))
                     .arg(payload)
                     .query_async(&mut *conn)
                     .await
@@ -280,12 +254,12 @@ impl RoomBus for RedisRoomBus {
 
     async fn subscribe(
         &self,
-        session_id: Uuid,
-        sink: RoomSink,
-    ) -> Result<RoomSubscription, StoreError> {
+        topic: &str,
+        sink: TopicSink,
+    ) -> Result<TopicSubscription, StoreError> {
         self.start();
         let shared = &self.shared;
-        let channel = namespaced_channel(&self.prefix, self.namespace, session_id);
+        let channel = topic_channel(&self.prefix, topic);
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
         shared
             .sinks()
@@ -328,11 +302,6 @@ mod tests {
 
     #[test]
     fn channel_is_under_the_prefix() {
-        let id = Uuid::nil();
-        assert_eq!(room_channel("agora:", id), format!("agora:debate:{id}"));
-        assert_eq!(
-            namespaced_channel("agora:", "notif", id),
-            format!("agora:notif:{id}")
-        );
+        assert_eq!(topic_channel("agora:", "debate:1"), "agora:debate:1");
     }
 }

@@ -1,13 +1,13 @@
-//! Contract of [`RoomBus`]: the fan-out of debate-room frames.
+//! Contract of [`TopicBus`]: the fan-out of real-time frames by topic.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use domain_debates::{RoomBus, RoomSink};
+use domain_core::{TopicBus, TopicSink};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-fn collector() -> (RoomSink, mpsc::UnboundedReceiver<String>) {
+fn collector() -> (TopicSink, mpsc::UnboundedReceiver<String>) {
     let (tx, rx) = mpsc::unbounded_channel();
     (
         Arc::new(move |payload| {
@@ -30,10 +30,13 @@ async fn quiet(rx: &mut mpsc::UnboundedReceiver<String>) {
     assert!(!matches!(got, Ok(Some(_))), "unexpected delivery {got:?}");
 }
 
-/// Everything published after `subscribe` returns reaches every subscriber of that room,
-/// in publishing order, and nothing of other rooms.
-pub async fn delivers_per_room_in_order(bus: &dyn RoomBus) {
-    let (room, other) = (Uuid::new_v4(), Uuid::new_v4());
+/// Everything published after `subscribe` returns reaches every subscriber of that topic,
+/// in publishing order, and nothing of other topics (another kind with the same id
+/// included).
+pub async fn delivers_per_topic_in_order(bus: &dyn TopicBus) {
+    let id = Uuid::new_v4();
+    let (room, other) = (format!("debate:{id}"), format!("user:{id}"));
+    let (room, other) = (room.as_str(), other.as_str());
     let (a, mut a_rx) = collector();
     let (b, mut b_rx) = collector();
     let (c, mut c_rx) = collector();
@@ -52,8 +55,9 @@ pub async fn delivers_per_room_in_order(bus: &dyn RoomBus) {
 }
 
 /// Dropping a subscription stops its deliveries and no other.
-pub async fn dropping_unsubscribes(bus: &dyn RoomBus) {
-    let room = Uuid::new_v4();
+pub async fn dropping_unsubscribes(bus: &dyn TopicBus) {
+    let room = format!("debate:{}", Uuid::new_v4());
+    let room = room.as_str();
     let (a, mut a_rx) = collector();
     let (b, mut b_rx) = collector();
     let sub_a = bus.subscribe(room, a).await.unwrap();
@@ -63,5 +67,7 @@ pub async fn dropping_unsubscribes(bus: &dyn RoomBus) {
     assert_eq!(next(&mut b_rx).await, "after");
     quiet(&mut a_rx).await;
     // publishing to a room nobody listens to is fine
-    bus.publish(Uuid::new_v4(), "nobody".into()).await.unwrap();
+    bus.publish(&format!("debate:{}", Uuid::new_v4()), "nobody".into())
+        .await
+        .unwrap();
 }

@@ -1,5 +1,5 @@
-//! The debate-room bus of the embedded mode: one process, so publishing hands the payload
-//! straight to the room's subscribers.
+//! The topic bus of the embedded mode: one process, so publishing hands the payload
+//! straight to the topic's subscribers.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -7,51 +7,50 @@ use std::sync::{Arc, Mutex, Weak};
 
 use async_trait::async_trait;
 use domain_core::StoreError;
-use domain_debates::{RoomBus, RoomSink, RoomSubscription};
-use uuid::Uuid;
+use domain_core::{TopicBus, TopicSink, TopicSubscription};
 
-type Subscribers = Mutex<HashMap<Uuid, Vec<(u64, RoomSink)>>>;
+type Subscribers = Mutex<HashMap<String, Vec<(u64, TopicSink)>>>;
 
-/// In-process [`RoomBus`]: a loopback to the subscribers of this process.
+/// In-process [`TopicBus`]: a loopback to the subscribers of this process.
 #[derive(Default)]
-pub struct MemoryRoomBus {
-    rooms: Arc<Subscribers>,
+pub struct MemoryTopicBus {
+    topics: Arc<Subscribers>,
     next_id: AtomicU64,
 }
 
 struct Unsubscribe {
-    rooms: Weak<Subscribers>,
-    session_id: Uuid,
+    topics: Weak<Subscribers>,
+    topic: String,
     id: u64,
 }
 
 impl Drop for Unsubscribe {
     fn drop(&mut self) {
-        let Some(rooms) = self.rooms.upgrade() else {
+        let Some(topics) = self.topics.upgrade() else {
             return;
         };
-        let mut rooms = rooms
+        let mut topics = topics
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(subs) = rooms.get_mut(&self.session_id) {
+        if let Some(subs) = topics.get_mut(&self.topic) {
             subs.retain(|(id, _)| *id != self.id);
             if subs.is_empty() {
-                rooms.remove(&self.session_id);
+                topics.remove(&self.topic);
             }
         }
     }
 }
 
 #[async_trait]
-impl RoomBus for MemoryRoomBus {
-    async fn publish(&self, session_id: Uuid, payload: String) -> Result<(), StoreError> {
+impl TopicBus for MemoryTopicBus {
+    async fn publish(&self, topic: &str, payload: String) -> Result<(), StoreError> {
         // Delivered under the lock, so concurrent publishers reach every subscriber in
         // the same order (sinks only enqueue).
-        let rooms = self
-            .rooms
+        let topics = self
+            .topics
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(subs) = rooms.get(&session_id) {
+        if let Some(subs) = topics.get(topic) {
             for (_, sink) in subs {
                 sink(payload.clone());
             }
@@ -61,19 +60,19 @@ impl RoomBus for MemoryRoomBus {
 
     async fn subscribe(
         &self,
-        session_id: Uuid,
-        sink: RoomSink,
-    ) -> Result<RoomSubscription, StoreError> {
+        topic: &str,
+        sink: TopicSink,
+    ) -> Result<TopicSubscription, StoreError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.rooms
+        self.topics
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .entry(session_id)
+            .entry(topic.to_owned())
             .or_default()
             .push((id, sink));
         Ok(Box::new(Unsubscribe {
-            rooms: Arc::downgrade(&self.rooms),
-            session_id,
+            topics: Arc::downgrade(&self.topics),
+            topic: topic.to_owned(),
             id,
         }))
     }
@@ -85,8 +84,8 @@ mod tests {
 
     #[tokio::test]
     async fn delivers_to_subscribers_until_dropped() {
-        let bus = MemoryRoomBus::default();
-        let room = Uuid::new_v4();
+        let bus = MemoryTopicBus::default();
+        let room = "debate:1";
         let seen = Arc::new(Mutex::new(Vec::new()));
         let s = seen.clone();
         let sub = bus
@@ -97,7 +96,7 @@ mod tests {
             .await;
         assert!(sub.is_ok());
         assert!(bus.publish(room, "a".into()).await.is_ok());
-        assert!(bus.publish(Uuid::new_v4(), "other".into()).await.is_ok());
+        assert!(bus.publish("debate:2", "other".into()).await.is_ok());
         drop(sub);
         assert!(bus.publish(room, "b".into()).await.is_ok());
         let seen = seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
