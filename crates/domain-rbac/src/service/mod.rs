@@ -74,7 +74,14 @@ pub struct RbacService {
     /// Bumped on every invalidation; a read that started before a bump does not fill the
     /// in-process caches, so a stale grant set can never be put back after it was dropped.
     generation: AtomicU64,
+    /// Every change applied on this instance (made here or announced by another), for
+    /// whatever holds access open over time (sockets' subscriptions) to recheck at once.
+    changes: tokio::sync::broadcast::Sender<Invalidation>,
 }
+
+/// Changes buffered per watcher of [`RbacService::changes`]; one that falls further
+/// behind gets `Lagged` and should recheck everything.
+const CHANGES_QUEUE: usize = 256;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -123,7 +130,21 @@ impl RbacService {
             paths: Mutex::new(HashMap::new()),
             local_cache: AtomicBool::new(true),
             generation: AtomicU64::new(0),
+            changes: tokio::sync::broadcast::channel(CHANGES_QUEUE).0,
         }
+    }
+
+    /// The access changes applied on this instance from now on — grants, memberships,
+    /// templates, overrides, the organisation tree — whether made here or announced by
+    /// another instance. Delivered after the caches were dropped, so a check made on
+    /// receipt sees the change.
+    pub fn changes(&self) -> tokio::sync::broadcast::Receiver<Invalidation> {
+        self.changes.subscribe()
+    }
+
+    fn announce_locally(&self, change: Invalidation) {
+        // Err only when nobody watches.
+        let _ = self.changes.send(change);
     }
 
     /// Seeds the default roles (idempotently), repairs the protected built-in roles
@@ -224,6 +245,7 @@ impl RbacService {
             Invalidation::Scopes => lock(&self.paths).clear(),
             Invalidation::Policy => self.reload_policy().await?,
         }
+        self.announce_locally(message);
         Ok(())
     }
 
@@ -503,13 +525,16 @@ impl RbacService {
             tracing::warn!(error = %e, "could not announce a grant change");
         }
         lock(&self.subjects).remove(&user_id);
+        self.announce_locally(Invalidation::User { user_id });
     }
 
     async fn changed_policy(&self) -> Result<(), RbacError> {
         if let Err(e) = self.bus.publish(Invalidation::Policy).await {
             tracing::warn!(error = %e, "could not announce a policy change");
         }
-        self.reload_policy().await
+        self.reload_policy().await?;
+        self.announce_locally(Invalidation::Policy);
+        Ok(())
     }
 
     /// Announces that the organisation tree changed (an institution, campus or
@@ -520,6 +545,7 @@ impl RbacService {
         }
         self.generation.fetch_add(1, Ordering::SeqCst);
         lock(&self.paths).clear();
+        self.announce_locally(Invalidation::Scopes);
     }
 
     fn now(&self) -> DateTime<Utc> {
