@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use domain_core::{Clock, DomainEvent, EventPublisher, PageLimit, StoreError};
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::{
@@ -258,13 +257,12 @@ impl NotificationService {
             return Ok(delivery);
         }
         delivery.unread = self.keep_count(user, self.counter.incr(user).await).await;
-        let mut payload = json!(notification);
-        payload["unread"] = json!(delivery.unread);
-        let event = DomainEvent::new(
-            events::CREATED,
-            notification.id,
+        let event = DomainEvent::of(
+            &crate::NotificationEvent::Created {
+                notification: notification.clone(),
+                unread: delivery.unread,
+            },
             notification.created_at,
-            payload,
         );
         if let Err(e) = self.events.publish(event).await {
             // Stored all the same: the user sees it in the list, only live push is lost.
