@@ -1,20 +1,15 @@
 //! The caller's own notifications (`/api/notifications/…`): the list, the unread count,
-//! marking read, deleting, and the channel chosen per kind; and the live feed
-//! `/ws/notifications/` ([`live`]).
+//! marking read, deleting, and the channel chosen per kind. The live feed is the
+//! `user:{id}` topic of the sockets (`crate::http::ws`).
 //!
 //! Every route acts on the signed-in caller's notifications only (`.authenticated()`, as
 //! `/api/users/me/…`): the service is always given the caller's id, and another user's
 //! notification is not found, so ids cannot be probed.
 
-pub mod live;
-
 use actix_web::http::Method;
 use actix_web::{HttpResponse, web};
-use chrono::{DateTime, Utc};
 use domain_core::{FieldError, PageLimit};
-use domain_notifications::{
-    Channel, Notification, NotificationError, NotificationKind, Preference,
-};
+use domain_notifications::{Channel, NotificationError, NotificationKind, Preference};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -25,7 +20,7 @@ use super::problem::ApiError;
 use super::routes::Endpoint;
 use super::state::AppState;
 
-/// Every notification endpoint, the live feed included.
+/// Every notification endpoint.
 ///
 /// The fixed paths (`unread-count`, `read-all`, `preferences`) come before
 /// `/api/notifications/{id}/`: the router tries resources in order, and `{id}` would
@@ -87,44 +82,10 @@ pub fn endpoints() -> Vec<Endpoint> {
             .authenticated()
             .returns_raw(204, "Deleted", None)
             .to(delete),
-        live::endpoint(),
     ]
 }
 
-/// A notification as clients see it.
-#[derive(Debug, Serialize, Deserialize, JsonSchema)]
-pub struct NotificationDto {
-    /// Id.
-    pub id: Uuid,
-    /// `debate_scheduled`, `session_rescheduled`, `moderation_action`,
-    /// `results_published` or `role_granted`.
-    #[schemars(schema_with = "crate::http::schema::notification_kind")]
-    pub kind: String,
-    /// One line.
-    pub title: String,
-    /// More detail; may be empty.
-    pub body: String,
-    /// Path of the resource it is about, on this API.
-    pub link: Option<String>,
-    /// When it was created.
-    pub created_at: DateTime<Utc>,
-    /// When it was read; absent while unread.
-    pub read_at: Option<DateTime<Utc>>,
-}
-
-impl From<Notification> for NotificationDto {
-    fn from(n: Notification) -> Self {
-        Self {
-            id: n.id,
-            kind: n.kind.as_str().to_owned(),
-            title: n.title,
-            body: n.body,
-            link: n.link,
-            created_at: n.created_at,
-            read_at: n.read_at,
-        }
-    }
-}
+pub use crate::dto::notifications::NotificationDto;
 
 /// A page of notifications.
 #[derive(Serialize, Deserialize, JsonSchema)]

@@ -1,13 +1,16 @@
+//! Debates as clients see them (topics, sessions, seats, arguments, results), on REST
+//! and on the sockets.
+
 //! Request and response bodies of the debate endpoints.
 
 use chrono::{DateTime, Utc};
-use domain_debates::{DebateSession, Message, Participant, Topic, Visibility};
+use domain_debates::{DebateSession, Message, Participant, Results, Topic, Visibility};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// A debate topic.
-#[derive(Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct TopicDto {
     /// Id.
     pub id: Uuid,
@@ -56,7 +59,7 @@ impl From<VisibilityDto> for Visibility {
 }
 
 /// Body of `PUT /api/debates/topics/{id}/visibility/`.
-#[derive(Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetVisibilityRequest {
     /// The new visibility.
@@ -78,7 +81,7 @@ impl From<Topic> for TopicDto {
 }
 
 /// A page of topics.
-#[derive(Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct TopicPage {
     /// Ordered by id.
     pub items: Vec<TopicDto>,
@@ -116,7 +119,7 @@ pub struct UpdateTopicRequest {
 }
 
 /// A debate session.
-#[derive(Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct SessionDto {
     /// Id.
     pub id: Uuid,
@@ -175,7 +178,7 @@ impl From<DebateSession> for SessionDto {
 }
 
 /// A page of sessions.
-#[derive(Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct SessionPage {
     /// Ordered by id.
     pub items: Vec<SessionDto>,
@@ -251,7 +254,7 @@ pub struct JoinRequest {
 }
 
 /// A seat.
-#[derive(Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct ParticipantDto {
     /// User.
     pub user_id: Uuid,
@@ -276,7 +279,7 @@ impl From<Participant> for ParticipantDto {
 }
 
 /// A page of seats.
-#[derive(Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct ParticipantPage {
     /// Ordered by user id.
     pub items: Vec<ParticipantDto>,
@@ -285,7 +288,7 @@ pub struct ParticipantPage {
 }
 
 /// An argument.
-#[derive(Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct MessageDto {
     /// Position in the session (1, 2, 3, …).
     pub seq: i64,
@@ -306,7 +309,7 @@ pub struct MessageDto {
 }
 
 /// A moderator's removal of a message.
-#[derive(Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct RemovalDto {
     /// When.
     pub at: DateTime<Utc>,
@@ -357,7 +360,7 @@ impl From<Message> for MessageDto {
 }
 
 /// A window of arguments.
-#[derive(Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct MessagePage {
     /// Ascending by `seq`.
     pub items: Vec<MessageDto>,
@@ -377,4 +380,68 @@ pub struct PostMessageRequest {
     /// Sequence number of the argument answered.
     #[schemars(range(min = 1))]
     pub reply_to: Option<i64>,
+}
+
+/// Votes for one argument.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct ArgumentVotesDto {
+    /// The argument.
+    pub seq: i64,
+    /// Votes.
+    pub votes: u64,
+}
+
+/// The results of a session's vote.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct ResultsDto {
+    /// The session.
+    pub session_id: Uuid,
+    /// Votes for pro on the winner ballot.
+    pub pro: u64,
+    /// Votes for con.
+    pub con: u64,
+    /// Votes per argument, most first.
+    pub arguments: Vec<ArgumentVotesDto>,
+    /// `pro` or `con`; absent on a tie or without votes.
+    #[serde(default)]
+    #[schemars(schema_with = "crate::http::schema::debating_side_or_null")]
+    pub winner: Option<String>,
+    /// The best argument; absent on a tie or without votes.
+    pub best_argument: Option<i64>,
+    /// Distinct voters.
+    pub turnout: u64,
+    /// Distinct users who took a seat (any side) in the session.
+    pub eligible: u64,
+    /// When voting opened (the session closed).
+    pub voting_opens_at: Option<DateTime<Utc>>,
+    /// When it closes.
+    pub voting_closes_at: Option<DateTime<Utc>>,
+    /// Whether votes are accepted now.
+    pub open: bool,
+}
+
+impl From<Results> for ResultsDto {
+    fn from(r: Results) -> Self {
+        Self {
+            session_id: r.session_id,
+            pro: r.tally.pro,
+            con: r.tally.con,
+            arguments: r
+                .tally
+                .arguments
+                .into_iter()
+                .map(|a| ArgumentVotesDto {
+                    seq: a.seq,
+                    votes: a.votes,
+                })
+                .collect(),
+            winner: r.winner.map(|s| s.as_str().to_owned()),
+            best_argument: r.best_argument,
+            turnout: r.tally.turnout,
+            eligible: r.tally.eligible,
+            voting_opens_at: r.voting_opens_at,
+            voting_closes_at: r.voting_closes_at,
+            open: r.open,
+        }
+    }
 }
