@@ -2,7 +2,9 @@
 //! and the command line. Handlers stay thin; rules live in the domain crates.
 
 pub mod cli;
+pub mod commands;
 pub mod config;
+pub mod dto;
 pub mod http;
 pub mod jobs;
 pub mod reactions;

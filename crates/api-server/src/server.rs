@@ -13,7 +13,7 @@ use crate::http::docs_ui::OpenApiJson;
 use crate::http::metrics::Metrics;
 use crate::http::state::AppState;
 use crate::http::{context, fallback, openapi, routes};
-use crate::realtime::RoomHub;
+use crate::realtime::TopicHub;
 use crate::wiring::{self, StartupError};
 
 /// A server that is accepting connections.
@@ -23,7 +23,7 @@ pub struct RunningServer {
     /// Stops it.
     pub handle: ServerHandle,
     /// Its real-time rooms ([`RunningServer::stop`] closes their sockets first).
-    pub rooms: RoomHub,
+    pub rooms: TopicHub,
     /// The job queue its handlers and worker use.
     pub jobs: Arc<dyn domain_jobs::JobQueue>,
     /// Its background-job worker, unless `AGORA_WORKER=off`.
@@ -58,7 +58,7 @@ impl RunningServer {
 
 /// Closes every WebSocket with 1001 (actix would otherwise wait for open sockets until
 /// the shutdown timeout), then stops the server gracefully.
-async fn stop_gracefully(handle: &ServerHandle, rooms: &RoomHub) {
+async fn stop_gracefully(handle: &ServerHandle, rooms: &TopicHub) {
     rooms.shutdown();
     handle.stop(true).await;
 }
@@ -86,15 +86,32 @@ pub async fn start(config: &Config, handle_signals: bool) -> Result<RunningServe
         );
     }
     // one hub for every worker: built here, outside `HttpServer::new`
-    let rooms = RoomHub::new(
-        backends.room_bus.clone(),
-        Arc::new(crate::http::debates::StoredMessages(
-            backends.debates.clone(),
-        )),
+    let rooms = TopicHub::new(
+        backends.topic_bus.clone(),
+        Arc::new(crate::realtime::StoredMessages(backends.debates.clone())),
         backends.presence.clone(),
         backends.clock.clone(),
         Duration::from_secs(config.presence_ttl_secs),
     );
+    // Sockets recheck their subscriptions as soon as access changes on any instance.
+    crate::realtime::access::forward_changes(&backends.rbac, &rooms);
+    let realtime = Arc::new(crate::realtime::connection::Realtime {
+        hub: rooms.clone(),
+        access: crate::realtime::access::TopicAccess::new(
+            backends.rbac.clone(),
+            backends.debates.clone(),
+            backends.moderation.clone(),
+        ),
+        auth: backends.auth.clone(),
+        debates: backends.debates.clone(),
+        post_argument: crate::commands::PostArgument::new(
+            backends.debates.clone(),
+            backends.rbac.clone(),
+            backends.rate_limiter.clone(),
+            Arc::new(config.room_send_rates.clone()),
+            backends.clock.clone(),
+        ),
+    });
     let state = AppState {
         auth: backends.auth,
         health: Arc::new(backends.health),
@@ -106,25 +123,25 @@ pub async fn start(config: &Config, handle_signals: bool) -> Result<RunningServe
         moderation: backends.moderation,
         voting: backends.voting,
         analytics: backends.analytics,
-        rooms: rooms.clone(),
+        realtime,
         notifications: backends.notifications,
-        notification_hub: crate::http::notifications::live::NotificationHub::new(
-            backends.notification_bus,
-        ),
         allowed_origins: Arc::new(config.allowed_origins.clone()),
-        send_rates: Arc::new(config.room_send_rates.clone()),
         jobs: job_deps.clone(),
     };
     let permissions = web::Data::new(crate::http::guard::RoutePermissions::from_routes());
     let state = web::Data::new(state);
     let metrics = web::Data::new(Metrics::default());
     let doc = web::Data::new(OpenApiJson(Arc::new(openapi::document_json())));
+    let asyncapi = web::Data::new(crate::http::asyncapi::AsyncApiJson(Arc::new(
+        crate::http::asyncapi::document_json(),
+    )));
 
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
             .app_data(metrics.clone())
             .app_data(doc.clone())
+            .app_data(asyncapi.clone())
             .app_data(permissions.clone())
             .app_data(fallback::json_config())
             .app_data(fallback::path_config())
@@ -215,7 +232,7 @@ impl Signals {
 /// Stops gracefully on SIGTERM or SIGINT: real-time clients get 1001, stop accepting, let
 /// in-flight requests finish.
 #[allow(unused_mut)]
-async fn stop_on_signal(mut signals: Signals, handle: ServerHandle, rooms: RoomHub) {
+async fn stop_on_signal(mut signals: Signals, handle: ServerHandle, rooms: TopicHub) {
     #[cfg(unix)]
     {
         let name = tokio::select! {
@@ -238,7 +255,7 @@ pub struct BackgroundServer {
     /// Listening address.
     pub addr: SocketAddr,
     handle: ServerHandle,
-    rooms: RoomHub,
+    rooms: TopicHub,
     jobs: Arc<dyn domain_jobs::JobQueue>,
     thread: Option<std::thread::JoinHandle<()>>,
 }

@@ -57,15 +57,14 @@ pub struct Backends {
     pub voting: domain_debates::VotingService,
     /// The daily activity roll-up of debates and its reads.
     pub analytics: domain_debates::AnalyticsService,
-    /// Fan-out of the real-time rooms: Redis pub/sub, or in process.
-    pub room_bus: Arc<dyn domain_debates::RoomBus>,
+    /// Fan-out of every real-time topic: Redis pub/sub, or in process.
+    pub topic_bus: Arc<dyn domain_core::TopicBus>,
+    /// Send rates shared by every instance: Redis, or in process.
+    pub rate_limiter: Arc<dyn domain_core::RateLimiter>,
     /// Who is connected to which room: Redis with expiry, or in process.
     pub presence: Arc<dyn domain_debates::PresenceStore>,
     /// The users' notifications.
     pub notifications: NotificationService,
-    /// Fan-out of live notifications by user id: Redis pub/sub (`{prefix}notif:…`), or
-    /// in process.
-    pub notification_bus: Arc<dyn domain_debates::RoomBus>,
     /// What recorded domain events set off: the handlers of `events.dispatch` and of
     /// the jobs reactions schedule.
     pub reactions: crate::reactions::Reactions,
@@ -185,10 +184,10 @@ struct Shared {
     limiter: Arc<dyn AttemptLimiter>,
     subject_cache: Arc<dyn SubjectCache>,
     bus: Arc<dyn InvalidationBus>,
-    room_bus: Arc<dyn domain_debates::RoomBus>,
+    topic_bus: Arc<dyn domain_core::TopicBus>,
+    rate_limiter: Arc<dyn domain_core::RateLimiter>,
     presence: Arc<dyn domain_debates::PresenceStore>,
     unread: Arc<dyn UnreadCounter>,
-    notification_bus: Arc<dyn domain_debates::RoomBus>,
 }
 
 /// Feeds invalidations received over Redis to the RBAC service.
@@ -355,10 +354,10 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
         limiter,
         subject_cache,
         bus,
-        room_bus,
+        topic_bus,
+        rate_limiter,
         presence,
         unread,
-        notification_bus,
     } = match &config.redis_url {
         Some(url) => {
             let pool = adapter_redis::connect_with(
@@ -383,10 +382,14 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
                     pool.clone(),
                     prefix.clone(),
                 )),
-                room_bus: Arc::new(
-                    adapter_redis::RedisRoomBus::new(pool.clone(), url, prefix.clone())
+                topic_bus: Arc::new(
+                    adapter_redis::RedisTopicBus::new(pool.clone(), url, prefix.clone())
                         .map_err(backend("Redis"))?,
                 ),
+                rate_limiter: Arc::new(adapter_redis::RedisRateLimiter::new(
+                    pool.clone(),
+                    prefix.clone(),
+                )),
                 presence: Arc::new(adapter_redis::RedisPresence::new(
                     pool.clone(),
                     prefix.clone(),
@@ -395,16 +398,6 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
                     pool.clone(),
                     prefix.clone(),
                 )),
-                // its own pub/sub connection, apart from the debate rooms'
-                notification_bus: Arc::new(
-                    adapter_redis::RedisRoomBus::with_namespace(
-                        pool.clone(),
-                        url,
-                        prefix.clone(),
-                        crate::http::notifications::live::BUS_NAMESPACE,
-                    )
-                    .map_err(backend("Redis"))?,
-                ),
                 bus: Arc::new(adapter_redis::RedisInvalidationBus::new(pool, prefix)),
             }
         }
@@ -415,10 +408,10 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
                 limiter: Arc::new(adapter_memory::MemoryAttemptLimiter::default()),
                 subject_cache: Arc::new(adapter_memory::MemorySubjectCache::default()),
                 bus: Arc::new(adapter_memory::MemoryInvalidationBus::default()),
-                room_bus: Arc::new(adapter_memory::MemoryRoomBus::default()),
+                topic_bus: Arc::new(adapter_memory::MemoryTopicBus::default()),
+                rate_limiter: Arc::new(adapter_memory::MemoryRateLimiter::default()),
                 presence: Arc::new(adapter_memory::MemoryPresence::default()),
                 unread: Arc::new(adapter_memory::MemoryUnreadCounter::new()),
-                notification_bus: Arc::new(adapter_memory::MemoryRoomBus::default()),
             }
         }
     };
@@ -486,25 +479,27 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
             tracing::error!(error = %e, "grant invalidation listener stopped; in-process caches stay off");
         });
     }
+    // The one publish path: committed events become frames on the topic bus.
+    let projector = crate::realtime::Projector::new(topic_bus.clone(), notification_store.clone());
     let debates = domain_debates::DebateService::new(debate_repo.clone(), clock.clone());
+    // MERGE-H1: .with_events(Arc::new(projector.clone()))
     let notifications = NotificationService::new(
         notification_store.clone(),
         preference_store,
         unread,
         clock.clone(),
-        Arc::new(crate::http::notifications::live::LivePush::new(
-            notification_bus.clone(),
-            notification_store,
-        )),
+        Arc::new(projector.clone()),
     );
     let moderation =
         domain_debates::ModerationService::new(debate_repo.clone(), moderation_repo, clock.clone());
+    // MERGE-H1: .with_events(Arc::new(projector.clone()))
     let voting = domain_debates::VotingService::new(
         debate_repo,
         vote_repo,
-        Arc::new(NullEventPublisher),
+        Arc::new(projector.clone()),
         clock.clone(),
     );
+    projector.read_tallies_from(voting.clone());
     let analytics = domain_debates::AnalyticsService::new(analytics_repo, clock.clone());
     let org = OrgService::new(org_repo, clock.clone());
     // What the recorded events set off, run by the job worker (see `crate::reactions`).
@@ -533,10 +528,10 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
         moderation,
         voting,
         analytics,
-        room_bus,
+        topic_bus,
+        rate_limiter,
         presence,
         notifications,
-        notification_bus,
         reactions,
         job_wake,
         jobs,

@@ -19,6 +19,11 @@ const INDEX_HTML: &str = r##"<!DOCTYPE html>
   <link rel="stylesheet" href="/api/docs/swagger-ui.css">
 </head>
 <body>
+  <p style="font-family: sans-serif; margin: 1em 2em 0">
+    REST: the OpenAPI document below (<a href="/api/schema/">/api/schema/</a>).
+    Real time: one WebSocket, <code>/ws/</code>, described by its AsyncAPI 3 document,
+    <a href="/api/asyncapi.json">/api/asyncapi.json</a>.
+  </p>
   <div id="swagger-ui"></div>
   <script src="/api/docs/swagger-ui-bundle.js"></script>
   <script>

@@ -1,6 +1,7 @@
 //! The HTTP interface: thin handlers that parse, call a domain service and map the result.
 
 pub mod analytics;
+pub mod asyncapi;
 pub mod context;
 pub mod debates;
 pub mod docs_ui;
@@ -23,3 +24,4 @@ pub(crate) mod socket;
 pub mod state;
 pub mod users;
 pub mod visible;
+pub mod ws;

@@ -340,7 +340,9 @@ pub fn all() -> Vec<Endpoint> {
     v.extend(super::analytics::endpoints());
     v.extend(super::debates::endpoints());
     v.extend(super::notifications::endpoints());
+    v.extend(super::ws::endpoints());
     v.extend(super::docs_ui::endpoints());
+    v.extend(super::asyncapi::endpoints());
     v
 }
 

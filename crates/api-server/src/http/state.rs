@@ -48,16 +48,13 @@ pub struct AppState {
     pub voting: domain_debates::VotingService,
     /// Daily activity figures of debates (`/api/analytics/daily/`).
     pub analytics: domain_debates::AnalyticsService,
-    /// The real-time debate rooms of this instance.
-    pub rooms: crate::realtime::RoomHub,
     /// The signed-in user's notifications.
     pub notifications: domain_notifications::NotificationService,
-    /// The live notification feeds of this instance (`/ws/notifications/`).
-    pub notification_hub: crate::http::notifications::live::NotificationHub,
+    /// The real-time platform: the topics of this instance, subscription rules and the
+    /// command path of arguments (shared by REST and the sockets).
+    pub realtime: Arc<crate::realtime::connection::Realtime>,
     /// `AGORA_ALLOWED_ORIGINS`: origins besides the server's own that may open a room.
     pub allowed_origins: Arc<Vec<String>>,
-    /// `AGORA_ROOM_SEND_RATES`: per-role send rates in debate rooms.
-    pub send_rates: Arc<crate::send_rate::SendRates>,
     /// Background jobs (queue, mailer, clock), for the operators' endpoints
     /// (`/api/admin/jobs/`) and for enqueueing.
     pub jobs: crate::jobs::JobDeps,

@@ -1,40 +1,67 @@
-//! The debate rooms of this instance: a [`RoomHub`] built once at startup (outside
-//! `HttpServer::new`) and shared by every worker. A room exists while this instance has
-//! clients in it: one owning task keeps the room's bus subscription and feeds a broadcast
-//! channel that the room's connections read; cheap [`RoomMember`] handles count the
-//! clients and always deregister when dropped, closing the room with the last one.
+//! The real-time platform of this instance: one [`TopicHub`] built at startup (outside
+//! `HttpServer::new`) and shared by every worker and every socket.
 //!
-//! Every frame reaches the room through the [`RoomBus`] (Redis pub/sub, or an in-process
-//! loopback in the embedded mode), including on the instance that published it: each
-//! instance delivers only what comes back from the bus, so nothing arrives twice. A frame
-//! is serialised once by its publisher and parsed once per receiving instance.
+//! A topic (`debate:{id}`, `user:{id}`, see [`topic`]) is open on this instance while
+//! sockets here subscribe to it: one owning task keeps the topic's bus subscription and
+//! feeds a broadcast channel that the subscribed sockets read; cheap [`TopicMember`]
+//! handles count the subscribers and always deregister when dropped, closing the topic
+//! with the last one.
 //!
-//! Presence (who is connected) lives in [`presence`].
+//! Frames reach a topic only through the [`TopicBus`] (Redis pub/sub, or an in-process
+//! loopback in the embedded mode), including on the instance that published them: each
+//! instance delivers only what comes back from the bus, so nothing arrives twice. Frames
+//! are published by one component, the [`Projector`], from committed domain events;
+//! handlers never publish. A frame is serialised once by its publisher and parsed once
+//! per receiving instance.
+//!
+//! Sockets live in [`connection`]: one multiplexed connection per client (`/ws/`), with
+//! the legacy single-topic endpoints as pre-subscribed connections. Who may subscribe is
+//! decided in [`access`]; subscriptions are rechecked when access changes
+//! ([`TopicHub::access_changed`]). Presence (who is connected) lives in [`presence`].
 
+pub mod access;
+pub mod backfill;
+pub mod connection;
+pub mod frames;
 mod presence;
+pub mod projector;
 mod sequencer;
+pub mod topic;
 
-pub use presence::{PRESENCE_COALESCE, PRESENCE_DETAIL_LIMIT, Visitor};
+pub use backfill::StoredMessages;
+pub use presence::{PRESENCE_COALESCE, PRESENCE_DETAIL_LIMIT};
+pub use projector::Projector;
 pub use sequencer::{REORDER_WAIT, RoomBackfill};
+pub use topic::Topic;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use domain_core::{Clock, StoreError};
-use domain_debates::{PresenceEntry, PresenceStore, RoomBus, RoomSink};
+use domain_core::{Clock, StoreError, TopicBus, TopicSink};
+use domain_debates::{PresenceEntry, PresenceStore};
 use serde::Deserialize;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use uuid::Uuid;
 
-use crate::http::debates::MessageDto;
-
-/// Frames a room buffers per client before that client counts as unable to keep up.
+/// Frames a topic buffers per subscriber before that subscriber counts as unable to keep
+/// up.
 pub const OUTBOUND_QUEUE: usize = 256;
 
-/// A frame for every client of a room, serialised once.
+/// A change of who may read what, announced to every socket of this instance so that
+/// subscriptions it ended are dropped at once (not at the next heartbeat).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessChange {
+    /// One user's grants or memberships changed.
+    User(Uuid),
+    /// Something that may concern anybody changed (role templates, overrides, the
+    /// organisation tree, a debate's visibility).
+    Everyone,
+}
+
+/// A frame for every subscriber of a topic, serialised once.
 #[derive(Debug)]
-pub struct RoomEvent {
+pub struct TopicFrame {
     /// The message's sequence number for `message.created`, `None` for other frames.
     pub seq: Option<i64>,
     /// The frame's JSON text. A `ByteString`: each connection's copy shares the buffer
@@ -47,11 +74,11 @@ pub struct RoomEvent {
     /// For frames about one participant (`moderation.*`): only their connections and
     /// those of moderators receive it.
     pub target: Option<Uuid>,
-    /// Whether the target's connections close after receiving it (`moderation.removed`).
+    /// Whether the target's subscription ends after receiving it (`moderation.removed`).
     pub closes_target: bool,
 }
 
-impl RoomEvent {
+impl TopicFrame {
     fn parse(text: String) -> Self {
         #[derive(Deserialize)]
         struct Seq {
@@ -61,6 +88,7 @@ impl RoomEvent {
         struct Peek {
             #[serde(rename = "type")]
             kind: String,
+            topic: Option<String>,
             message: Option<Seq>,
             count: Option<u64>,
             target: Option<Uuid>,
@@ -80,9 +108,13 @@ impl RoomEvent {
         };
         let public_text = match (peek.kind.as_str(), peek.count) {
             ("presence", Some(count)) => Some(
-                serde_json::json!({"type": "presence", "count": count})
-                    .to_string()
-                    .into(),
+                frames::ServerFrame::Presence {
+                    topic: peek.topic.unwrap_or_default(),
+                    count,
+                    detail: None,
+                }
+                .to_text()
+                .into(),
             ),
             _ => None,
         };
@@ -103,13 +135,13 @@ impl RoomEvent {
         }
     }
 }
-
 type Ready = watch::Receiver<Option<Result<(), String>>>;
 
+/// A topic open on this instance.
 struct Room {
     generation: u64,
     clients: usize,
-    tx: broadcast::Sender<Arc<RoomEvent>>,
+    tx: broadcast::Sender<Arc<TopicFrame>>,
     /// Into the room's sequencer (see [`sequencer`]).
     feed: mpsc::UnboundedSender<sequencer::Feed>,
     ready: Ready,
@@ -118,51 +150,58 @@ struct Room {
 }
 
 struct Inner {
-    bus: Arc<dyn RoomBus>,
+    bus: Arc<dyn TopicBus>,
     backfill: Arc<dyn RoomBackfill>,
-    /// Frames scheduled by [`RoomHub::publish_coalesced`], by room and kind.
-    coalescing: Mutex<std::collections::HashSet<(Uuid, &'static str)>>,
     presence: presence::PresenceBoard,
-    rooms: Mutex<HashMap<Uuid, Room>>,
+    rooms: Mutex<HashMap<Topic, Room>>,
     generation: AtomicU64,
     shutdown: watch::Sender<bool>,
+    access: broadcast::Sender<AccessChange>,
 }
 
-/// The rooms of this instance. Cloning is cheap.
+/// The topics of this instance. Cloning is cheap.
 #[derive(Clone)]
-pub struct RoomHub {
+pub struct TopicHub {
     inner: Arc<Inner>,
 }
 
-/// One client's place in a room: its feed of frames. Leaves the room when dropped.
-pub struct RoomMember {
-    hub: RoomHub,
-    session_id: Uuid,
-    generation: u64,
-    /// Frames of the room, in the order the bus delivered them.
-    pub events: broadcast::Receiver<Arc<RoomEvent>>,
+/// One subscriber's place in a topic: its feed of frames, and the guard that leaves the
+/// topic when dropped.
+pub struct TopicMember {
+    /// Leaves the topic when dropped.
+    pub guard: MemberGuard,
+    /// Frames of the topic, in order (see [`sequencer`]).
+    pub events: broadcast::Receiver<Arc<TopicFrame>>,
 }
 
-impl Drop for RoomMember {
+/// Counts one subscriber of a topic; the last one dropped closes the topic on this
+/// instance.
+pub struct MemberGuard {
+    hub: TopicHub,
+    topic: Topic,
+    generation: u64,
+}
+
+impl Drop for MemberGuard {
     fn drop(&mut self) {
         let mut rooms = self.hub.lock();
-        if let Some(room) = rooms.get_mut(&self.session_id)
+        if let Some(room) = rooms.get_mut(&self.topic)
             && room.generation == self.generation
         {
             room.clients = room.clients.saturating_sub(1);
             if room.clients == 0 {
-                rooms.remove(&self.session_id);
+                rooms.remove(&self.topic);
             }
         }
     }
 }
 
-impl RoomHub {
-    /// Rooms fanned out through `bus` (gaps in their order read through `backfill`),
-    /// with connections recorded in `presence` for `presence_ttl` after their last
-    /// heartbeat.
+impl TopicHub {
+    /// Topics fanned out through `bus` (gaps in a room's order read through
+    /// `backfill`), with room connections recorded in `presence` for `presence_ttl` after
+    /// their last heartbeat.
     pub fn new(
-        bus: Arc<dyn RoomBus>,
+        bus: Arc<dyn TopicBus>,
         backfill: Arc<dyn RoomBackfill>,
         presence: Arc<dyn PresenceStore>,
         clock: Arc<dyn Clock>,
@@ -172,53 +211,53 @@ impl RoomHub {
             inner: Arc::new(Inner {
                 bus,
                 backfill,
-                coalescing: Mutex::default(),
                 presence: presence::PresenceBoard::new(presence, clock, presence_ttl),
                 rooms: Mutex::new(HashMap::new()),
                 generation: AtomicU64::new(0),
                 shutdown: watch::channel(false).0,
+                access: broadcast::channel(ACCESS_QUEUE).0,
             }),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Room>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Topic, Room>> {
         self.inner
             .rooms
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Tells the room's sequencer where the stored sequence stood when a connection
+    /// Tells the topic's sequencer where the stored sequence stood when a subscription
     /// started (it ignores this once it has passed frames on).
-    pub fn baseline(&self, session_id: Uuid, newest_seq: i64) {
-        if let Some(room) = self.lock().get(&session_id) {
+    pub fn baseline(&self, topic: Topic, newest_seq: i64) {
+        if let Some(room) = self.lock().get(&topic) {
             let _ = room.feed.send(sequencer::Feed::Baseline(newest_seq));
         }
     }
 
-    /// Number of rooms with local clients.
-    pub fn open_rooms(&self) -> usize {
+    /// Number of topics with local subscribers.
+    pub fn open_topics(&self) -> usize {
         self.lock().len()
     }
 
-    /// Enters the room of `session_id`, subscribing this instance to it if it is the
-    /// first local client. Returns once the subscription is confirmed, so every frame
-    /// published afterwards reaches the member.
+    /// Subscribes to `topic`, subscribing this instance to it on the bus if it is the
+    /// first local subscriber. Returns once the bus subscription is confirmed, so every
+    /// frame published afterwards reaches the member.
     ///
     /// # Errors
     /// [`StoreError::Unavailable`] when the bus cannot be subscribed.
-    pub async fn join(&self, session_id: Uuid) -> Result<RoomMember, StoreError> {
+    pub async fn join(&self, topic: Topic) -> Result<TopicMember, StoreError> {
         let (member, mut ready) = {
             let mut rooms = self.lock();
-            let room = rooms
-                .entry(session_id)
-                .or_insert_with(|| self.open(session_id));
+            let room = rooms.entry(topic).or_insert_with(|| self.open(topic));
             room.clients += 1;
             (
-                RoomMember {
-                    hub: self.clone(),
-                    session_id,
-                    generation: room.generation,
+                TopicMember {
+                    guard: MemberGuard {
+                        hub: self.clone(),
+                        topic,
+                        generation: room.generation,
+                    },
                     events: room.tx.subscribe(),
                 },
                 room.ready.clone(),
@@ -236,14 +275,14 @@ impl RoomHub {
         }
     }
 
-    /// Creates a room and its owning task (called under the lock; the task subscribes).
-    fn open(&self, session_id: Uuid) -> Room {
+    /// Creates a topic and its owning task (called under the lock; the task subscribes).
+    fn open(&self, topic: Topic) -> Room {
         let (tx, _) = broadcast::channel(OUTBOUND_QUEUE);
         let (ready_tx, ready) = watch::channel(None);
         let (stop, stopped) = oneshot::channel::<()>();
         let (feed, feed_rx) = mpsc::unbounded_channel();
         let into_sequencer = feed.clone();
-        let sink: RoomSink = Arc::new(move |text: String| {
+        let sink: TopicSink = Arc::new(move |text: String| {
             // Err only when the room is gone: nothing to do.
             let _ = into_sequencer.send(sequencer::Feed::Frame(text));
         });
@@ -251,15 +290,17 @@ impl RoomHub {
         let backfill = self.inner.backfill.clone();
         let out = tx.clone();
         tokio::spawn(async move {
-            match bus.subscribe(session_id, sink).await {
+            match bus.subscribe(&topic.to_string(), sink).await {
                 Ok(subscription) => {
                     let _ = ready_tx.send(Some(Ok(())));
-                    // Returns when the room is removed (its stop sender dropped).
-                    sequencer::run(session_id, feed_rx, out, backfill, stopped).await;
+                    // Returns when the topic is removed (its stop sender dropped). Only
+                    // resumable topics carry sequence numbers; other frames pass straight
+                    // through the sequencer.
+                    sequencer::run(topic.id(), feed_rx, out, backfill, stopped).await;
                     drop(subscription);
                 }
                 Err(e) => {
-                    tracing::warn!(%session_id, error = %e, "cannot subscribe to a debate room");
+                    tracing::warn!(%topic, error = %e, "cannot subscribe to a topic");
                     let _ = ready_tx.send(Some(Err(e.to_string())));
                 }
             }
@@ -272,99 +313,6 @@ impl RoomHub {
             ready,
             _stop: stop,
         }
-    }
-
-    /// Broadcasts a frame to the room on every instance. A frame with a `target` (a user
-    /// id) reaches only that user's connections and moderators'; `moderation.removed`
-    /// also closes the target's connections.
-    pub async fn publish_frame(&self, session_id: Uuid, frame: &serde_json::Value) {
-        self.publish(session_id, frame).await;
-    }
-
-    /// Runs `frame` once after `delay` and publishes what it returns, however many times
-    /// this is called for the same room and `kind` meanwhile (coalescing bursts, such as
-    /// a wave of votes, into one frame per instance).
-    pub fn publish_coalesced<F, Fut>(
-        &self,
-        session_id: Uuid,
-        kind: &'static str,
-        delay: std::time::Duration,
-        frame: F,
-    ) where
-        F: FnOnce() -> Fut + Send + 'static,
-        Fut: std::future::Future<Output = Option<String>> + Send,
-    {
-        let key = (session_id, kind);
-        if !self
-            .inner
-            .coalescing
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(key)
-        {
-            return;
-        }
-        let hub = self.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            // Removed before reading, so a change during the read schedules another frame.
-            hub.inner
-                .coalescing
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .remove(&key);
-            if let Some(text) = frame().await
-                && let Err(e) = hub.inner.bus.publish(session_id, text).await
-            {
-                tracing::warn!(%session_id, kind, error = %e, "could not broadcast to a debate room");
-            }
-        });
-    }
-
-    async fn publish(&self, session_id: Uuid, frame: &serde_json::Value) {
-        let text = frame.to_string();
-        if let Err(e) = self.inner.bus.publish(session_id, text).await {
-            // Stored already; clients catch up from storage on their next message or
-            // when they resume.
-            tracing::warn!(%session_id, error = %e, "could not broadcast to a debate room");
-        }
-    }
-
-    /// Broadcasts a stored message to every client of its room on every instance.
-    pub async fn message_created(&self, session_id: Uuid, message: &MessageDto) {
-        self.publish(
-            session_id,
-            &serde_json::json!({"type": "message.created", "message": message}),
-        )
-        .await;
-    }
-
-    /// Broadcasts a session's new status (`live`, `closed`).
-    pub async fn session_status(&self, session_id: Uuid, status: &str) {
-        self.publish(
-            session_id,
-            &serde_json::json!({"type": "session.status", "status": status}),
-        )
-        .await;
-    }
-
-    /// Broadcasts a seat taken (`participant.joined`) or left (`participant.left`).
-    pub async fn seat_changed(
-        &self,
-        session_id: Uuid,
-        joined: bool,
-        participant: &impl serde::Serialize,
-    ) {
-        let kind = if joined {
-            "participant.joined"
-        } else {
-            "participant.left"
-        };
-        self.publish(
-            session_id,
-            &serde_json::json!({"type": kind, "participant": participant}),
-        )
-        .await;
     }
 
     /// How long a connection counts as present after its last refresh; connections
@@ -398,7 +346,11 @@ impl RoomHub {
         tokio::spawn(async move {
             tokio::time::sleep(PRESENCE_COALESCE).await;
             if let Some(frame) = hub.inner.presence.frame(session_id).await
-                && let Err(e) = hub.inner.bus.publish(session_id, frame).await
+                && let Err(e) = hub
+                    .inner
+                    .bus
+                    .publish(&Topic::Debate(session_id).to_string(), frame)
+                    .await
             {
                 tracing::warn!(%session_id, error = %e, "could not announce presence");
             }
@@ -414,64 +366,96 @@ impl RoomHub {
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
         self.inner.shutdown.subscribe()
     }
+
+    /// Tells every socket of this instance that access changed, so each rechecks the
+    /// subscriptions it concerns at once.
+    pub fn access_changed(&self, change: AccessChange) {
+        // Err only when no socket is open: nothing to recheck.
+        let _ = self.inner.access.send(change);
+    }
+
+    /// The access changes announced from now on.
+    pub fn access_changes(&self) -> broadcast::Receiver<AccessChange> {
+        self.inner.access.subscribe()
+    }
 }
+
+/// Access changes buffered per socket; a socket that falls further behind rechecks all
+/// its subscriptions (it cannot know which changes it missed).
+const ACCESS_QUEUE: usize = 64;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn a_room_lives_while_it_has_members() {
-        struct NoBackfill;
-        #[async_trait::async_trait]
-        impl RoomBackfill for NoBackfill {
-            async fn frames(&self, _: Uuid, _: i64, _: i64) -> Result<Vec<String>, String> {
-                Ok(vec![])
-            }
+    struct NoBackfill;
+    #[async_trait::async_trait]
+    impl RoomBackfill for NoBackfill {
+        async fn frames(&self, _: Uuid, _: i64, _: i64) -> Result<Vec<String>, String> {
+            Ok(vec![])
         }
-        let hub = RoomHub::new(
-            Arc::new(adapter_memory::MemoryRoomBus::default()),
+    }
+
+    #[tokio::test]
+    async fn a_topic_lives_while_it_has_subscribers() {
+        let bus = Arc::new(adapter_memory::MemoryTopicBus::default());
+        let hub = TopicHub::new(
+            bus.clone(),
             Arc::new(NoBackfill),
             Arc::new(adapter_memory::MemoryPresence::default()),
             Arc::new(domain_core::SystemClock),
             std::time::Duration::from_secs(30),
         );
-        let room = Uuid::new_v4();
+        let room = Topic::Debate(Uuid::new_v4());
         let a = hub.join(room).await;
         let b = hub.join(room).await;
-        assert!(a.is_ok() && b.is_ok());
-        assert_eq!(hub.open_rooms(), 1);
+        let other = hub.join(Topic::User(Uuid::new_v4())).await;
+        assert!(a.is_ok() && b.is_ok() && other.is_ok());
+        assert_eq!(hub.open_topics(), 2);
         let mut b = b.unwrap_or_else(|_| unreachable!());
-        hub.session_status(room, "live").await;
+        let status = frames::ServerFrame::SessionStatus {
+            topic: room.to_string(),
+            status: "live".into(),
+        };
+        assert!(
+            bus.publish(&room.to_string(), status.to_text())
+                .await
+                .is_ok()
+        );
         let ev = b.events.recv().await;
         assert!(ev.is_ok_and(|e| e.seq.is_none() && e.text.contains("live")));
         drop(a);
-        assert_eq!(hub.open_rooms(), 1);
+        drop(other);
+        assert_eq!(hub.open_topics(), 1);
         drop(b);
-        assert_eq!(hub.open_rooms(), 0);
+        assert_eq!(hub.open_topics(), 0);
     }
 
     #[test]
     fn seq_is_read_from_message_frames_only() {
-        let e = RoomEvent::parse(r#"{"type":"message.created","message":{"seq":7}}"#.into());
+        let e = TopicFrame::parse(r#"{"type":"message.created","message":{"seq":7}}"#.into());
         assert_eq!(e.seq, Some(7));
-        let e = RoomEvent::parse(r#"{"type":"session.status","status":"live"}"#.into());
+        let e = TopicFrame::parse(r#"{"type":"session.status","status":"live"}"#.into());
         assert_eq!(e.seq, None);
     }
 
     #[test]
     fn presence_detail_is_only_for_those_who_may_see_it() {
-        let who = Visitor {
+        let who = frames::Visitor {
             user_id: Uuid::nil(),
             username: "ada".into(),
         };
-        let frame = presence::presence_frame(3, &[], &[who], &[]).to_string();
-        let e = RoomEvent::parse(frame.clone());
+        let topic = Topic::Debate(Uuid::nil());
+        let frame = presence::presence_frame(topic, 3, &[], &[who], &[]);
+        let e = TopicFrame::parse(frame.clone());
         assert_eq!(&**e.text_for(true), frame.as_str());
         let public: serde_json::Value = serde_json::from_str(e.text_for(false)).unwrap();
-        assert_eq!(public, serde_json::json!({"type": "presence", "count": 3}));
+        assert_eq!(
+            public,
+            serde_json::json!({"type": "presence", "topic": topic.to_string(), "count": 3})
+        );
         // other frames are the same for everybody
-        let e = RoomEvent::parse(r#"{"type":"session.status","status":"live"}"#.into());
+        let e = TopicFrame::parse(r#"{"type":"session.status","status":"live"}"#.into());
         assert_eq!(e.text_for(false), e.text_for(true));
     }
 }

@@ -11,24 +11,16 @@ use std::time::Duration;
 
 use domain_core::Clock;
 use domain_debates::{PresenceEntry, PresenceStore, PresentUser};
-use serde::Serialize;
-use serde_json::json;
 use uuid::Uuid;
+
+use super::Topic;
+use super::frames::{PresenceDetail, PresentUserDto, ServerFrame, Visitor};
 
 /// How long after the first change in a room its `presence` frame goes out; changes
 /// meanwhile ride along in the same frame.
 pub const PRESENCE_COALESCE: Duration = Duration::from_millis(500);
 /// Most users listed in a frame's detail (the count is always exact).
 pub const PRESENCE_DETAIL_LIMIT: u32 = 200;
-
-/// A user arriving or leaving, as shown to moderators.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Visitor {
-    /// The user.
-    pub user_id: Uuid,
-    /// Their username.
-    pub username: String,
-}
 
 /// Arrivals and departures seen by this instance since its last frame for the room.
 #[derive(Default)]
@@ -148,7 +140,13 @@ impl PresenceBoard {
                 }
             }
         };
-        Some(presence_frame(count, &users, &changes.joined, &changes.left).to_string())
+        Some(presence_frame(
+            Topic::Debate(session_id),
+            count,
+            &users,
+            &changes.joined,
+            &changes.left,
+        ))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Changes>> {
@@ -165,25 +163,29 @@ fn visitor(entry: &PresenceEntry) -> Visitor {
 
 /// The `presence` frame: `count` for everybody, `detail` for moderators.
 pub(crate) fn presence_frame(
+    topic: Topic,
     count: u64,
     users: &[PresentUser],
     joined: &[Visitor],
     left: &[Visitor],
-) -> serde_json::Value {
+) -> String {
     let users: Vec<_> = users
         .iter()
-        .map(
-            |u| json!({"user_id": u.user_id, "username": u.username, "connections": u.connections}),
-        )
+        .map(|u| PresentUserDto {
+            user_id: u.user_id,
+            username: u.username.clone(),
+            connections: u.connections,
+        })
         .collect();
-    json!({
-        "type": "presence",
-        "count": count,
-        "detail": {
-            "truncated": (users.len() as u64) < count,
-            "users": users,
-            "joined": joined,
-            "left": left,
-        },
-    })
+    ServerFrame::Presence {
+        topic: topic.to_string(),
+        count,
+        detail: Some(PresenceDetail {
+            truncated: (users.len() as u64) < count,
+            users,
+            joined: joined.to_vec(),
+            left: left.to_vec(),
+        }),
+    }
+    .to_text()
 }

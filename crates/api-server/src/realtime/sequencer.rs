@@ -18,7 +18,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use super::RoomEvent;
+use super::TopicFrame;
 
 /// Longest an early frame waits for the ones before it before they are read from storage.
 pub const REORDER_WAIT: Duration = Duration::from_millis(100);
@@ -50,14 +50,14 @@ struct Sequencer {
     /// The last sequence number passed on (None until the first).
     last: Option<i64>,
     /// Frames that arrived early, by sequence number.
-    early: BTreeMap<i64, Arc<RoomEvent>>,
+    early: BTreeMap<i64, Arc<TopicFrame>>,
     /// When the oldest early frame stops waiting.
     deadline: Option<Instant>,
-    out: broadcast::Sender<Arc<RoomEvent>>,
+    out: broadcast::Sender<Arc<TopicFrame>>,
 }
 
 impl Sequencer {
-    fn pass(&mut self, ev: Arc<RoomEvent>) {
+    fn pass(&mut self, ev: Arc<TopicFrame>) {
         if let Some(seq) = ev.seq {
             self.last = Some(seq);
         }
@@ -84,7 +84,7 @@ impl Sequencer {
         };
     }
 
-    fn on_frame(&mut self, ev: RoomEvent) {
+    fn on_frame(&mut self, ev: TopicFrame) {
         let ev = Arc::new(ev);
         match (ev.seq, self.last) {
             (None, _) => {
@@ -120,7 +120,7 @@ impl Sequencer {
         match backfill.frames(self.session_id, last, first_early).await {
             Ok(frames) => {
                 for text in frames {
-                    let ev = RoomEvent::parse(text);
+                    let ev = TopicFrame::parse(text);
                     if ev.seq.is_some_and(|s| s > self.last.unwrap_or(i64::MIN)) {
                         self.pass(Arc::new(ev));
                     }
@@ -147,7 +147,7 @@ impl Sequencer {
 pub(super) async fn run(
     session_id: Uuid,
     mut feed: mpsc::UnboundedReceiver<Feed>,
-    out: broadcast::Sender<Arc<RoomEvent>>,
+    out: broadcast::Sender<Arc<TopicFrame>>,
     backfill: Arc<dyn RoomBackfill>,
     mut stopped: oneshot::Receiver<()>,
 ) {
@@ -163,7 +163,7 @@ pub(super) async fn run(
         tokio::select! {
             _ = &mut stopped => return,
             item = feed.recv() => match item {
-                Some(Feed::Frame(text)) => seq.on_frame(RoomEvent::parse(text)),
+                Some(Feed::Frame(text)) => seq.on_frame(TopicFrame::parse(text)),
                 Some(Feed::Baseline(n)) => seq.on_baseline(n),
                 None => return,
             },
@@ -203,7 +203,7 @@ mod tests {
         }
     }
 
-    async fn seqs(rx: &mut broadcast::Receiver<Arc<RoomEvent>>, n: usize) -> Vec<i64> {
+    async fn seqs(rx: &mut broadcast::Receiver<Arc<TopicFrame>>, n: usize) -> Vec<i64> {
         let mut out = Vec::new();
         while out.len() < n {
             let ev = tokio::time::timeout(Duration::from_secs(2), rx.recv())

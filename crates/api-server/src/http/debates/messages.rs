@@ -8,7 +8,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::moderation::reveals_removed;
-use super::{MessageDto, MessagePage, PostMessageRequest, session_in_scope, session_to_take_part};
+use super::{MessageDto, MessagePage, PostMessageRequest, session_in_scope};
+use crate::commands::Refused;
 use crate::http::guard::Authorize;
 use crate::http::problem::ApiError;
 use crate::http::routes::Endpoint;
@@ -98,24 +99,38 @@ async fn list(
     }))
 }
 
+/// Runs the one command for posting an argument (the socket's `message.send` runs the
+/// same): same permissions, same send rate per user and session.
 async fn post(
     state: web::Data<AppState>,
     auth: Authorize,
     id: web::Path<Uuid>,
     body: web::Json<PostMessageRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let (session, _) = session_to_take_part(&state, &auth, id.into_inner()).await?;
     let author = auth
         .user_id()
         .ok_or_else(|| ApiError::Unauthorized("sign in first".into()))?;
     let message = state
-        .debates
-        .post_message(author, session.id, &body.body, body.reply_to)
+        .realtime
+        .post_argument
+        .run(author, id.into_inner(), &body.body, body.reply_to)
         .await?;
-    let message = MessageDto::from(message);
-    // persisted first, then broadcast to the room on every instance
-    state.rooms.message_created(session.id, &message).await;
-    Ok(HttpResponse::Created().json(message))
+    Ok(HttpResponse::Created().json(MessageDto::from(message)))
+}
+
+impl From<Refused> for ApiError {
+    fn from(refused: Refused) -> Self {
+        match refused {
+            Refused::NotFound => Self::NotFound("session not found".into()),
+            Refused::Forbidden(why) => Self::Forbidden(why),
+            Refused::RateLimited { retry_after, .. } => Self::TooManyRequests {
+                // whole seconds, rounded up: a client that waits that long is accepted
+                retry_after_secs: retry_after.as_millis().div_ceil(1000).max(1) as u64,
+            },
+            Refused::Debate(e) => e.into(),
+            Refused::Unavailable(why) => Self::Unavailable(why),
+        }
+    }
 }
 
 /// The transcript's format.

@@ -1,16 +1,13 @@
 //! `/api/debates/…`: topics, sessions, seats, arguments and transcripts. Every route is
 //! guarded in the scope of its topic; the debates domain decides what the state allows.
 
-mod dto;
 mod messages;
 mod moderation;
-mod room;
 mod sessions;
 mod topics;
 mod votes;
 
-pub use dto::*;
-pub use room::StoredMessages;
+pub use crate::dto::debates::*;
 
 use domain_debates::DebateError;
 use domain_rbac::Scope;
@@ -24,7 +21,6 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
     v.extend(sessions::endpoints());
     v.extend(messages::endpoints());
     v.extend(moderation::endpoints());
-    v.extend(room::endpoints());
     v.extend(votes::endpoints());
     v
 }

@@ -11,19 +11,14 @@ use domain_debates::{ActionFilter, ActionKind, ModerationAction};
 use domain_rbac::{Action, ResourceType, Scope, perm};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use uuid::Uuid;
 
-use super::{MessageDto, ParticipantDto, client_scope, scope_of, session_in_scope};
+use super::{MessageDto, client_scope, scope_of, session_in_scope};
 use crate::http::guard::Authorize;
 use crate::http::paging::{next_cursor, uuid_after};
 use crate::http::problem::ApiError;
 use crate::http::routes::Endpoint;
 use crate::http::state::AppState;
-
-/// Close code of the sockets of a participant removed by a moderator (application range:
-/// 4000 + the HTTP status it stands for).
-pub const REMOVED_CLOSE_CODE: u16 = 4403;
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
     let tag = "moderation";
@@ -226,13 +221,6 @@ async fn mute(
             body.reason.as_deref(),
         )
         .await?;
-    let frame = json!({
-        "type": "moderation.muted",
-        "target": action.target_user_id,
-        "until": action.expires_at,
-        "reason": action.reason,
-    });
-    state.rooms.publish_frame(session.id, &frame).await;
     Ok(HttpResponse::Created().json(ModerationActionDto::from(action)))
 }
 
@@ -247,8 +235,6 @@ async fn unmute(
         .moderation
         .unmute(actor(&auth)?, session.id, body.user_id)
         .await?;
-    let frame = json!({"type": "moderation.unmuted", "target": action.target_user_id});
-    state.rooms.publish_frame(session.id, &frame).await;
     Ok(HttpResponse::Ok().json(ModerationActionDto::from(action)))
 }
 
@@ -259,8 +245,6 @@ async fn remove(
     body: web::Json<RemoveRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let (session, _) = session_in_scope(&state, &auth, id.into_inner()).await?;
-    // the seat the removal closes, to tell the room it is free
-    let seat = state.debates.seat(session.id, body.user_id).await?;
     let action = state
         .moderation
         .remove(
@@ -270,18 +254,6 @@ async fn remove(
             body.reason.as_deref(),
         )
         .await?;
-    // Every instance closes the target's sockets when this frame reaches them.
-    let frame = json!({
-        "type": "moderation.removed",
-        "target": action.target_user_id,
-        "reason": action.reason,
-    });
-    state.rooms.publish_frame(session.id, &frame).await;
-    if let Some(mut seat) = seat {
-        seat.left_at = Some(action.created_at);
-        let seat = ParticipantDto::from(seat);
-        state.rooms.seat_changed(session.id, false, &seat).await;
-    }
     Ok(HttpResponse::Created().json(ModerationActionDto::from(action)))
 }
 
@@ -296,12 +268,6 @@ async fn warn(
         .moderation
         .warn(actor(&auth)?, session.id, body.user_id, &body.reason)
         .await?;
-    let frame = json!({
-        "type": "moderation.warning",
-        "target": action.target_user_id,
-        "reason": action.reason,
-    });
-    state.rooms.publish_frame(session.id, &frame).await;
     Ok(HttpResponse::Created().json(ModerationActionDto::from(action)))
 }
 
@@ -326,8 +292,6 @@ async fn remove_message(
         .moderation
         .remove_message(actor(&auth)?, session.id, seq, reason.as_deref())
         .await?;
-    let frame = json!({"type": "message.removed", "seq": message.seq});
-    state.rooms.publish_frame(session.id, &frame).await;
     Ok(HttpResponse::Ok().json(MessageDto::revealed(message)))
 }
 

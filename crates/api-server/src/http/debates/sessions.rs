@@ -258,10 +258,6 @@ async fn start(
 ) -> Result<HttpResponse, ApiError> {
     let session = guarded(&state, &auth, id.into_inner()).await?;
     let started = state.debates.start(session.id).await?;
-    state
-        .rooms
-        .session_status(started.id, started.status.as_str())
-        .await;
     Ok(HttpResponse::Ok().json(SessionDto::from(started)))
 }
 
@@ -272,10 +268,6 @@ async fn close(
 ) -> Result<HttpResponse, ApiError> {
     let session = guarded(&state, &auth, id.into_inner()).await?;
     let closed = state.debates.close(session.id).await?;
-    state
-        .rooms
-        .session_status(closed.id, closed.status.as_str())
-        .await;
     Ok(HttpResponse::Ok().json(SessionDto::from(closed)))
 }
 
@@ -304,9 +296,7 @@ async fn join(
         .debates
         .join(who.user_id.as_uuid(), session.id, side)
         .await?;
-    let seat = ParticipantDto::from(seat);
-    state.rooms.seat_changed(session.id, true, &seat).await;
-    Ok(HttpResponse::Ok().json(seat))
+    Ok(HttpResponse::Ok().json(ParticipantDto::from(seat)))
 }
 
 async fn leave(
@@ -318,9 +308,8 @@ async fn leave(
     let user = auth
         .user_id()
         .ok_or_else(|| ApiError::Unauthorized("sign in first".into()))?;
-    let seat = ParticipantDto::from(state.debates.leave(user, session.id).await?);
-    state.rooms.seat_changed(session.id, false, &seat).await;
-    Ok(HttpResponse::Ok().json(seat))
+    let seat = state.debates.leave(user, session.id).await?;
+    Ok(HttpResponse::Ok().json(ParticipantDto::from(seat)))
 }
 
 /// Paging.

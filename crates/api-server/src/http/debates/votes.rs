@@ -1,25 +1,18 @@
 //! Voting on a closed session (`…/sessions/{id}/votes/`, `…/results/`) and the live
 //! `vote.tally` frames of its room, coalesced so a burst of votes makes one frame.
 
-use std::time::Duration;
-
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
-use domain_debates::{Ballot, Results, Side, Vote};
+use domain_debates::{Ballot, Side, Vote};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use uuid::Uuid;
 
-use super::{session_in_scope, session_to_take_part};
+use super::{ResultsDto, session_in_scope, session_to_take_part};
 use crate::http::guard::Authorize;
 use crate::http::problem::ApiError;
 use crate::http::routes::Endpoint;
 use crate::http::state::AppState;
-
-/// How long after a vote its room's `vote.tally` frame goes out; votes meanwhile are in
-/// the same frame.
-pub const TALLY_COALESCE: Duration = Duration::from_millis(500);
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
     let tag = "debates";
@@ -99,70 +92,6 @@ pub struct VoteDto {
     pub replaced: bool,
 }
 
-/// Votes for one argument.
-#[derive(Serialize, Deserialize, JsonSchema)]
-pub struct ArgumentVotesDto {
-    /// The argument.
-    pub seq: i64,
-    /// Votes.
-    pub votes: u64,
-}
-
-/// The results of a session's vote.
-#[derive(Serialize, Deserialize, JsonSchema)]
-pub struct ResultsDto {
-    /// The session.
-    pub session_id: Uuid,
-    /// Votes for pro on the winner ballot.
-    pub pro: u64,
-    /// Votes for con.
-    pub con: u64,
-    /// Votes per argument, most first.
-    pub arguments: Vec<ArgumentVotesDto>,
-    /// `pro` or `con`; absent on a tie or without votes.
-    #[serde(default)]
-    #[schemars(schema_with = "crate::http::schema::debating_side_or_null")]
-    pub winner: Option<String>,
-    /// The best argument; absent on a tie or without votes.
-    pub best_argument: Option<i64>,
-    /// Distinct voters.
-    pub turnout: u64,
-    /// Distinct users who took a seat (any side) in the session.
-    pub eligible: u64,
-    /// When voting opened (the session closed).
-    pub voting_opens_at: Option<DateTime<Utc>>,
-    /// When it closes.
-    pub voting_closes_at: Option<DateTime<Utc>>,
-    /// Whether votes are accepted now.
-    pub open: bool,
-}
-
-impl From<Results> for ResultsDto {
-    fn from(r: Results) -> Self {
-        Self {
-            session_id: r.session_id,
-            pro: r.tally.pro,
-            con: r.tally.con,
-            arguments: r
-                .tally
-                .arguments
-                .into_iter()
-                .map(|a| ArgumentVotesDto {
-                    seq: a.seq,
-                    votes: a.votes,
-                })
-                .collect(),
-            winner: r.winner.map(|s| s.as_str().to_owned()),
-            best_argument: r.best_argument,
-            turnout: r.tally.turnout,
-            eligible: r.tally.eligible,
-            voting_opens_at: r.voting_opens_at,
-            voting_closes_at: r.voting_closes_at,
-            open: r.open,
-        }
-    }
-}
-
 fn vote_dto(v: Vote, replaced: bool) -> VoteDto {
     VoteDto {
         ballot: v.ballot.as_str().to_owned(),
@@ -196,7 +125,6 @@ async fn cast(
         .user_id()
         .ok_or_else(|| ApiError::Unauthorized("sign in to vote".into()))?;
     let cast = state.voting.cast(voter, session.id, choice).await?;
-    announce_tally(&state, session.id);
     let status = if cast.replaced {
         actix_web::http::StatusCode::OK
     } else {
@@ -213,25 +141,4 @@ async fn results(
     let (session, _) = session_in_scope(&state, &auth, id.into_inner()).await?;
     let results = state.voting.results(session.id).await?;
     Ok(HttpResponse::Ok().json(ResultsDto::from(results)))
-}
-
-/// Schedules the room's `vote.tally` frame (coalesced per room and instance).
-fn announce_tally(state: &AppState, session_id: Uuid) {
-    let voting = state.voting.clone();
-    state.rooms.publish_coalesced(
-        session_id,
-        "vote.tally",
-        TALLY_COALESCE,
-        move || async move {
-            match voting.results(session_id).await {
-                Ok(r) => {
-                    Some(json!({"type": "vote.tally", "results": ResultsDto::from(r)}).to_string())
-                }
-                Err(e) => {
-                    tracing::warn!(%session_id, error = %e, "cannot read a session's tally");
-                    None
-                }
-            }
-        },
-    );
 }
