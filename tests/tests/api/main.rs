@@ -22,6 +22,7 @@ mod rbac;
 mod reactions;
 mod realtime;
 mod sockets;
+mod ws;
 
 /// Serves in a child process for the multi-instance tests (see `ServerProcess::spawn`);
 /// ignored in normal runs.
