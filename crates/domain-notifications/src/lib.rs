@@ -12,6 +12,7 @@
 pub mod email;
 pub mod error;
 pub mod model;
+pub mod notification_event;
 pub mod ports;
 pub mod service;
 
@@ -23,5 +24,6 @@ pub use model::{
     BODY_MAX_CHARS, Channel, DEDUPE_KEY_MAX_CHARS, DeleteOutcome, LINK_MAX_CHARS, Notification,
     NotificationKind, Preference, ReadOutcome, TITLE_MAX_CHARS,
 };
+pub use notification_event::NotificationEvent;
 pub use ports::{NotificationStore, PreferenceStore, UnreadCounter};
-pub use service::{Delivery, NotificationService, events};
+pub use service::{Delivery, NotificationService};

@@ -11,23 +11,13 @@ use std::sync::Arc;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use domain_core::{Clock, DomainEvent, EventPublisher, PageLimit, StoreError};
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::{
     BODY_MAX_CHARS, Channel, DEDUPE_KEY_MAX_CHARS, DeleteOutcome, LINK_MAX_CHARS, Notification,
-    NotificationError, NotificationKind, NotificationStore, Preference, PreferenceStore,
-    ReadOutcome, TITLE_MAX_CHARS, UnreadCounter,
+    NotificationError, NotificationEvent, NotificationKind, NotificationStore, Preference,
+    PreferenceStore, ReadOutcome, TITLE_MAX_CHARS, UnreadCounter,
 };
-
-/// Names of the [`DomainEvent`]s the notification service publishes.
-pub mod events {
-    /// A notification was stored for the app (not on a duplicate); the aggregate is the
-    /// notification, the payload is the notification itself (`id`, `user_id`, `kind`,
-    /// `title`, `body`, `link`, `created_at`, `read_at`) plus `unread`, the user's unread
-    /// count afterwards when the counter knows it (else `null`). For live push.
-    pub const CREATED: &str = "notifications.created";
-}
 
 /// What [`NotificationService::notify`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -258,17 +248,16 @@ impl NotificationService {
             return Ok(delivery);
         }
         delivery.unread = self.keep_count(user, self.counter.incr(user).await).await;
-        let mut payload = json!(notification);
-        payload["unread"] = json!(delivery.unread);
-        let event = DomainEvent::new(
-            events::CREATED,
-            notification.id,
+        let event = DomainEvent::of(
+            &NotificationEvent::Created {
+                notification: notification.clone(),
+                unread: delivery.unread,
+            },
             notification.created_at,
-            payload,
         );
         if let Err(e) = self.events.publish(event).await {
             // Stored all the same: the user sees it in the list, only live push is lost.
-            tracing::warn!(error = %e, event = events::CREATED, "could not publish domain event");
+            tracing::warn!(error = %e, event = "notifications.created", "could not publish domain event");
         }
         delivery.stored = Some(notification);
         Ok(delivery)
