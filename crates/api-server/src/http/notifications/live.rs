@@ -22,7 +22,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, Session};
 use domain_core::{DomainEvent, EventPublisher, StoreError};
 use domain_debates::{RoomBus, RoomSink};
-use domain_notifications::{Notification, NotificationStore, events};
+use domain_notifications::{Notification, NotificationEvent, NotificationStore};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
@@ -196,8 +196,8 @@ impl NotificationHub {
     }
 }
 
-/// Publishes the notification service's [`events::CREATED`] to the user's feed on every
-/// instance, as a `notification.created` frame. Other events are ignored.
+/// Publishes the notification service's [`NotificationEvent::Created`] to the user's feed
+/// on every instance, as a `notification.created` frame. Other events are ignored.
 pub struct LivePush {
     bus: Arc<dyn RoomBus>,
     /// Counts unread notifications when the event does not carry the count (the cache
@@ -211,12 +211,14 @@ impl LivePush {
         Self { bus, store }
     }
 
-    /// The frame for a [`events::CREATED`] payload, and whose it is.
-    async fn frame(&self, payload: &Value) -> Result<(Uuid, String), StoreError> {
-        let notification: Notification =
-            serde_json::from_value(payload.clone()).map_err(StoreError::unexpected)?;
+    /// The frame for a created notification, and whose it is.
+    async fn frame(
+        &self,
+        notification: Notification,
+        unread: Option<u64>,
+    ) -> Result<(Uuid, String), StoreError> {
         let user = notification.user_id;
-        let unread = match payload.get("unread").and_then(Value::as_u64) {
+        let unread = match unread {
             Some(n) => n,
             None => self.store.unread_count(user).await?,
         };
@@ -232,10 +234,14 @@ impl LivePush {
 #[async_trait::async_trait]
 impl EventPublisher for LivePush {
     async fn publish(&self, event: DomainEvent) -> Result<(), StoreError> {
-        if event.name != events::CREATED {
+        if !event.is::<NotificationEvent>() {
             return Ok(());
         }
-        let (user, frame) = self.frame(&event.payload).await?;
+        let NotificationEvent::Created {
+            notification,
+            unread,
+        } = event.decode().map_err(StoreError::unexpected)?;
+        let (user, frame) = self.frame(notification, unread).await?;
         // Lost for connected clients if this fails; they still find it in the list.
         self.bus.publish(user, frame).await
     }
