@@ -178,7 +178,7 @@ impl NotificationService {
 
     /// Notifies `user` of `kind` through the channel they chose for it (or its default):
     /// stores the notification for the app unless one was stored under `dedupe_key`
-    /// before, bumps the unread count and announces it ([`events::CREATED`]); and says
+    /// before, bumps the unread count and announces it ([`NotificationEvent::Created`]); and says
     /// whether an e-mail is due, which the caller sends through a job.
     ///
     /// # Errors
