@@ -171,9 +171,9 @@ impl ModerationService {
 
     /// Mutes `target` in the session for `duration_seconds` (`None`: until lifted),
     /// replacing any earlier mute, records `debates.participant_muted` (published after
-    /// the commit) and returns the
-    /// recorded action (`expires_at`: when the mute ends). From then on the store refuses
-    /// the target's arguments until the mute ends by the clock or is lifted.
+    /// the commit) and returns the recorded action (`expires_at`: when the mute ends).
+    /// From then on the store refuses the target's arguments until the mute ends by the
+    /// clock or is lifted.
     ///
     /// # Errors
     /// [`DebateError::Invalid`] (`"duration_seconds"` outside

@@ -29,10 +29,11 @@ pub const MAX_PER_SIDE_LIMIT: u32 = 100;
 /// The debates service. Cheap to clone; clones share the repository, publisher and
 /// clock.
 ///
-/// Its events are [`DebateEvent`]s. Scheduling and lifecycle events are recorded with the
-/// change (the store's outbox, so reactions survive a crash); the live ones (a seat, an
-/// argument, a lifecycle move, a visibility change) are also published after the commit
-/// through the publisher of [`DebateService::with_events`], for the rooms.
+/// Its events are [`DebateEvent`]s. Topic, scheduling and lifecycle events are recorded
+/// with the change (the store's outbox, so reactions survive a crash); the live ones — a
+/// lifecycle move (recorded too), a seat, an argument, a visibility change — are
+/// published after the commit through the publisher of [`DebateService::with_events`],
+/// for the rooms.
 #[derive(Clone)]
 pub struct DebateService {
     repo: Arc<dyn DebateRepository>,
@@ -251,8 +252,8 @@ fn side_full(side: Side, max: Option<u32>) -> DebateError {
 
 impl DebateService {
     /// A service over `repo` (which also records the events of each change) reading the
-    /// time from `clock`.
-    /// Publishes nothing until [`with_events`](Self::with_events) says where.
+    /// time from `clock`. Publishes nothing until [`with_events`](Self::with_events) says
+    /// where.
     pub fn new(repo: Arc<dyn DebateRepository>, clock: Arc<dyn Clock>) -> Self {
         Self {
             repo,
