@@ -88,13 +88,24 @@ impl KnownEvent {
             })
         }
     }
+
+    /// The event's dotted name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Debates(e) => e.name(),
+            Self::Rbac(e) => e.name(),
+            Self::Identity(e) => e.name(),
+            Self::Notifications(e) => e.name(),
+        }
+    }
 }
 
 /// Something that reacts to domain events.
 #[async_trait]
 pub trait EventSubscriber: Send + Sync {
-    /// Whether it reacts to events named `name`.
-    fn wants(&self, name: &str) -> bool;
+    /// Whether it reacts to `event` (a match on the typed variants, so a renamed event
+    /// cannot silently stop a reaction).
+    fn wants(&self, event: &KnownEvent) -> bool;
 
     /// Reacts to one event: `event` is what the `envelope` carries, decoded. It may run
     /// more than once for the same event (a retried job), so it must be idempotent.
@@ -146,7 +157,7 @@ impl EventDispatcher {
     pub async fn dispatch(&self, event: &DomainEvent) -> Result<(), DispatchError> {
         let typed = KnownEvent::decode(event)?;
         let mut failures = Vec::new();
-        for subscriber in self.subscribers.iter().filter(|s| s.wants(&event.name)) {
+        for subscriber in self.subscribers.iter().filter(|s| s.wants(&typed)) {
             if let Err(e) = subscriber.handle(event, &typed).await {
                 tracing::warn!(event = %event.name, event_id = %event.id, error = %e, "an event subscriber failed");
                 failures.push(e);
@@ -321,8 +332,8 @@ mod tests {
 
     #[async_trait]
     impl EventSubscriber for Recorder {
-        fn wants(&self, name: &str) -> bool {
-            name == self.name
+        fn wants(&self, event: &KnownEvent) -> bool {
+            event.name() == self.name
         }
         async fn handle(&self, event: &DomainEvent, _: &KnownEvent) -> Result<(), String> {
             self.seen

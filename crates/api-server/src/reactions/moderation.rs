@@ -80,15 +80,8 @@ fn moderation_text(event: &DebateEvent, session_title: &str) -> Option<(String, 
 
 #[async_trait::async_trait]
 impl EventSubscriber for ModerationNotifier {
-    fn wants(&self, name: &str) -> bool {
-        matches!(
-            name,
-            "debates.participant_muted"
-                | "debates.participant_unmuted"
-                | "debates.participant_warned"
-                | "debates.participant_removed"
-                | "debates.message_removed"
-        )
+    fn wants(&self, event: &KnownEvent) -> bool {
+        matches!(event, KnownEvent::Debates(e) if notice_of(e).is_some())
     }
 
     async fn handle(&self, envelope: &DomainEvent, event: &KnownEvent) -> Result<(), String> {

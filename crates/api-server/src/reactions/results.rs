@@ -37,8 +37,11 @@ struct Due {
 
 #[async_trait]
 impl EventSubscriber for ResultsScheduler {
-    fn wants(&self, name: &str) -> bool {
-        name == "debates.session_closed"
+    fn wants(&self, event: &KnownEvent) -> bool {
+        matches!(
+            event,
+            KnownEvent::Debates(DebateEvent::SessionClosed { .. })
+        )
     }
 
     async fn handle(&self, _: &DomainEvent, event: &KnownEvent) -> Result<(), String> {

@@ -20,8 +20,8 @@ impl RoleNotifier {
 
 #[async_trait::async_trait]
 impl EventSubscriber for RoleNotifier {
-    fn wants(&self, name: &str) -> bool {
-        name == "rbac.role_granted"
+    fn wants(&self, event: &KnownEvent) -> bool {
+        matches!(event, KnownEvent::Rbac(RbacEvent::RoleGranted { .. }))
     }
 
     async fn handle(&self, envelope: &DomainEvent, event: &KnownEvent) -> Result<(), String> {

@@ -164,11 +164,8 @@ impl ScheduleNotifier {
 
 #[async_trait::async_trait]
 impl EventSubscriber for ScheduleNotifier {
-    fn wants(&self, name: &str) -> bool {
-        matches!(
-            name,
-            "debates.session_scheduled" | "debates.session_rescheduled"
-        )
+    fn wants(&self, event: &KnownEvent) -> bool {
+        matches!(event, KnownEvent::Debates(e) if SchedulePayload::of(e).is_some())
     }
 
     async fn handle(&self, envelope: &DomainEvent, event: &KnownEvent) -> Result<(), String> {
