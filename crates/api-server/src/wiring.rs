@@ -481,8 +481,8 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
     }
     // The one publish path: committed events become frames on the topic bus.
     let projector = crate::realtime::Projector::new(topic_bus.clone(), notification_store.clone());
-    let debates = domain_debates::DebateService::new(debate_repo.clone(), clock.clone());
-    // MERGE-H1: .with_events(Arc::new(projector.clone()))
+    let debates = domain_debates::DebateService::new(debate_repo.clone(), clock.clone())
+        .with_events(Arc::new(projector.clone()));
     let notifications = NotificationService::new(
         notification_store.clone(),
         preference_store,
@@ -491,8 +491,8 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
         Arc::new(projector.clone()),
     );
     let moderation =
-        domain_debates::ModerationService::new(debate_repo.clone(), moderation_repo, clock.clone());
-    // MERGE-H1: .with_events(Arc::new(projector.clone()))
+        domain_debates::ModerationService::new(debate_repo.clone(), moderation_repo, clock.clone())
+            .with_events(Arc::new(projector.clone()));
     let voting = domain_debates::VotingService::new(
         debate_repo,
         vote_repo,

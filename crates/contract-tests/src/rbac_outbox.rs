@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use domain_core::{Clock, DomainEvent, StoreError};
 use domain_identity::UserRepository;
 use domain_jobs::{EVENT_DISPATCH, Job, JobQueue, JobStatus, event_of};
-use domain_rbac::{AuditRecord, RbacRepository, RoleAssignment, Scope, rbac_events};
+use domain_rbac::{AuditRecord, RbacEvent, RbacRepository, RoleAssignment, Scope};
 use uuid::Uuid;
 
 use crate::{clock, existing_user};
@@ -40,21 +40,9 @@ fn audit(actor: Uuid, a: &RoleAssignment) -> AuditRecord {
     }
 }
 
-/// The event the service hands with `a`, with a payload of the same shape.
+/// The event the service hands with `a`.
 fn granted(a: &RoleAssignment) -> DomainEvent {
-    DomainEvent::new(
-        rbac_events::ROLE_GRANTED,
-        a.user_id,
-        a.granted_at,
-        serde_json::json!({
-            "assignment_id": a.id,
-            "user_id": a.user_id,
-            "role": a.role,
-            "scope": a.scope.to_string(),
-            "granted_by": a.granted_by,
-            "expires_at": a.expires_at,
-        }),
-    )
+    DomainEvent::of(&RbacEvent::role_granted(a), a.granted_at)
 }
 
 /// Every queued `events.dispatch` job carrying the event `id`, with the event; pages
@@ -110,8 +98,13 @@ pub async fn assignments_record_their_events(
     repo.insert_assignment(a.clone(), audit(actor, &a), std::slice::from_ref(&event))
         .await
         .unwrap();
-    assert_eq!(repo.assignment(a.id).await.unwrap(), Some(a));
-    the_dispatch_of(queue, &event).await;
+    assert_eq!(repo.assignment(a.id).await.unwrap(), Some(a.clone()));
+    let job = the_dispatch_of(queue, &event).await;
+    assert_eq!(
+        event_of(&job).map(|e| e.decode::<RbacEvent>()),
+        Ok(Ok(RbacEvent::role_granted(&a))),
+        "the relay reads back the typed event the service handed"
+    );
 
     // Several events: one job each.
     let b = assignment(user, "student", scope, now + Duration::seconds(1));

@@ -52,8 +52,8 @@ pub enum DebateEvent {
         scope: String,
         /// Its title.
         title: String,
-        /// Its author.
-        created_by: Uuid,
+        /// Its author (`None`: the command line).
+        created_by: Option<Uuid>,
     },
     /// A topic (and its sessions) was opened to the public or closed to members again.
     #[serde(rename = "debates.topic_visibility_changed")]
@@ -78,10 +78,10 @@ pub enum DebateEvent {
         title: String,
         /// Planned start.
         scheduled_start: DateTime<Utc>,
-        /// Planned end.
-        scheduled_end: DateTime<Utc>,
-        /// Who scheduled it.
-        created_by: Uuid,
+        /// Planned end, if it has one.
+        scheduled_end: Option<DateTime<Utc>>,
+        /// Who scheduled it (`None`: the command line).
+        created_by: Option<Uuid>,
     },
     /// A session's planned start or end changed.
     #[serde(rename = "debates.session_rescheduled")]
@@ -96,12 +96,12 @@ pub enum DebateEvent {
         title: String,
         /// New planned start.
         scheduled_start: DateTime<Utc>,
-        /// New planned end.
-        scheduled_end: DateTime<Utc>,
+        /// New planned end, if it has one.
+        scheduled_end: Option<DateTime<Utc>>,
         /// Planned start before the change.
         previous_start: DateTime<Utc>,
-        /// Planned end before the change.
-        previous_end: DateTime<Utc>,
+        /// Planned end before the change, if it had one.
+        previous_end: Option<DateTime<Utc>>,
     },
     /// A session went live.
     #[serde(rename = "debates.session_started")]

@@ -34,17 +34,15 @@ pub use moderation::{
     ActionFilter, ActionKind, MessageRemoval, ModerationAction, ModerationRepository, Mute,
 };
 pub use moderation_service::{
-    MUTE_MAX_SECONDS, MUTE_MIN_SECONDS, ModerationService, REASON_MAX_CHARS, moderation_events,
+    MUTE_MAX_SECONDS, MUTE_MIN_SECONDS, ModerationService, REASON_MAX_CHARS,
 };
 pub use ports::{
     AppendOutcome, DebateRepository, JoinOutcome, MessageRange, SessionFilter, TopicFilter,
 };
 pub use presence::{PresenceEntry, PresenceStore, PresentUser};
-pub use service::{
-    DESCRIPTION_MAX_CHARS, DebateService, MAX_PER_SIDE_LIMIT, TITLE_MAX_CHARS, events,
-};
+pub use service::{DESCRIPTION_MAX_CHARS, DebateService, MAX_PER_SIDE_LIMIT, TITLE_MAX_CHARS};
 pub use transcript::{REMOVED_TEXT, Transcript, TranscriptFormat};
 pub use voting::{
     ArgumentVotes, Ballot, CastOutcome, Results, Tally, Vote, VoteChoice, VoteRepository,
 };
-pub use voting_service::{CastVote, VotingService, voting_events};
+pub use voting_service::{CastVote, VotingService};

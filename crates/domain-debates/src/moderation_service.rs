@@ -5,19 +5,19 @@
 //! rights in the session's scope). This service enforces what the state allows — nobody
 //! acts on themselves, a closed session takes no mutes or removals, a message is removed
 //! once — and validates input. Each action's effect and its record are stored together
-//! by the [`ModerationRepository`], then announced as a [`domain_core::DomainEvent`].
+//! by the [`ModerationRepository`] with the [`DebateEvent`] announcing it (the outbox),
+//! and the same event is published after the commit for the live rooms.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use domain_core::{Clock, DomainEvent, StoreError};
-use serde_json::json;
+use domain_core::{Clock, DomainEvent, EventPublisher, NullEventPublisher, StoreError};
 use uuid::Uuid;
 
-use crate::service::{invalid, map_store, micros, not_found};
+use crate::service::{invalid, map_store, micros, not_found, publish, publish_envelope};
 use crate::{
-    ActionFilter, ActionKind, DebateError, DebateRepository, DebateSession, Message,
-    MessageRemoval, ModerationAction, ModerationRepository, Mute, SessionStatus,
+    ActionFilter, ActionKind, DebateError, DebateEvent, DebateRepository, DebateSession, Message,
+    MessageRemoval, ModerationAction, ModerationNotice, ModerationRepository, Mute, SessionStatus,
 };
 
 /// Longest moderation reason, in characters.
@@ -27,29 +27,14 @@ pub const MUTE_MIN_SECONDS: i64 = 1;
 /// Longest mute with a duration, in seconds: 30 days (longer: mute until lifted).
 pub const MUTE_MAX_SECONDS: i64 = 30 * 24 * 3600;
 
-/// Names of the [`DomainEvent`]s the moderation service records with each action (in the
-/// store's outbox, so reactions survive a crash). The aggregate is the session; payloads
-/// carry `action_id`, `session_id`, `scope`, `actor_id`, `target_user_id` and `reason`,
-/// plus what the action adds.
-pub mod moderation_events {
-    /// A participant was muted (payload adds `until`, `null` when until lifted).
-    pub const PARTICIPANT_MUTED: &str = "debates.participant_muted";
-    /// A participant's mute was lifted.
-    pub const PARTICIPANT_UNMUTED: &str = "debates.participant_unmuted";
-    /// A participant was removed from the session for good.
-    pub const PARTICIPANT_REMOVED: &str = "debates.participant_removed";
-    /// A participant was warned.
-    pub const PARTICIPANT_WARNED: &str = "debates.participant_warned";
-    /// A message was removed (payload adds `seq`; the target is its author).
-    pub const MESSAGE_REMOVED: &str = "debates.message_removed";
-}
-
-/// The moderation service. Cheap to clone; clones share the repositories and clock.
+/// The moderation service. Cheap to clone; clones share the repositories, publisher and
+/// clock.
 #[derive(Clone)]
 pub struct ModerationService {
     debates: Arc<dyn DebateRepository>,
     repo: Arc<dyn ModerationRepository>,
     clock: Arc<dyn Clock>,
+    events: Arc<dyn EventPublisher>,
 }
 
 impl std::fmt::Debug for ModerationService {
@@ -105,7 +90,8 @@ fn open(session: &DebateSession) -> Result<(), DebateError> {
 
 impl ModerationService {
     /// A service reading sessions and messages from `debates`, storing moderation (and
-    /// the events announcing it) in `repo` and reading the time from `clock`.
+    /// the events announcing it) in `repo` and reading the time from `clock`. Publishes
+    /// nothing until [`with_events`](Self::with_events) says where.
     pub fn new(
         debates: Arc<dyn DebateRepository>,
         repo: Arc<dyn ModerationRepository>,
@@ -115,7 +101,16 @@ impl ModerationService {
             debates,
             repo,
             clock,
+            events: Arc::new(NullEventPublisher),
         }
+    }
+
+    /// The same service, publishing each action's event (and the seat a removal closed)
+    /// through `events` after the commit.
+    #[must_use]
+    pub fn with_events(mut self, events: Arc<dyn EventPublisher>) -> Self {
+        self.events = events;
+        self
     }
 
     fn now(&self) -> DateTime<Utc> {
@@ -150,29 +145,35 @@ impl ModerationService {
         }
     }
 
-    /// The event `name` announcing `action`, recorded by the store with the action.
-    fn announcement(name: &'static str, action: &ModerationAction) -> [DomainEvent; 1] {
-        [DomainEvent::new(
-            name,
-            action.session_id,
-            action.created_at,
-            json!({
-                "action_id": action.id,
-                "session_id": action.session_id,
-                "scope": action.scope,
-                "actor_id": action.actor_id,
-                "target_user_id": action.target_user_id,
-                "seq": action.target_seq,
-                "reason": action.reason,
-                "until": action.expires_at,
-            }),
-        )]
+    /// The event announcing `action` (`variant` says which), recorded by the store with
+    /// the action and published after the commit.
+    fn announcement(
+        variant: fn(ModerationNotice) -> DebateEvent,
+        action: &ModerationAction,
+    ) -> [DomainEvent; 1] {
+        let notice = ModerationNotice {
+            action_id: action.id,
+            session_id: action.session_id,
+            scope: action.scope.clone(),
+            actor_id: action.actor_id,
+            target_user_id: action.target_user_id,
+            seq: action.target_seq,
+            reason: action.reason.clone(),
+            until: action.expires_at,
+        };
+        [DomainEvent::of(&variant(notice), action.created_at)]
+    }
+
+    /// Publishes the envelope recorded with a committed action.
+    async fn announce(&self, [event]: [DomainEvent; 1]) {
+        publish_envelope(&*self.events, event).await;
     }
 
     /// Mutes `target` in the session for `duration_seconds` (`None`: until lifted),
-    /// replacing any earlier mute, records `debates.participant_muted` and returns the
-    /// recorded action (`expires_at`: when the mute ends). From then on the store refuses
-    /// the target's arguments until the mute ends by the clock or is lifted.
+    /// replacing any earlier mute, records `debates.participant_muted` (published after
+    /// the commit) and returns the recorded action (`expires_at`: when the mute ends).
+    /// From then on the store refuses the target's arguments until the mute ends by the
+    /// clock or is lifted.
     ///
     /// # Errors
     /// [`DebateError::Invalid`] (`"duration_seconds"` outside
@@ -205,18 +206,19 @@ impl ModerationService {
             muted_by: actor,
             muted_at: action.created_at,
         };
-        let events = Self::announcement(moderation_events::PARTICIPANT_MUTED, &action);
+        let events = Self::announcement(DebateEvent::ParticipantMuted, &action);
         self.repo
             .mute(mute, action.clone(), &events)
             .await
             // The session was read: a missing row is the target.
             .map_err(|e| map_store(e, "user"))?;
+        self.announce(events).await;
         Ok(action)
     }
 
     /// Lifts `target`'s active mute in the session, records it with
-    /// `debates.participant_unmuted` and returns the recorded action. Allowed in any
-    /// session state.
+    /// `debates.participant_unmuted` (published after the commit) and returns the
+    /// recorded action. Allowed in any session state.
     ///
     /// # Errors
     /// [`DebateError::NotAllowed`] when `actor` is `target`; [`DebateError::NotFound`]
@@ -231,7 +233,7 @@ impl ModerationService {
         not_on_self(actor, target)?;
         let session = self.session(session_id).await?;
         let action = self.action(ActionKind::Unmute, actor, &session, Some(target), None);
-        let events = Self::announcement(moderation_events::PARTICIPANT_UNMUTED, &action);
+        let events = Self::announcement(DebateEvent::ParticipantUnmuted, &action);
         let lifted = self
             .repo
             .unmute(action.clone(), &events)
@@ -240,12 +242,15 @@ impl ModerationService {
         if !lifted {
             return Err(DebateError::Conflict("user is not muted".into()));
         }
+        self.announce(events).await;
         Ok(action)
     }
 
     /// Removes `target` from the session for good: their seat is closed and they cannot
-    /// join again. Records `debates.participant_removed`; closing their live
-    /// connections is the caller's business, after this returns.
+    /// join again. Records `debates.participant_removed` and publishes it after the
+    /// commit, followed by `debates.seat_left` (with `left_at` set) when the removal
+    /// closed a seat; closing their live connections is the caller's business, after this
+    /// returns.
     ///
     /// # Errors
     /// [`DebateError::Invalid`] (`"reason"`); [`DebateError::NotAllowed`] when `actor` is
@@ -264,7 +269,9 @@ impl ModerationService {
         let session = self.session(session_id).await?;
         open(&session)?;
         let action = self.action(ActionKind::Remove, actor, &session, Some(target), reason);
-        let events = Self::announcement(moderation_events::PARTICIPANT_REMOVED, &action);
+        let events = Self::announcement(DebateEvent::ParticipantRemoved, &action);
+        // Read before: the removal closes the seat, and the rooms need to see it go.
+        let seat = self.debates.seat(session_id, target).await?;
         let removed = self
             .repo
             .remove_participant(action.clone(), &events)
@@ -275,11 +282,17 @@ impl ModerationService {
                 "user was already removed from this session".into(),
             ));
         }
+        self.announce(events).await;
+        if let Some(mut participant) = seat {
+            participant.left_at = Some(action.created_at);
+            let left = DebateEvent::SeatLeft { participant };
+            publish(&*self.events, &left, action.created_at).await;
+        }
         Ok(action)
     }
 
-    /// Warns `target` with `reason` (required) and records
-    /// `debates.participant_warned`; delivering it to them live is the caller's business.
+    /// Warns `target` with `reason` (required), records `debates.participant_warned` and
+    /// publishes it after the commit.
     ///
     /// # Errors
     /// [`DebateError::Invalid`] (`"reason"`: empty once trimmed, too long, control
@@ -303,19 +316,19 @@ impl ModerationService {
             Some(target),
             Some(reason),
         );
-        let events = Self::announcement(moderation_events::PARTICIPANT_WARNED, &action);
+        let events = Self::announcement(DebateEvent::ParticipantWarned, &action);
         self.repo
             .warn(action.clone(), &events)
             .await
             .map_err(|e| map_store(e, "user"))?;
+        self.announce(events).await;
         Ok(action)
     }
 
     /// Removes the message `seq`: it stays stored, with the removal, and transcripts
     /// show it as removed (its text only to moderators). Returns the message as it now
-    /// is and records `debates.message_removed`; telling live clients is the caller's
-    /// business. Allowed in any session state: transcripts are moderated after the close
-    /// too.
+    /// is, records `debates.message_removed` and publishes it after the commit. Allowed
+    /// in any session state: transcripts are moderated after the close too.
     ///
     /// # Errors
     /// [`DebateError::Invalid`] (`"reason"`); [`DebateError::NotFound`] (`"session"`,
@@ -346,14 +359,17 @@ impl ModerationService {
             reason,
         );
         action.target_seq = Some(seq);
-        let events = Self::announcement(moderation_events::MESSAGE_REMOVED, &action);
+        let events = Self::announcement(DebateEvent::MessageRemoved, &action);
         match self
             .repo
             .remove_message(action.clone(), &events)
             .await
             .map_err(|e| map_store(e, "session"))?
         {
-            MessageRemoval::Removed(message) => Ok(message),
+            MessageRemoval::Removed(message) => {
+                self.announce(events).await;
+                Ok(message)
+            }
             // A concurrent removal won between the read and the write.
             MessageRemoval::AlreadyRemoved => Err(already_removed()),
             MessageRemoval::NoSuchMessage => Err(not_found("message")),

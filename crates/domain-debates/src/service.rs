@@ -9,14 +9,13 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use domain_core::{Clock, DomainEvent, EventPublisher, StoreError};
-use serde_json::json;
+use domain_core::{Clock, DomainEvent, EventPublisher, NullEventPublisher, StoreError};
 use uuid::Uuid;
 
 use crate::{
-    AppendOutcome, BODY_MAX_CHARS, DebateError, DebateRepository, DebateSession, JoinOutcome,
-    Message, MessageRange, NewMessage, Participant, SessionFilter, SessionStatus, Side, Topic,
-    TopicFilter, VOTING_WINDOW_DEFAULT_SECONDS, VOTING_WINDOW_MAX_SECONDS,
+    AppendOutcome, BODY_MAX_CHARS, DebateError, DebateEvent, DebateRepository, DebateSession,
+    JoinOutcome, Message, MessageRange, NewMessage, Participant, SessionFilter, SessionStatus,
+    Side, Topic, TopicFilter, VOTING_WINDOW_DEFAULT_SECONDS, VOTING_WINDOW_MAX_SECONDS,
     VOTING_WINDOW_MIN_SECONDS, Visibility,
 };
 
@@ -27,28 +26,19 @@ pub const DESCRIPTION_MAX_CHARS: usize = 10_000;
 /// Largest debater limit a session may set per side.
 pub const MAX_PER_SIDE_LIMIT: u32 = 100;
 
-/// Names of the [`DomainEvent`]s this service records with its changes (in the store's
-/// outbox, so reactions survive a crash), for subscribers in the wiring. Every payload
-/// carries `session_id` (or `topic_id`), `scope` and `title`.
-pub mod events {
-    /// A topic was created; the aggregate is the topic.
-    pub const TOPIC_CREATED: &str = "debates.topic_created";
-    /// A session was scheduled; the aggregate is the session.
-    pub const SESSION_SCHEDULED: &str = "debates.session_scheduled";
-    /// A session's planned start or end changed; the payload carries both the previous
-    /// and the new schedule.
-    pub const SESSION_RESCHEDULED: &str = "debates.session_rescheduled";
-    /// A session went live.
-    pub const SESSION_STARTED: &str = "debates.session_started";
-    /// A session was closed.
-    pub const SESSION_CLOSED: &str = "debates.session_closed";
-}
-
-/// The debates service. Cheap to clone; clones share the repository and clock.
+/// The debates service. Cheap to clone; clones share the repository, publisher and
+/// clock.
+///
+/// Its events are [`DebateEvent`]s. Topic, scheduling and lifecycle events are recorded
+/// with the change (the store's outbox, so reactions survive a crash); the live ones — a
+/// lifecycle move (recorded too), a seat, an argument, a visibility change — are
+/// published after the commit through the publisher of [`DebateService::with_events`],
+/// for the rooms.
 #[derive(Clone)]
 pub struct DebateService {
     repo: Arc<dyn DebateRepository>,
     clock: Arc<dyn Clock>,
+    events: Arc<dyn EventPublisher>,
 }
 
 impl std::fmt::Debug for DebateService {
@@ -161,41 +151,47 @@ fn valid_voting_window(seconds: Option<u32>) -> Result<Option<u32>, DebateError>
 }
 
 /// The event recorded with a move of `session` to `to` at `at`.
-fn lifecycle_event(session: &DebateSession, to: SessionStatus, at: DateTime<Utc>) -> DomainEvent {
-    let mut payload = json!({
-        "session_id": session.id,
-        "topic_id": session.topic_id,
-        "scope": session.scope,
-        "title": session.title,
-    });
-    let name = match to {
-        SessionStatus::Closed => {
-            payload["closed_at"] = json!(at);
-            payload["voting_closes_at"] =
-                json!(at + chrono::Duration::seconds(i64::from(session.voting_window_seconds)));
-            events::SESSION_CLOSED
-        }
+fn lifecycle_event(session: &DebateSession, to: SessionStatus, at: DateTime<Utc>) -> DebateEvent {
+    let (session_id, topic_id, scope, title) = (
+        session.id,
+        session.topic_id,
+        session.scope.clone(),
+        session.title.clone(),
+    );
+    match to {
+        SessionStatus::Closed => DebateEvent::SessionClosed {
+            session_id,
+            topic_id,
+            scope,
+            title,
+            closed_at: at,
+            voting_closes_at: at
+                + chrono::Duration::seconds(i64::from(session.voting_window_seconds)),
+        },
         // The service only moves sessions forward: scheduled → live → closed.
-        SessionStatus::Live | SessionStatus::Scheduled => {
-            payload["started_at"] = json!(at);
-            events::SESSION_STARTED
-        }
-    };
-    DomainEvent::new(name, session.id, at, payload)
+        SessionStatus::Live | SessionStatus::Scheduled => DebateEvent::SessionStarted {
+            session_id,
+            topic_id,
+            scope,
+            title,
+            started_at: at,
+        },
+    }
 }
 
 /// Publishes an event after a committed change. A failure to publish is logged, not
 /// returned: the change itself has happened.
-pub(crate) async fn publish(
-    events: &dyn EventPublisher,
-    name: &'static str,
-    aggregate: Uuid,
-    at: DateTime<Utc>,
-    payload: serde_json::Value,
-) {
-    let event = DomainEvent::new(name, aggregate, at, payload);
+pub(crate) async fn publish(events: &dyn EventPublisher, event: &DebateEvent, at: DateTime<Utc>) {
+    publish_envelope(events, DomainEvent::of(event, at)).await;
+}
+
+/// Publishes an envelope after a committed change — the very one recorded in the outbox
+/// with the change, when there is one, so both carry the same event id. Failures are
+/// logged, as in [`publish`].
+pub(crate) async fn publish_envelope(events: &dyn EventPublisher, event: DomainEvent) {
+    let name = event.name.clone();
     if let Err(e) = events.publish(event).await {
-        tracing::warn!(error = %e, event = name, "could not publish domain event");
+        tracing::warn!(error = %e, event = %name, "could not publish domain event");
     }
 }
 
@@ -256,9 +252,22 @@ fn side_full(side: Side, max: Option<u32>) -> DebateError {
 
 impl DebateService {
     /// A service over `repo` (which also records the events of each change) reading the
-    /// time from `clock`.
+    /// time from `clock`. Publishes nothing until [`with_events`](Self::with_events) says
+    /// where.
     pub fn new(repo: Arc<dyn DebateRepository>, clock: Arc<dyn Clock>) -> Self {
-        Self { repo, clock }
+        Self {
+            repo,
+            clock,
+            events: Arc::new(NullEventPublisher),
+        }
+    }
+
+    /// The same service, publishing its live events (seats, arguments, lifecycle moves,
+    /// visibility changes) through `events` after each committed change.
+    #[must_use]
+    pub fn with_events(mut self, events: Arc<dyn EventPublisher>) -> Self {
+        self.events = events;
+        self
     }
 
     fn now(&self) -> DateTime<Utc> {
@@ -309,16 +318,14 @@ impl DebateService {
             created_by: actor,
             created_at: self.now(),
         };
-        let event = DomainEvent::new(
-            events::TOPIC_CREATED,
-            topic.id,
+        let event = DomainEvent::of(
+            &DebateEvent::TopicCreated {
+                topic_id: topic.id,
+                scope: topic.scope.clone(),
+                title: topic.title.clone(),
+                created_by: topic.created_by,
+            },
             topic.created_at,
-            json!({
-                "topic_id": topic.id,
-                "scope": topic.scope,
-                "title": topic.title,
-                "created_by": topic.created_by,
-            }),
         );
         self.repo.insert_topic(topic.clone(), &[event]).await?;
         Ok(topic)
@@ -347,8 +354,9 @@ impl DebateService {
     }
 
     /// Opens a topic and its sessions to the public, or makes them private to the
-    /// topic's scope again, and returns the topic as it now is. Who may do it is the
-    /// caller's decision (an institution's, audited by the caller).
+    /// topic's scope again, returns the topic as it now is and publishes
+    /// `debates.topic_visibility_changed`. Who may do it is the caller's decision (an
+    /// institution's, audited by the caller).
     ///
     /// # Errors
     /// [`DebateError::NotFound`] (`"topic"`); [`DebateError::Store`].
@@ -361,7 +369,14 @@ impl DebateService {
             .set_topic_visibility(id, visibility)
             .await
             .map_err(|e| map_store(e, "topic"))?;
-        self.topic(id).await
+        let topic = self.topic(id).await?;
+        let event = DebateEvent::TopicVisibilityChanged {
+            topic_id: topic.id,
+            scope: topic.scope.clone(),
+            visibility: topic.visibility,
+        };
+        publish(&*self.events, &event, self.now()).await;
+        Ok(topic)
     }
 
     /// Replaces a topic's title and description and returns it as it now is. The scope
@@ -443,19 +458,17 @@ impl DebateService {
             voting_window_seconds,
             voting_closes_at: None,
         };
-        let event = DomainEvent::new(
-            events::SESSION_SCHEDULED,
-            session.id,
+        let event = DomainEvent::of(
+            &DebateEvent::SessionScheduled {
+                session_id: session.id,
+                topic_id: session.topic_id,
+                scope: session.scope.clone(),
+                title: session.title.clone(),
+                scheduled_start: session.scheduled_start,
+                scheduled_end: session.scheduled_end,
+                created_by: session.created_by,
+            },
             session.created_at,
-            json!({
-                "session_id": session.id,
-                "topic_id": session.topic_id,
-                "scope": session.scope,
-                "title": session.title,
-                "scheduled_start": session.scheduled_start,
-                "scheduled_end": session.scheduled_end,
-                "created_by": session.created_by,
-            }),
         );
         self.repo
             .insert_session(session.clone(), &[event])
@@ -539,20 +552,18 @@ impl DebateService {
             != (current.scheduled_start, current.scheduled_end);
         let events: Vec<DomainEvent> = rescheduled
             .then(|| {
-                DomainEvent::new(
-                    events::SESSION_RESCHEDULED,
-                    id,
+                DomainEvent::of(
+                    &DebateEvent::SessionRescheduled {
+                        session_id: id,
+                        topic_id: next.topic_id,
+                        scope: next.scope.clone(),
+                        title: next.title.clone(),
+                        scheduled_start: next.scheduled_start,
+                        scheduled_end: next.scheduled_end,
+                        previous_start: current.scheduled_start,
+                        previous_end: current.scheduled_end,
+                    },
                     self.now(),
-                    json!({
-                        "session_id": id,
-                        "topic_id": next.topic_id,
-                        "scope": next.scope,
-                        "title": next.title,
-                        "scheduled_start": next.scheduled_start,
-                        "scheduled_end": next.scheduled_end,
-                        "previous_start": current.scheduled_start,
-                        "previous_end": current.scheduled_end,
-                    }),
                 )
             })
             .into_iter()
@@ -579,8 +590,8 @@ impl DebateService {
 
     // ---- lifecycle ---------------------------------------------------------------------
 
-    /// Takes a scheduled session live (debaters may then send arguments) and records
-    /// `debates.session_started`.
+    /// Takes a scheduled session live (debaters may then send arguments), records
+    /// `debates.session_started` and publishes it after the commit.
     ///
     /// # Errors
     /// [`DebateError::NotFound`] (`"session"`); [`DebateError::Conflict`] when it is live
@@ -591,8 +602,8 @@ impl DebateService {
     }
 
     /// Closes a live session (no more seats or arguments), which opens its voting window
-    /// until `voting_closes_at`, and records `debates.session_closed` (its payload carries
-    /// `voting_closes_at`).
+    /// until `voting_closes_at`, records `debates.session_closed` (it carries
+    /// `voting_closes_at`) and publishes it after the commit.
     ///
     /// # Errors
     /// [`DebateError::NotFound`] (`"session"`); [`DebateError::Conflict`] when it has not
@@ -605,7 +616,7 @@ impl DebateService {
 
     /// Moves the session from `from` to `to` with the store's compare-and-set, so of two
     /// concurrent starts (or closes) exactly one succeeds — and only its event is
-    /// recorded; the loser learns why from the state it lost to.
+    /// recorded and published; the loser learns why from the state it lost to.
     async fn transition(
         &self,
         id: Uuid,
@@ -616,13 +627,14 @@ impl DebateService {
         // should not have to read it back.
         let before = self.session(id).await?;
         let at = self.now();
-        let event = lifecycle_event(&before, to, at);
+        let event = DomainEvent::of(&lifecycle_event(&before, to, at), at);
         if let Some(session) = self
             .repo
-            .transition(id, from, to, at, &[event])
+            .transition(id, from, to, at, std::slice::from_ref(&event))
             .await
             .map_err(|e| map_store(e, "session"))?
         {
+            publish_envelope(&*self.events, event).await;
             return Ok(session);
         }
         let now = self.session(id).await?.status;
@@ -643,7 +655,8 @@ impl DebateService {
     // ---- participants ------------------------------------------------------------------
 
     /// Seats `user` on `side` (moving them if they sit elsewhere; joining one's own side
-    /// again returns that seat). Sessions take seats while scheduled or live.
+    /// again returns that seat) and publishes `debates.seat_taken`. Sessions take seats
+    /// while scheduled or live.
     ///
     /// # Errors
     /// [`DebateError::NotFound`] (`"session"`); [`DebateError::Conflict`] when the session
@@ -668,7 +681,13 @@ impl DebateService {
             .await
             .map_err(|e| map_store(e, "session"))?
         {
-            JoinOutcome::Joined(participant) => Ok(participant),
+            JoinOutcome::Joined(participant) => {
+                let event = DebateEvent::SeatTaken {
+                    participant: participant.clone(),
+                };
+                publish(&*self.events, &event, participant.joined_at).await;
+                Ok(participant)
+            }
             JoinOutcome::SideFull => Err(side_full(side, session.max_per_side)),
             JoinOutcome::Removed => Err(DebateError::NotAllowed(
                 "removed from this session by a moderator".into(),
@@ -676,15 +695,22 @@ impl DebateService {
         }
     }
 
-    /// Ends `user`'s seat and returns it with `left_at` set. Allowed in any state:
-    /// leaving never harms the debate.
+    /// Ends `user`'s seat, returns it with `left_at` set and publishes
+    /// `debates.seat_left`. Allowed in any state: leaving never harms the debate.
     ///
     /// # Errors
     /// [`DebateError::NotFound`] (`"session"` when it does not exist, `"seat"` when the
     /// user has no active seat); [`DebateError::Store`].
     pub async fn leave(&self, user: Uuid, session_id: Uuid) -> Result<Participant, DebateError> {
-        match self.repo.leave(session_id, user, self.now()).await {
-            Ok(participant) => Ok(participant),
+        let now = self.now();
+        match self.repo.leave(session_id, user, now).await {
+            Ok(participant) => {
+                let event = DebateEvent::SeatLeft {
+                    participant: participant.clone(),
+                };
+                publish(&*self.events, &event, now).await;
+                Ok(participant)
+            }
             // The store does not say which record is missing; only then is it worth
             // asking.
             Err(StoreError::NotFound) if self.repo.session(session_id).await?.is_none() => {
@@ -743,9 +769,9 @@ impl DebateService {
 
     // ---- messages ----------------------------------------------------------------------
 
-    /// Stores an argument of `author` with the session's next sequence number and returns
-    /// it; its side is the author's seat. Broadcasting it is the caller's business, after
-    /// this returns (persisted first). That the session is live and the author not muted
+    /// Stores an argument of `author` with the session's next sequence number, returns
+    /// it and publishes `debates.argument_posted` after the commit (persisted first); its
+    /// side is the author's seat. That the session is live and the author not muted
     /// is checked by the store in the same atomic step as the numbering, so no argument
     /// slips in after a close or a mute, on any instance.
     ///
@@ -810,7 +836,13 @@ impl DebateService {
             // NotFound here: the session was deleted since the seat was read.
             .map_err(|e| map_store(e, "session"))?;
         match outcome {
-            AppendOutcome::Appended(message) => Ok(message),
+            AppendOutcome::Appended(message) => {
+                let event = DebateEvent::ArgumentPosted {
+                    message: message.clone(),
+                };
+                publish(&*self.events, &event, now).await;
+                Ok(message)
+            }
             AppendOutcome::NotLive => Err(not_live()),
             AppendOutcome::Muted { until } => Err(DebateError::Muted { until }),
         }

@@ -10,21 +10,13 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use domain_core::{Clock, EventPublisher};
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::service::{invalid, map_store, micros, not_found, publish};
 use crate::{
-    Ballot, CastOutcome, DebateError, DebateRepository, DebateSession, Results, SessionStatus,
-    Side, Tally, Vote, VoteChoice, VoteRepository,
+    Ballot, CastOutcome, DebateError, DebateEvent, DebateRepository, DebateSession, Results,
+    SessionStatus, Side, Tally, Vote, VoteChoice, VoteRepository,
 };
-
-/// Names of the [`domain_core::DomainEvent`]s the voting service publishes.
-pub mod voting_events {
-    /// A vote was cast or changed; the aggregate is the session, the payload carries
-    /// `session_id`, `scope`, `user_id`, `ballot`, `side`, `seq` and `replaced`.
-    pub const VOTE_CAST: &str = "debates.vote_cast";
-}
 
 /// A vote as stored by [`VotingService::cast`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,22 +181,16 @@ impl VotingService {
             // The window ended between the read and the write.
             CastOutcome::WindowClosed => return Err(window_closed(session.voting_closes_at)),
         };
-        publish(
-            &*self.events,
-            voting_events::VOTE_CAST,
+        let event = DebateEvent::VoteCast {
             session_id,
-            now,
-            json!({
-                "session_id": session_id,
-                "scope": session.scope,
-                "user_id": voter,
-                "ballot": vote.ballot.as_str(),
-                "side": vote.side.map(Side::as_str),
-                "seq": vote.seq,
-                "replaced": replaced,
-            }),
-        )
-        .await;
+            scope: session.scope,
+            user_id: voter,
+            ballot: vote.ballot,
+            side: vote.side,
+            seq: vote.seq,
+            replaced,
+        };
+        publish(&*self.events, &event, now).await;
         Ok(CastVote { vote, replaced })
     }
 

@@ -6,6 +6,7 @@
 //! and cache adapters implement. [`AuthService`] ties them together.
 
 pub mod error;
+pub mod identity_event;
 pub mod model;
 pub mod password;
 pub mod ports;
@@ -15,6 +16,7 @@ pub mod throttle;
 pub mod tokens;
 
 pub use error::IdentityError;
+pub use identity_event::IdentityEvent;
 pub use model::{Email, NewUser, RoleGrant, User, UserId, Username};
 pub use password::{Argon2Hasher, PasswordHasher, PasswordPolicy};
 pub use ports::{

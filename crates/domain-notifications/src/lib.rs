@@ -26,4 +26,4 @@ pub use model::{
 };
 pub use notification_event::NotificationEvent;
 pub use ports::{NotificationStore, PreferenceStore, UnreadCounter};
-pub use service::{Delivery, NotificationService, events};
+pub use service::{Delivery, NotificationService};

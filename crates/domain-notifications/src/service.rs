@@ -15,18 +15,9 @@ use uuid::Uuid;
 
 use crate::{
     BODY_MAX_CHARS, Channel, DEDUPE_KEY_MAX_CHARS, DeleteOutcome, LINK_MAX_CHARS, Notification,
-    NotificationError, NotificationKind, NotificationStore, Preference, PreferenceStore,
-    ReadOutcome, TITLE_MAX_CHARS, UnreadCounter,
+    NotificationError, NotificationEvent, NotificationKind, NotificationStore, Preference,
+    PreferenceStore, ReadOutcome, TITLE_MAX_CHARS, UnreadCounter,
 };
-
-/// Names of the [`DomainEvent`]s the notification service publishes.
-pub mod events {
-    /// A notification was stored for the app (not on a duplicate); the aggregate is the
-    /// notification, the payload is the notification itself (`id`, `user_id`, `kind`,
-    /// `title`, `body`, `link`, `created_at`, `read_at`) plus `unread`, the user's unread
-    /// count afterwards when the counter knows it (else `null`). For live push.
-    pub const CREATED: &str = "notifications.created";
-}
 
 /// What [`NotificationService::notify`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,7 +178,7 @@ impl NotificationService {
 
     /// Notifies `user` of `kind` through the channel they chose for it (or its default):
     /// stores the notification for the app unless one was stored under `dedupe_key`
-    /// before, bumps the unread count and announces it ([`events::CREATED`]); and says
+    /// before, bumps the unread count and announces it ([`NotificationEvent::Created`]); and says
     /// whether an e-mail is due, which the caller sends through a job.
     ///
     /// # Errors
@@ -258,7 +249,7 @@ impl NotificationService {
         }
         delivery.unread = self.keep_count(user, self.counter.incr(user).await).await;
         let event = DomainEvent::of(
-            &crate::NotificationEvent::Created {
+            &NotificationEvent::Created {
                 notification: notification.clone(),
                 unread: delivery.unread,
             },
@@ -266,7 +257,7 @@ impl NotificationService {
         );
         if let Err(e) = self.events.publish(event).await {
             // Stored all the same: the user sees it in the list, only live push is lost.
-            tracing::warn!(error = %e, event = events::CREATED, "could not publish domain event");
+            tracing::warn!(error = %e, event = "notifications.created", "could not publish domain event");
         }
         delivery.stored = Some(notification);
         Ok(delivery)

@@ -17,6 +17,7 @@ pub mod permission;
 pub mod policy;
 pub mod ports;
 pub mod protect;
+pub mod rbac_event;
 pub mod role;
 pub mod scope;
 pub mod service;
@@ -37,6 +38,7 @@ pub use ports::{
     GrantFilter, Invalidation, InvalidationBus, RbacRepository, ScopeDirectory, SubjectCache,
 };
 pub use protect::Protected;
+pub use rbac_event::RbacEvent;
 pub use role::{RoleTemplate, default_roles, names, valid_role_name};
 pub use scope::{Scope, ScopeParseError, ScopePath};
-pub use service::{Actor, RbacService, Reach, rbac_events};
+pub use service::{Actor, RbacService, Reach};

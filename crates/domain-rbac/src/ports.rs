@@ -81,7 +81,7 @@ pub trait RbacRepository: Send + Sync {
     async fn delete_override(&self, id: Uuid, audit: AuditRecord) -> Result<Override, StoreError>;
 
     /// Adds a role assignment, and records `events` (the service hands its
-    /// [`crate::rbac_events::ROLE_GRANTED`]) in the same transaction: they are stored
+    /// [`crate::RbacEvent::RoleGranted`]) in the same transaction: they are stored
     /// exactly when the assignment is, so a reaction can be neither lost after the commit
     /// nor run for a grant that was rolled back. When the insert fails (any error below)
     /// nothing is recorded.

@@ -4,10 +4,14 @@
 //! Services hand their events to the store with the change; the store records each as
 //! an `events.dispatch` job in the same transaction (the transactional outbox, decision
 //! D19). A worker claims the job after the commit — on any instance, after any crash —
-//! and [`DispatchEvents`] hands the event to every [`EventSubscriber`] that wants it.
+//! and [`DispatchEvents`] decodes the event into the typed enum of the domain that
+//! announced it ([`KnownEvent`]) and hands it to every [`EventSubscriber`] that wants it.
 //! Delivery is at least once: a failed subscriber fails the job, which is retried with
 //! backoff, and every subscriber is idempotent (what it creates is keyed by the event,
-//! the action or the session), so a second run repeats nothing.
+//! the action or the session), so a second run repeats nothing. An event that does not
+//! decode — a name no enum knows, a version this server does not read, a payload without
+//! the fields its name promises — cannot succeed on a retry: its job goes straight to the
+//! dead-letter state, with the decoding error as the reason.
 //!
 //! | event | subscriber | effect |
 //! |---|---|---|
@@ -27,8 +31,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use domain_core::DomainEvent;
+use domain_core::{DomainEvent, EventDecodeError, TypedEvent};
+use domain_debates::DebateEvent;
+use domain_identity::IdentityEvent;
 use domain_jobs::{EVENT_DISPATCH, Job, JobError, JobHandler, JobQueue, event_of};
+use domain_notifications::NotificationEvent;
+use domain_rbac::RbacEvent;
 
 pub use moderation::ModerationNotifier;
 pub use notifier::Notifier;
@@ -36,18 +44,86 @@ pub use results::{PUBLISH_RESULTS, PublishResults, ResultsScheduler};
 pub use roles::RoleNotifier;
 pub use schedule::ScheduleNotifier;
 
+/// An event decoded into the typed enum of the domain crate that announced it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KnownEvent {
+    /// Topics, sessions, seats, arguments, moderation, votes.
+    Debates(DebateEvent),
+    /// Role grants.
+    Rbac(RbacEvent),
+    /// Accounts.
+    Identity(IdentityEvent),
+    /// Stored notifications.
+    Notifications(NotificationEvent),
+}
+
+impl KnownEvent {
+    /// The typed event in `envelope`, read by the enum whose names include the
+    /// envelope's.
+    ///
+    /// # Errors
+    /// [`EventDecodeError`]: a name no enum knows, another version than the one this
+    /// server reads, or a payload without the fields the name promises.
+    pub fn decode(envelope: &DomainEvent) -> Result<Self, EventDecodeError> {
+        if envelope.is::<DebateEvent>() {
+            envelope.decode().map(Self::Debates)
+        } else if envelope.is::<RbacEvent>() {
+            envelope.decode().map(Self::Rbac)
+        } else if envelope.is::<IdentityEvent>() {
+            envelope.decode().map(Self::Identity)
+        } else if envelope.is::<NotificationEvent>() {
+            envelope.decode().map(Self::Notifications)
+        } else {
+            let known = [
+                DebateEvent::NAMES,
+                RbacEvent::NAMES,
+                IdentityEvent::NAMES,
+                NotificationEvent::NAMES,
+            ]
+            .concat()
+            .join(", ");
+            Err(EventDecodeError::Unknown {
+                name: envelope.name.clone(),
+                known,
+            })
+        }
+    }
+
+    /// The event's dotted name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Debates(e) => e.name(),
+            Self::Rbac(e) => e.name(),
+            Self::Identity(e) => e.name(),
+            Self::Notifications(e) => e.name(),
+        }
+    }
+}
+
 /// Something that reacts to domain events.
 #[async_trait]
 pub trait EventSubscriber: Send + Sync {
-    /// Whether it reacts to events named `name`.
-    fn wants(&self, name: &str) -> bool;
+    /// Whether it reacts to `event` (a match on the typed variants, so a renamed event
+    /// cannot silently stop a reaction).
+    fn wants(&self, event: &KnownEvent) -> bool;
 
-    /// Reacts to one event. It may run more than once for the same event (a retried
-    /// job), so it must be idempotent.
+    /// Reacts to one event: `event` is what the `envelope` carries, decoded. It may run
+    /// more than once for the same event (a retried job), so it must be idempotent.
     ///
     /// # Errors
     /// Whatever kept it from reacting; the event's job is then retried.
-    async fn handle(&self, event: &DomainEvent) -> Result<(), String>;
+    async fn handle(&self, envelope: &DomainEvent, event: &KnownEvent) -> Result<(), String>;
+}
+
+/// Why an event was not handled.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DispatchError {
+    /// The envelope does not decode: no retry can help.
+    #[error("{0}")]
+    Undecodable(#[from] EventDecodeError),
+    /// Subscribers failed (their errors, joined); a retry may help.
+    #[error("{0}")]
+    Failed(String),
 }
 
 /// The subscribers, and the dispatch of one event to those that want it.
@@ -69,16 +145,20 @@ impl EventDispatcher {
         self
     }
 
-    /// Hands `event` to every subscriber that wants it — all of them, even after one
-    /// failed, so one broken reaction does not starve the others.
+    /// Decodes `event`, then hands it to every subscriber that wants it — all of them,
+    /// even after one failed, so one broken reaction does not starve the others. Every
+    /// event is decoded, wanted or not, so an event nobody can read is never dropped in
+    /// silence.
     ///
     /// # Errors
-    /// The failures, joined; the caller retries the whole event (the subscribers that
-    /// succeeded are idempotent).
-    pub async fn dispatch(&self, event: &DomainEvent) -> Result<(), String> {
+    /// [`DispatchError::Undecodable`] when the envelope does not decode (nobody ran);
+    /// [`DispatchError::Failed`] with the failures, joined: the caller retries the whole
+    /// event (the subscribers that succeeded are idempotent).
+    pub async fn dispatch(&self, event: &DomainEvent) -> Result<(), DispatchError> {
+        let typed = KnownEvent::decode(event)?;
         let mut failures = Vec::new();
-        for subscriber in self.subscribers.iter().filter(|s| s.wants(&event.name)) {
-            if let Err(e) = subscriber.handle(event).await {
+        for subscriber in self.subscribers.iter().filter(|s| s.wants(&typed)) {
+            if let Err(e) = subscriber.handle(event, &typed).await {
                 tracing::warn!(event = %event.name, event_id = %event.id, error = %e, "an event subscriber failed");
                 failures.push(e);
             }
@@ -86,7 +166,7 @@ impl EventDispatcher {
         if failures.is_empty() {
             Ok(())
         } else {
-            Err(failures.join("; "))
+            Err(DispatchError::Failed(failures.join("; ")))
         }
     }
 }
@@ -103,7 +183,13 @@ impl JobHandler for DispatchEvents {
         self.dispatcher
             .dispatch(&event)
             .await
-            .map_err(JobError::Retry)
+            .map_err(|e| match e {
+                DispatchError::Undecodable(why) => {
+                    tracing::error!(event = %event.name, event_id = %event.id, error = %why, "an event cannot be read; its job is given up");
+                    JobError::Permanent(why.to_string())
+                }
+                DispatchError::Failed(why) => JobError::Retry(why),
+            })
     }
 }
 
@@ -246,10 +332,10 @@ mod tests {
 
     #[async_trait]
     impl EventSubscriber for Recorder {
-        fn wants(&self, name: &str) -> bool {
-            name == self.name
+        fn wants(&self, event: &KnownEvent) -> bool {
+            event.name() == self.name
         }
-        async fn handle(&self, event: &DomainEvent) -> Result<(), String> {
+        async fn handle(&self, event: &DomainEvent, _: &KnownEvent) -> Result<(), String> {
             self.seen
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -270,24 +356,43 @@ mod tests {
         })
     }
 
+    const WARNED: &str = "debates.participant_warned";
+    const GRANTED: &str = "rbac.role_granted";
+
+    /// A warning, as the moderation service records it.
+    fn warned() -> DomainEvent {
+        let notice = domain_debates::ModerationNotice {
+            action_id: Uuid::new_v4(),
+            session_id: Uuid::new_v4(),
+            scope: "global".into(),
+            actor_id: Uuid::new_v4(),
+            target_user_id: Some(Uuid::new_v4()),
+            seq: None,
+            reason: Some("Stay civil".into()),
+            until: None,
+        };
+        DomainEvent::of(
+            &DebateEvent::ParticipantWarned(notice),
+            chrono::DateTime::UNIX_EPOCH,
+        )
+    }
+
     #[tokio::test]
     async fn every_interested_subscriber_runs_even_after_a_failure() {
         let (broken, fine, other) = (
-            recorder("a.b", true),
-            recorder("a.b", false),
-            recorder("c.d", false),
+            recorder(WARNED, true),
+            recorder(WARNED, false),
+            recorder(GRANTED, false),
         );
         let dispatcher = EventDispatcher::new()
             .with(broken.clone())
             .with(fine.clone())
             .with(other.clone());
-        let event = DomainEvent::new(
-            "a.b",
-            Uuid::new_v4(),
-            chrono::DateTime::UNIX_EPOCH,
-            serde_json::json!({}),
+        let event = warned();
+        assert_eq!(
+            dispatcher.dispatch(&event).await,
+            Err(DispatchError::Failed("down".into()))
         );
-        assert_eq!(dispatcher.dispatch(&event).await, Err("down".into()));
         assert_eq!(fine.seen.lock().unwrap_or_else(|p| p.into_inner()).len(), 1);
         assert!(
             other
@@ -295,6 +400,136 @@ mod tests {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .is_empty()
+        );
+    }
+
+    /// The job the outbox would have recorded for `event`, run by the relay.
+    async fn run(dispatcher: EventDispatcher, event: &DomainEvent) -> Result<(), JobError> {
+        let new = domain_jobs::event_job(event);
+        let now = chrono::DateTime::UNIX_EPOCH;
+        let job = Job {
+            id: Uuid::new_v4(),
+            kind: new.kind,
+            payload: new.payload,
+            status: domain_jobs::JobStatus::Running,
+            attempts: 1,
+            max_attempts: new.max_attempts,
+            run_at: now,
+            locked_by: None,
+            locked_until: None,
+            last_error: None,
+            dedupe_key: new.dedupe_key,
+            created_at: now,
+            updated_at: now,
+        };
+        DispatchEvents {
+            dispatcher: Arc::new(dispatcher),
+        }
+        .handle(&job)
+        .await
+    }
+
+    /// The reason a job carrying `event` is given up with; nobody may have run.
+    async fn dead_reason(event: &DomainEvent) -> String {
+        let subscriber = recorder(WARNED, false);
+        let dispatcher = EventDispatcher::new().with(subscriber.clone());
+        let outcome = run(dispatcher, event).await;
+        assert!(
+            subscriber
+                .seen
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_empty(),
+            "no subscriber runs on an event that does not decode"
+        );
+        match outcome {
+            Err(JobError::Permanent(why)) => why,
+            other => panic!("expected a dead job, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_decodable_event_reaches_its_subscriber_typed() {
+        let event = warned();
+        let subscriber = recorder(WARNED, false);
+        let dispatcher = EventDispatcher::new().with(subscriber.clone());
+        assert_eq!(run(dispatcher, &event).await, Ok(()));
+        assert_eq!(
+            *subscriber.seen.lock().unwrap_or_else(|p| p.into_inner()),
+            [event.id]
+        );
+        assert!(matches!(
+            KnownEvent::decode(&event),
+            Ok(KnownEvent::Debates(DebateEvent::ParticipantWarned(_)))
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_event_of_an_unknown_name_is_a_dead_job_that_says_so() {
+        let mut event = warned();
+        event.name = "debates.participant_teleported".into();
+        let why = dead_reason(&event).await;
+        assert!(
+            why.contains("unknown event \"debates.participant_teleported\"")
+                && why.contains(WARNED)
+                && why.contains(GRANTED),
+            "{why}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_event_of_another_version_is_a_dead_job_that_says_so() {
+        let mut event = warned();
+        event.version = 2;
+        let why = dead_reason(&event).await;
+        assert_eq!(
+            why,
+            format!("event \"{WARNED}\" is version 2; this server reads version 1")
+        );
+    }
+
+    #[tokio::test]
+    async fn an_event_with_a_bad_field_is_a_dead_job_that_names_it() {
+        let mut event = warned();
+        event.payload["action_id"] = serde_json::json!("not an id");
+        let why = dead_reason(&event).await;
+        assert!(
+            why.contains(&format!(
+                "event \"{WARNED}\" (version 1) has a malformed payload"
+            )) && why.contains("UUID"),
+            "{why}"
+        );
+        let mut event = warned();
+        let _ = event
+            .payload
+            .as_object_mut()
+            .map(|fields| fields.remove("session_id"));
+        let why = dead_reason(&event).await;
+        assert!(why.contains("missing field `session_id`"), "{why}");
+    }
+
+    #[tokio::test]
+    async fn events_queued_before_typing_still_dispatch() {
+        // As the outbox recorded it before events were typed: no tag, no version.
+        let event = DomainEvent::new(
+            GRANTED,
+            Uuid::from_u128(2),
+            chrono::DateTime::UNIX_EPOCH,
+            serde_json::json!({
+                "assignment_id": Uuid::from_u128(1), "user_id": Uuid::from_u128(2),
+                "role": "teacher", "scope": "global", "granted_by": null, "expires_at": null,
+            }),
+        );
+        let subscriber = recorder(GRANTED, false);
+        let dispatcher = EventDispatcher::new().with(subscriber.clone());
+        assert_eq!(run(dispatcher, &event).await, Ok(()));
+        assert_eq!(
+            subscriber
+                .seen
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .len(),
+            1
         );
     }
 

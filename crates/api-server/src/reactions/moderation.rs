@@ -1,13 +1,10 @@
 //! Moderator actions, told to their target.
 
-use chrono::{DateTime, Utc};
 use domain_core::DomainEvent;
-use domain_debates::{DebateError, DebateService, moderation_events};
+use domain_debates::{DebateError, DebateEvent, DebateService, ModerationNotice};
 use domain_notifications::NotificationKind;
-use serde::Deserialize;
-use uuid::Uuid;
 
-use super::{EventSubscriber, Notifier, quoted, when};
+use super::{EventSubscriber, KnownEvent, Notifier, quoted, when};
 
 /// Tells a participant of a moderator's action against them (muted, unmuted, warned,
 /// removed, an argument of theirs removed), as a `moderation_action` notification keyed
@@ -24,26 +21,28 @@ impl ModerationNotifier {
     }
 }
 
-/// The payload of the moderation events (see `moderation_events`).
-#[derive(Deserialize)]
-struct ActionPayload {
-    action_id: Uuid,
-    session_id: Uuid,
-    target_user_id: Option<Uuid>,
-    reason: Option<String>,
-    until: Option<DateTime<Utc>>,
-    seq: Option<i64>,
+/// The action an event announces, if it is a moderation event.
+fn notice_of(event: &DebateEvent) -> Option<&ModerationNotice> {
+    match event {
+        DebateEvent::ParticipantMuted(n)
+        | DebateEvent::ParticipantUnmuted(n)
+        | DebateEvent::ParticipantWarned(n)
+        | DebateEvent::ParticipantRemoved(n)
+        | DebateEvent::MessageRemoved(n) => Some(n),
+        _ => None,
+    }
 }
 
-/// The title and body of the notification for event `name`; `None` for other events.
-fn moderation_text(name: &str, session_title: &str, p: &ActionPayload) -> Option<(String, String)> {
+/// The title and body of the notification for `event`; `None` for other events.
+fn moderation_text(event: &DebateEvent, session_title: &str) -> Option<(String, String)> {
+    let p = notice_of(event)?;
     let session = quoted(session_title);
     let reason = p
         .reason
         .as_deref()
         .map_or_else(String::new, |r| format!("Reason: {r}"));
-    let (title, mut lines) = match name {
-        moderation_events::PARTICIPANT_MUTED => {
+    let (title, mut lines) = match event {
+        DebateEvent::ParticipantMuted(_) => {
             let until = p.until.map_or_else(
                 || "Until a moderator lifts it.".to_owned(),
                 |t| format!("Until {}.", when(t)),
@@ -53,18 +52,18 @@ fn moderation_text(name: &str, session_title: &str, p: &ActionPayload) -> Option
                 vec![reason, until],
             )
         }
-        moderation_events::PARTICIPANT_UNMUTED => (
+        DebateEvent::ParticipantUnmuted(_) => (
             format!("Your mute was lifted in “{session}”"),
             vec!["You may send arguments again.".to_owned()],
         ),
-        moderation_events::PARTICIPANT_WARNED => {
+        DebateEvent::ParticipantWarned(_) => {
             (format!("You were warned in “{session}”"), vec![reason])
         }
-        moderation_events::PARTICIPANT_REMOVED => (
+        DebateEvent::ParticipantRemoved(_) => (
             format!("You were removed from “{session}”"),
             vec![reason, "You cannot rejoin this session.".to_owned()],
         ),
-        moderation_events::MESSAGE_REMOVED => {
+        DebateEvent::MessageRemoved(_) => {
             let which = p
                 .seq
                 .map_or_else(String::new, |seq| format!("Argument #{seq}. "));
@@ -81,20 +80,17 @@ fn moderation_text(name: &str, session_title: &str, p: &ActionPayload) -> Option
 
 #[async_trait::async_trait]
 impl EventSubscriber for ModerationNotifier {
-    fn wants(&self, name: &str) -> bool {
-        matches!(
-            name,
-            moderation_events::PARTICIPANT_MUTED
-                | moderation_events::PARTICIPANT_UNMUTED
-                | moderation_events::PARTICIPANT_WARNED
-                | moderation_events::PARTICIPANT_REMOVED
-                | moderation_events::MESSAGE_REMOVED
-        )
+    fn wants(&self, event: &KnownEvent) -> bool {
+        matches!(event, KnownEvent::Debates(e) if notice_of(e).is_some())
     }
 
-    async fn handle(&self, event: &DomainEvent) -> Result<(), String> {
-        let payload: ActionPayload =
-            serde_json::from_value(event.payload.clone()).map_err(|e| e.to_string())?;
+    async fn handle(&self, envelope: &DomainEvent, event: &KnownEvent) -> Result<(), String> {
+        let KnownEvent::Debates(event) = event else {
+            return Ok(());
+        };
+        let Some(payload) = notice_of(event) else {
+            return Ok(());
+        };
         let Some(target) = payload.target_user_id else {
             return Ok(());
         };
@@ -104,7 +100,7 @@ impl EventSubscriber for ModerationNotifier {
             Err(DebateError::NotFound(_)) => return Ok(()),
             Err(e) => return Err(e.to_string()),
         };
-        let Some((title, body)) = moderation_text(&event.name, &session.title, &payload) else {
+        let Some((title, body)) = moderation_text(event, &session.title) else {
             return Ok(());
         };
         let link = format!("/api/debates/sessions/{}/", payload.session_id);
@@ -117,7 +113,7 @@ impl EventSubscriber for ModerationNotifier {
                 &body,
                 Some(&link),
                 &payload.action_id.to_string(),
-                event.occurred_at,
+                envelope.occurred_at,
             )
             .await
     }
@@ -125,12 +121,17 @@ impl EventSubscriber for ModerationNotifier {
 
 #[cfg(test)]
 mod tests {
+    use chrono::{DateTime, Utc};
+    use uuid::Uuid;
+
     use super::*;
 
-    fn payload(reason: Option<&str>, until: Option<DateTime<Utc>>) -> ActionPayload {
-        ActionPayload {
+    fn payload(reason: Option<&str>, until: Option<DateTime<Utc>>) -> ModerationNotice {
+        ModerationNotice {
             action_id: Uuid::nil(),
             session_id: Uuid::nil(),
+            scope: "global".into(),
+            actor_id: Uuid::nil(),
             target_user_id: Some(Uuid::nil()),
             reason: reason.map(str::to_owned),
             until,
@@ -144,37 +145,37 @@ mod tests {
             .map(|t| t.with_timezone(&Utc))
             .ok();
         let (title, body) = moderation_text(
-            moderation_events::PARTICIPANT_MUTED,
+            &DebateEvent::ParticipantMuted(payload(Some("spam"), until)),
             "Round",
-            &payload(Some("spam"), until),
         )
         .unwrap_or_default();
         assert_eq!(title, "You were muted in “Round”");
         assert_eq!(body, "Reason: spam\nUntil 2030-01-01 10:30 UTC.");
         let (title, body) = moderation_text(
-            moderation_events::PARTICIPANT_WARNED,
+            &DebateEvent::ParticipantWarned(payload(None, None)),
             "Round",
-            &payload(None, None),
         )
         .unwrap_or_default();
         assert_eq!(
             (title.as_str(), body.as_str()),
             ("You were warned in “Round”", "")
         );
-        assert!(
-            moderation_text("debates.session_started", "Round", &payload(None, None)).is_none()
-        );
+        let started = DebateEvent::SessionStarted {
+            session_id: Uuid::nil(),
+            topic_id: Uuid::nil(),
+            scope: "global".into(),
+            title: "Round".into(),
+            started_at: DateTime::UNIX_EPOCH,
+        };
+        assert!(moderation_text(&started, "Round").is_none());
     }
 
     #[test]
     fn long_session_titles_are_shortened_to_fit() {
         let long = "x".repeat(200);
-        let (title, _) = moderation_text(
-            moderation_events::PARTICIPANT_REMOVED,
-            &long,
-            &payload(None, None),
-        )
-        .unwrap_or_default();
+        let (title, _) =
+            moderation_text(&DebateEvent::ParticipantRemoved(payload(None, None)), &long)
+                .unwrap_or_default();
         assert!(
             title.chars().count() <= domain_notifications::TITLE_MAX_CHARS,
             "{title}"

@@ -4,15 +4,14 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use domain_core::{Clock, DomainEvent};
-use domain_debates::{DebateError, DebateService, Results, Side, VotingService, events};
+use domain_debates::{DebateError, DebateEvent, DebateService, Results, Side, VotingService};
 use domain_jobs::{Job, JobError, JobHandler, JobQueue, NewJob};
 use domain_notifications::NotificationKind;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{EventSubscriber, Notifier, quoted, took_part_in};
+use super::{EventSubscriber, KnownEvent, Notifier, quoted, took_part_in};
 
 /// Kind of the job that tells a closed session's participants its results.
 pub const PUBLISH_RESULTS: &str = "debates.publish_results";
@@ -30,33 +29,38 @@ impl ResultsScheduler {
     }
 }
 
-#[derive(Deserialize)]
-struct Closed {
-    session_id: Uuid,
-    voting_closes_at: DateTime<Utc>,
-}
-
-#[derive(Deserialize)]
+/// The payload of a `debates.publish_results` job.
+#[derive(Serialize, Deserialize)]
 struct Due {
     session_id: Uuid,
 }
 
 #[async_trait]
 impl EventSubscriber for ResultsScheduler {
-    fn wants(&self, name: &str) -> bool {
-        name == events::SESSION_CLOSED
+    fn wants(&self, event: &KnownEvent) -> bool {
+        matches!(
+            event,
+            KnownEvent::Debates(DebateEvent::SessionClosed { .. })
+        )
     }
 
-    async fn handle(&self, event: &DomainEvent) -> Result<(), String> {
-        let closed: Closed =
-            serde_json::from_value(event.payload.clone()).map_err(|e| e.to_string())?;
+    async fn handle(&self, _: &DomainEvent, event: &KnownEvent) -> Result<(), String> {
+        let KnownEvent::Debates(DebateEvent::SessionClosed {
+            session_id,
+            voting_closes_at,
+            ..
+        }) = event
+        else {
+            return Ok(());
+        };
         // One per session, however often the close event is dispatched.
-        let job = NewJob::new(
-            PUBLISH_RESULTS,
-            serde_json::json!({ "session_id": closed.session_id }),
-        )
-        .run_at(closed.voting_closes_at)
-        .dedupe_key(format!("results:{}", closed.session_id));
+        let due = serde_json::to_value(Due {
+            session_id: *session_id,
+        })
+        .map_err(|e| e.to_string())?;
+        let job = NewJob::new(PUBLISH_RESULTS, due)
+            .run_at(*voting_closes_at)
+            .dedupe_key(format!("results:{session_id}"));
         self.queue
             .enqueue(job, self.clock.now())
             .await

@@ -6,14 +6,13 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use domain_core::DomainEvent;
-use domain_debates::{DebateError, DebateService, events};
+use domain_debates::{DebateError, DebateEvent, DebateService};
 use domain_notifications::NotificationKind;
 use domain_org::{OrgError, OrgService, UnitRef};
 use domain_rbac::Scope;
-use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{EventSubscriber, Notifier, RECIPIENT_PAGE, participants_of, quoted, when};
+use super::{EventSubscriber, KnownEvent, Notifier, RECIPIENT_PAGE, participants_of, quoted, when};
 
 /// Tells of `debates.session_scheduled` and `debates.session_rescheduled`.
 pub struct ScheduleNotifier {
@@ -33,16 +32,59 @@ impl ScheduleNotifier {
     }
 }
 
-/// What both schedule events carry.
-#[derive(Deserialize)]
-struct SchedulePayload {
+/// What the notice of either schedule event needs.
+struct SchedulePayload<'a> {
     session_id: Uuid,
-    scope: String,
-    title: String,
+    scope: &'a str,
+    title: &'a str,
     scheduled_start: DateTime<Utc>,
     scheduled_end: Option<DateTime<Utc>>,
     created_by: Option<Uuid>,
+    /// Set on a reschedule only.
     previous_start: Option<DateTime<Utc>>,
+}
+
+impl<'a> SchedulePayload<'a> {
+    /// The schedule `event` announces, if it is a schedule event.
+    fn of(event: &'a DebateEvent) -> Option<Self> {
+        match event {
+            DebateEvent::SessionScheduled {
+                session_id,
+                scope,
+                title,
+                scheduled_start,
+                scheduled_end,
+                created_by,
+                ..
+            } => Some(Self {
+                session_id: *session_id,
+                scope,
+                title,
+                scheduled_start: *scheduled_start,
+                scheduled_end: *scheduled_end,
+                created_by: *created_by,
+                previous_start: None,
+            }),
+            DebateEvent::SessionRescheduled {
+                session_id,
+                scope,
+                title,
+                scheduled_start,
+                scheduled_end,
+                previous_start,
+                ..
+            } => Some(Self {
+                session_id: *session_id,
+                scope,
+                title,
+                scheduled_start: *scheduled_start,
+                scheduled_end: *scheduled_end,
+                created_by: None,
+                previous_start: Some(*previous_start),
+            }),
+            _ => None,
+        }
+    }
 }
 
 fn span(start: DateTime<Utc>, end: Option<DateTime<Utc>>) -> String {
@@ -122,20 +164,22 @@ impl ScheduleNotifier {
 
 #[async_trait::async_trait]
 impl EventSubscriber for ScheduleNotifier {
-    fn wants(&self, name: &str) -> bool {
-        matches!(
-            name,
-            events::SESSION_SCHEDULED | events::SESSION_RESCHEDULED
-        )
+    fn wants(&self, event: &KnownEvent) -> bool {
+        matches!(event, KnownEvent::Debates(e) if SchedulePayload::of(e).is_some())
     }
 
-    async fn handle(&self, event: &DomainEvent) -> Result<(), String> {
-        let p: SchedulePayload =
-            serde_json::from_value(event.payload.clone()).map_err(|e| e.to_string())?;
+    async fn handle(&self, envelope: &DomainEvent, event: &KnownEvent) -> Result<(), String> {
+        let KnownEvent::Debates(event) = event else {
+            return Ok(());
+        };
+        let Some(p) = SchedulePayload::of(event) else {
+            return Ok(());
+        };
         let link = format!("/api/debates/sessions/{}/", p.session_id);
-        let title = quoted(&p.title);
-        let (kind, recipients, heading, body) = if event.name == events::SESSION_SCHEDULED {
-            let members = match self.members(&p.scope).await {
+        let title = quoted(p.title);
+        let scheduled = matches!(event, DebateEvent::SessionScheduled { .. });
+        let (kind, recipients, heading, body) = if scheduled {
+            let members = match self.members(p.scope).await {
                 Ok(members) => members,
                 // A unit deleted since has nobody left to tell.
                 Err(OrgError::NotFound(_)) => BTreeSet::new(),
@@ -168,7 +212,7 @@ impl EventSubscriber for ScheduleNotifier {
             )
         };
         // Keyed by the event: a retried dispatch tells nobody twice.
-        let key = event.id.to_string();
+        let key = envelope.id.to_string();
         for user in recipients.into_iter().filter(|u| Some(*u) != p.created_by) {
             self.notifier
                 .tell(
@@ -178,7 +222,7 @@ impl EventSubscriber for ScheduleNotifier {
                     &body,
                     Some(&link),
                     &key,
-                    event.occurred_at,
+                    envelope.occurred_at,
                 )
                 .await?;
         }

@@ -3,17 +3,19 @@
 //!
 //! Each action's event is handed to the moderation store with the action, which records
 //! it in the same transaction only if the action took effect; the expectations below
-//! mimic that and push what they record into the harness's `seen` events.
+//! mimic that and push what they record into the harness's `seen` events. What the
+//! service publishes after the commit lands in the harness's `published` events.
 
 use std::sync::Mutex;
 
 use chrono::TimeZone;
+use domain_core::events::MockEventPublisher;
 use domain_core::{DomainEvent, ManualClock};
 
 use super::*;
 use crate::moderation::MockModerationRepository;
 use crate::ports::MockDebateRepository;
-use crate::{Removal, Side};
+use crate::{Participant, Removal, Side};
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap()
@@ -61,6 +63,8 @@ struct Harness {
     repo: MockModerationRepository,
     /// The events the store recorded with the actions that took effect.
     seen: Seen,
+    /// The events the service published after a commit.
+    published: Seen,
 }
 
 impl Harness {
@@ -69,6 +73,7 @@ impl Harness {
             debates: MockDebateRepository::new(),
             repo: MockModerationRepository::new(),
             seen: Arc::default(),
+            published: Arc::default(),
         }
     }
 
@@ -84,12 +89,19 @@ impl Harness {
     }
 
     fn build(self) -> (ModerationService, Seen) {
+        let mut publisher = MockEventPublisher::new();
+        let published = self.published.clone();
+        publisher.expect_publish().returning(move |e| {
+            published.lock().unwrap().push(e);
+            Ok(())
+        });
         (
             ModerationService::new(
                 Arc::new(self.debates),
                 Arc::new(self.repo),
                 Arc::new(ManualClock::new(now())),
-            ),
+            )
+            .with_events(Arc::new(publisher)),
             self.seen,
         )
     }
@@ -98,6 +110,21 @@ impl Harness {
 /// Records `events`, handed with an action that took effect, into `seen`.
 fn record(seen: &Seen, events: &[DomainEvent]) {
     seen.lock().unwrap().extend(events.to_vec());
+}
+
+/// The published events, decoded: what a consumer of the live events reads.
+fn typed(published: &Seen) -> Vec<DebateEvent> {
+    published
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| e.decode::<DebateEvent>().unwrap())
+        .collect()
+}
+
+/// The recorded events, decoded.
+fn recorded(seen: &Seen) -> Vec<DebateEvent> {
+    typed(seen)
 }
 
 fn names(seen: &Seen) -> Vec<String> {
@@ -124,6 +151,7 @@ async fn mute_stores_the_mute_with_its_action_and_records_it() {
             record(&rec, events);
             Ok(())
         });
+    let published = h.published.clone();
     let (svc, seen) = h.build();
     let action = svc
         .mute(actor, id, target, Some(300), Some("  calm down  "))
@@ -148,11 +176,26 @@ async fn mute_stores_the_mute_with_its_action_and_records_it() {
         (ActionKind::Mute, actor, Some(target), SCOPE)
     );
     assert_eq!((a.duration_seconds, a.expires_at), (Some(300), Some(until)));
-    assert_eq!(names(&seen), [moderation_events::PARTICIPANT_MUTED]);
-    let e = &seen.lock().unwrap()[0];
+    assert_eq!(names(&seen), ["debates.participant_muted"]);
+    let e = seen.lock().unwrap()[0].clone();
     assert_eq!(e.aggregate_id, id);
     assert_eq!(e.payload["target_user_id"], target.to_string());
     assert_eq!(e.payload["until"], serde_json::to_value(until).unwrap());
+    // The rooms hear of it after the commit: the very event recorded in the outbox.
+    assert_eq!(
+        typed(&published),
+        [DebateEvent::ParticipantMuted(ModerationNotice {
+            action_id: action.id,
+            session_id: id,
+            scope: SCOPE.into(),
+            actor_id: actor,
+            target_user_id: Some(target),
+            seq: None,
+            reason: Some("calm down".into()),
+            until: Some(until),
+        })]
+    );
+    assert_eq!(*published.lock().unwrap(), *seen.lock().unwrap());
 }
 
 #[tokio::test]
@@ -178,6 +221,7 @@ async fn mute_rules() {
     h.repo
         .expect_mute()
         .returning(|_, _, _| Err(StoreError::NotFound));
+    let published = h.published.clone();
     let (svc, seen) = h.build();
     let e = svc.mute(actor, live, actor, None, None).await.unwrap_err();
     assert!(matches!(e, DebateError::NotAllowed(_)), "{e:?}");
@@ -220,6 +264,10 @@ async fn mute_rules() {
         "{e:?}"
     );
     assert!(names(&seen).is_empty());
+    assert!(
+        typed(&published).is_empty(),
+        "a refused mute publishes nothing"
+    );
 }
 
 #[tokio::test]
@@ -241,6 +289,7 @@ async fn unmute_records_only_a_lifted_mute() {
             }
             Ok(lifted)
         });
+    let published = h.published.clone();
     let (svc, seen) = h.build();
     let a = svc.unmute(actor, id, target).await.unwrap();
     assert_eq!(
@@ -252,7 +301,17 @@ async fn unmute_records_only_a_lifted_mute() {
         matches!(&e, DebateError::Conflict(m) if m == "user is not muted"),
         "{e:?}"
     );
-    assert_eq!(names(&seen), [moderation_events::PARTICIPANT_UNMUTED]);
+    assert_eq!(names(&seen), ["debates.participant_unmuted"]);
+    // Published once: for the mute lifted, not for the refused second call.
+    let got = typed(&published);
+    let [DebateEvent::ParticipantUnmuted(notice)] = got.as_slice() else {
+        panic!("expected one unmuted event, got {:?}", typed(&published));
+    };
+    assert_eq!(
+        (notice.action_id, notice.target_user_id),
+        (a.id, Some(target))
+    );
+    assert_eq!(typed(&published), recorded(&seen));
 }
 
 #[tokio::test]
@@ -261,6 +320,20 @@ async fn remove_once_and_not_in_closed_sessions() {
     let mut h = Harness::new();
     h.session_is(Some(session(id, SessionStatus::Live)));
     let answers = Arc::new(Mutex::new(vec![false, true]));
+    let seat = Participant {
+        session_id: id,
+        user_id: target,
+        side: Side::Con,
+        joined_at: now() - Duration::minutes(5),
+        left_at: None,
+    };
+    // Seated before the first removal; the second finds the seat closed already.
+    let seats = Arc::new(Mutex::new(vec![None, Some(seat.clone())]));
+    h.debates
+        .expect_seat()
+        .withf(move |s, u| (*s, *u) == (id, target))
+        .times(2)
+        .returning(move |_, _| Ok(seats.lock().unwrap().pop().unwrap()));
     let rec = h.recorder();
     h.repo
         .expect_remove_participant()
@@ -274,6 +347,7 @@ async fn remove_once_and_not_in_closed_sessions() {
             }
             Ok(removed)
         });
+    let published = h.published.clone();
     let (svc, seen) = h.build();
     let a = svc.remove(actor, id, target, None).await.unwrap();
     assert_eq!((a.kind, a.reason), (ActionKind::Remove, None));
@@ -281,7 +355,44 @@ async fn remove_once_and_not_in_closed_sessions() {
     assert!(matches!(e, DebateError::Conflict(_)), "{e:?}");
     let e = svc.remove(target, id, target, None).await.unwrap_err();
     assert!(matches!(e, DebateError::NotAllowed(_)), "{e:?}");
-    assert_eq!(names(&seen), [moderation_events::PARTICIPANT_REMOVED]);
+    assert_eq!(names(&seen), ["debates.participant_removed"]);
+    // The removal, then the seat it closed (left when the moderator acted); nothing
+    // for the refused calls.
+    let removed = recorded(&seen).remove(0);
+    assert!(
+        matches!(&removed, DebateEvent::ParticipantRemoved(n) if n.action_id == a.id),
+        "{removed:?}"
+    );
+    let left = DebateEvent::SeatLeft {
+        participant: Participant {
+            left_at: Some(a.created_at),
+            ..seat
+        },
+    };
+    assert_eq!(typed(&published), [removed, left]);
+}
+
+#[tokio::test]
+async fn removing_someone_without_a_seat_publishes_no_seat_left() {
+    let (actor, target, id) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let mut h = Harness::new();
+    h.session_is(Some(session(id, SessionStatus::Scheduled)));
+    h.debates.expect_seat().times(1).returning(|_, _| Ok(None));
+    h.repo
+        .expect_remove_participant()
+        .times(1)
+        .returning(|_, _| Ok(true));
+    let published = h.published.clone();
+    let (svc, _) = h.build();
+    let a = svc.remove(actor, id, target, Some("spam")).await.unwrap();
+    let got = typed(&published);
+    let [DebateEvent::ParticipantRemoved(notice)] = got.as_slice() else {
+        panic!("expected only the removal, got {:?}", typed(&published));
+    };
+    assert_eq!(
+        (notice.action_id, notice.reason.as_deref()),
+        (a.id, Some("spam"))
+    );
 }
 
 #[tokio::test]
@@ -294,6 +405,7 @@ async fn warnings_need_a_reason() {
         record(&rec, events);
         Ok(())
     });
+    let published = h.published.clone();
     let (svc, seen) = h.build();
     for bad in ["", "   "] {
         let e = svc.warn(actor, id, target, bad).await.unwrap_err();
@@ -304,7 +416,16 @@ async fn warnings_need_a_reason() {
     }
     let a = svc.warn(actor, id, target, " Stay civil ").await.unwrap();
     assert_eq!(a.reason.as_deref(), Some("Stay civil"));
-    assert_eq!(names(&seen), [moderation_events::PARTICIPANT_WARNED]);
+    assert_eq!(names(&seen), ["debates.participant_warned"]);
+    let got = typed(&published);
+    let [DebateEvent::ParticipantWarned(notice)] = got.as_slice() else {
+        panic!("expected one warning, got {:?}", typed(&published));
+    };
+    assert_eq!(
+        (notice.action_id, notice.reason.as_deref()),
+        (a.id, Some("Stay civil"))
+    );
+    assert_eq!(typed(&published), recorded(&seen));
 }
 
 #[tokio::test]
@@ -346,6 +467,7 @@ async fn remove_message_rules() {
             record(&rec, events);
             Ok(MessageRemoval::Removed(m))
         });
+    let published = h.published.clone();
     let (svc, seen) = h.build();
     let m = svc
         .remove_message(actor, id, 1, Some("off topic"))
@@ -359,7 +481,16 @@ async fn remove_message_rules() {
         matches!(&e, DebateError::NotFound(w) if w == "message"),
         "{e:?}"
     );
-    assert_eq!(names(&seen), [moderation_events::MESSAGE_REMOVED]);
+    assert_eq!(names(&seen), ["debates.message_removed"]);
+    let got = typed(&published);
+    let [DebateEvent::MessageRemoved(notice)] = got.as_slice() else {
+        panic!("expected one removal, got {:?}", typed(&published));
+    };
+    assert_eq!(
+        (notice.seq, notice.target_user_id, notice.reason.as_deref()),
+        (Some(1), Some(author), Some("off topic"))
+    );
+    assert_eq!(typed(&published), recorded(&seen));
 }
 
 /// An action handed to the store with the events handed along.
@@ -392,7 +523,7 @@ async fn mute_hands_exactly_one_muted_event_with_the_action_to_the_store() {
     );
     assert_eq!(events.len(), 1, "{events:?}");
     let e = &events[0];
-    assert_eq!(e.name, moderation_events::PARTICIPANT_MUTED);
+    assert_eq!(e.name, "debates.participant_muted");
     assert_eq!(e.aggregate_id, id);
     assert_eq!(e.occurred_at, action.created_at);
     assert_eq!(e.payload["action_id"], action.id.to_string());

@@ -5,15 +5,18 @@
 //! are verified when the service, and with it the mocks, is dropped at the end of each
 //! test.
 //!
-//! Events are not published by this service: they are handed to the store with the change
+//! Events whose reactions must not be lost are handed to the store with the change
 //! (`events: &[DomainEvent]`), which records them in the same transaction, and only when
 //! the change happens. The repository expectations below mimic that contract and record
-//! what they were handed into the harness's [`Captured`] events.
+//! what they were handed into the harness's [`Captured`] events. The live events (seats,
+//! arguments, lifecycle moves, visibility) are published after the commit; the harness's
+//! publisher records them in its `published` events.
 
 use std::sync::Mutex;
 
 use chrono::{Duration, TimeZone};
 use domain_core::ManualClock;
+use domain_core::events::MockEventPublisher;
 
 use super::*;
 use crate::ports::MockDebateRepository;
@@ -107,6 +110,8 @@ struct Harness {
     clock: Arc<ManualClock>,
     /// The events the store recorded with its changes (pushed by the expectations).
     events: Captured<DomainEvent>,
+    /// The events the service published after its changes.
+    published: Captured<DomainEvent>,
 }
 
 impl Harness {
@@ -115,11 +120,23 @@ impl Harness {
             repo: MockDebateRepository::new(),
             clock: Arc::new(ManualClock::new(start())),
             events: Arc::default(),
+            published: Arc::default(),
         }
     }
 
     fn build(self) -> DebateService {
-        DebateService::new(Arc::new(self.repo), self.clock)
+        let mut publisher = MockEventPublisher::new();
+        let published = self.published.clone();
+        publisher.expect_publish().returning(move |e| {
+            published.lock().unwrap().push(e);
+            Ok(())
+        });
+        DebateService::new(Arc::new(self.repo), self.clock).with_events(Arc::new(publisher))
+    }
+
+    /// The events the service publishes after its changes.
+    fn published(&self) -> Captured<DomainEvent> {
+        self.published.clone()
     }
 
     /// The events handed to the store with its changes, as the repository expectations
@@ -158,6 +175,16 @@ fn names(events: &Captured<DomainEvent>) -> Vec<String> {
         .unwrap()
         .iter()
         .map(|e| e.name.clone())
+        .collect()
+}
+
+/// The events, decoded as a consumer reads them.
+fn typed(events: &Captured<DomainEvent>) -> Vec<DebateEvent> {
+    events
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| e.decode::<DebateEvent>().unwrap())
         .collect()
 }
 
@@ -468,6 +495,44 @@ async fn list_topics_passes_scope_cursor_and_limit_through() {
         .await
         .unwrap();
     assert_eq!(got, vec![listed]);
+}
+
+#[tokio::test]
+async fn opening_a_topic_publishes_its_new_visibility() {
+    let (id, missing) = (Uuid::new_v4(), Uuid::new_v4());
+    let mut h = Harness::new();
+    h.repo
+        .expect_set_topic_visibility()
+        .withf(move |i, v| *i == id && *v == Visibility::Public)
+        .times(1)
+        .returning(|_, _| Ok(()));
+    h.repo
+        .expect_set_topic_visibility()
+        .withf(move |i, _| *i == missing)
+        .returning(|_, _| Err(StoreError::NotFound));
+    let mut opened = topic(id);
+    opened.visibility = Visibility::Public;
+    h.topic_is(id, Some(opened.clone()));
+    let published = h.published();
+    let svc = h.build();
+    assert_eq!(
+        svc.set_visibility(id, Visibility::Public).await.unwrap(),
+        opened
+    );
+    let e = svc
+        .set_visibility(missing, Visibility::Public)
+        .await
+        .unwrap_err();
+    assert!(is_not_found(&e, "topic"), "{e:?}");
+    assert_eq!(
+        typed(&published),
+        [DebateEvent::TopicVisibilityChanged {
+            topic_id: id,
+            scope: SCOPE.into(),
+            visibility: Visibility::Public,
+        }],
+        "once, for the change that happened"
+    );
 }
 
 #[tokio::test]
@@ -1012,9 +1077,25 @@ async fn start_takes_a_scheduled_session_live_and_records_it() {
             record(&rec, events);
             Ok(Some(s))
         });
+    let published = h.published();
     let s = h.build().start(id).await.unwrap();
     assert_eq!(s.status, SessionStatus::Live);
     assert_eq!(s.started_at, Some(started_at));
+    assert_eq!(
+        typed(&published),
+        [DebateEvent::SessionStarted {
+            session_id: id,
+            topic_id: Uuid::from_u128(1),
+            scope: SCOPE.into(),
+            title: "Round 1".into(),
+            started_at,
+        }]
+    );
+    assert_eq!(
+        *published.lock().unwrap(),
+        *events.lock().unwrap(),
+        "the rooms hear the very event the outbox recorded"
+    );
     let e = only_event(&events);
     assert_eq!(e.name, "debates.session_started");
     assert_eq!(e.aggregate_id, id);
@@ -1044,8 +1125,21 @@ async fn close_ends_a_live_session_and_records_it() {
             record(&rec, events);
             Ok(Some(session(i, SessionStatus::Closed)))
         });
+    let published = h.published();
     let s = h.build().close(id).await.unwrap();
     assert_eq!(s.status, SessionStatus::Closed);
+    assert_eq!(
+        typed(&published),
+        [DebateEvent::SessionClosed {
+            session_id: id,
+            topic_id: Uuid::from_u128(1),
+            scope: SCOPE.into(),
+            title: "Round 1".into(),
+            closed_at: now(),
+            voting_closes_at: now() + Duration::seconds(600),
+        }]
+    );
+    assert_eq!(*published.lock().unwrap(), *events.lock().unwrap());
     let e = only_event(&events);
     assert_eq!(e.name, "debates.session_closed");
     assert_eq!(e.aggregate_id, id);
@@ -1093,7 +1187,13 @@ async fn refused_transition(
         .times(1)
         .returning(|_, _, _, _, _| Ok(None));
     h.session_is(id, Some(session(id, status)));
-    op(&h.build(), id).await.unwrap_err()
+    let published = h.published();
+    let e = op(&h.build(), id).await.unwrap_err();
+    assert!(
+        published.lock().unwrap().is_empty(),
+        "a refused move publishes nothing"
+    );
+    e
 }
 
 #[tokio::test]
@@ -1177,8 +1277,15 @@ async fn join_passes_the_side_limit_and_time_to_the_store() {
         })
         .times(1)
         .returning(|s, u, side, _, _| Ok(JoinOutcome::Joined(seat(s, u, side))));
+    let published = h.published();
     let p = h.build().join(user, id, Side::Con).await.unwrap();
     assert_eq!(p, seat(id, user, Side::Con));
+    assert_eq!(
+        typed(&published),
+        [DebateEvent::SeatTaken {
+            participant: seat(id, user, Side::Con)
+        }]
+    );
 }
 
 #[tokio::test]
@@ -1209,6 +1316,7 @@ async fn a_full_side_is_refused_with_the_reason() {
     h.repo
         .expect_join()
         .returning(|_, _, _, _, _| Ok(JoinOutcome::SideFull));
+    let published = h.published();
     let svc = h.build();
     let user = Uuid::new_v4();
     let e = svc.join(user, two, Side::Pro).await.unwrap_err();
@@ -1217,6 +1325,7 @@ async fn a_full_side_is_refused_with_the_reason() {
     assert_eq!(conflict(&e), "the con side is full (1 debater)");
     let e = svc.join(user, unlimited, Side::Pro).await.unwrap_err();
     assert_eq!(conflict(&e), "the pro side is full");
+    assert!(typed(&published).is_empty(), "no seat, no event");
 }
 
 #[tokio::test]
@@ -1234,6 +1343,7 @@ async fn a_closed_or_missing_session_takes_no_seats() {
         .expect_join()
         .times(1)
         .returning(|_, _, _, _, _| Err(StoreError::NotFound));
+    let published = h.published();
     let svc = h.build();
     let user = Uuid::new_v4();
     let e = svc.join(user, closed, Side::Audience).await.unwrap_err();
@@ -1248,6 +1358,7 @@ async fn a_closed_or_missing_session_takes_no_seats() {
             .unwrap_err(),
         "session"
     ));
+    assert!(typed(&published).is_empty());
 }
 
 #[tokio::test]
@@ -1263,8 +1374,13 @@ async fn leave_closes_the_seat() {
             p.left_at = Some(at);
             Ok(p)
         });
+    let published = h.published();
     let p = h.build().leave(user, id).await.unwrap();
     assert_eq!(p.left_at, Some(now()));
+    assert_eq!(
+        typed(&published),
+        [DebateEvent::SeatLeft { participant: p }]
+    );
 }
 
 #[tokio::test]
@@ -1279,6 +1395,7 @@ async fn leaving_without_a_seat_or_a_session() {
         Some(session(seated_nowhere, SessionStatus::Live)),
     );
     h.session_is(missing, None);
+    let published = h.published();
     let svc = h.build();
     let user = Uuid::new_v4();
     assert!(is_not_found(
@@ -1289,6 +1406,7 @@ async fn leaving_without_a_seat_or_a_session() {
         &svc.leave(user, missing).await.unwrap_err(),
         "session"
     ));
+    assert!(typed(&published).is_empty(), "no seat left, no event");
 }
 
 #[tokio::test]
@@ -1365,11 +1483,17 @@ async fn a_debater_posts_on_their_side() {
             seen.lock().unwrap().push(m.clone());
             Ok(AppendOutcome::Appended(stored(m, 5)))
         });
+    let published = h.published();
     let m = h
         .build()
         .post_message(author, id, "  No:\r\nhomework crowds out sleep.  ", Some(4))
         .await
         .unwrap();
+    assert_eq!(
+        typed(&published),
+        [DebateEvent::ArgumentPosted { message: m.clone() }],
+        "the argument as stored, after the store numbered it"
+    );
     assert_eq!(m.seq, 5);
     assert_eq!(m.side, Side::Con, "the author's seat");
     assert_eq!(m.body, "No:\nhomework crowds out sleep.");
@@ -1427,6 +1551,7 @@ async fn only_live_sessions_take_messages() {
         .expect_append_message()
         .times(2)
         .returning(|_, _| Ok(AppendOutcome::NotLive));
+    let published = h.published();
     let svc = h.build();
     for id in [scheduled, closed] {
         for author in [debater, stranger] {
@@ -1442,6 +1567,10 @@ async fn only_live_sessions_take_messages() {
         .await
         .unwrap_err();
     assert!(is_not_found(&e, "session"), "{e:?}");
+    assert!(
+        typed(&published).is_empty(),
+        "a refused argument is not announced"
+    );
 }
 
 #[tokio::test]
@@ -1459,6 +1588,7 @@ async fn muted_authors_are_refused_with_the_end_of_their_mute() {
         .withf(|_, at| *at == now())
         .times(2)
         .returning(move |_, _| Ok(answers.lock().unwrap().pop().unwrap()));
+    let published = h.published();
     let svc = h.build();
     let e = svc
         .post_message(author, id, "hello", None)
@@ -1475,6 +1605,7 @@ async fn muted_authors_are_refused_with_the_end_of_their_mute() {
         .unwrap_err();
     assert!(matches!(e, DebateError::Muted { until: None }), "{e:?}");
     assert_eq!(e.to_string(), "muted until a moderator lifts it");
+    assert!(typed(&published).is_empty());
 }
 
 #[tokio::test]

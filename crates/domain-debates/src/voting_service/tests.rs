@@ -133,10 +133,10 @@ async fn a_vote_is_cast_and_announced() {
         c.lock().unwrap().push(v);
         Ok(CastOutcome::Cast { replaced: true })
     });
-    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen: Arc<Mutex<Vec<DebateEvent>>> = Arc::default();
     let s = seen.clone();
     h.events.expect_publish().returning(move |e| {
-        s.lock().unwrap().push(e.name);
+        s.lock().unwrap().push(e.decode().unwrap());
         Ok(())
     });
     let got = h
@@ -149,8 +149,19 @@ async fn a_vote_is_cast_and_announced() {
         (got.vote.ballot, got.vote.side, got.vote.seq),
         (Ballot::Winner, Some(Side::Con), None)
     );
-    assert_eq!(*cast.lock().unwrap(), vec![got.vote]);
-    assert_eq!(*seen.lock().unwrap(), vec![voting_events::VOTE_CAST]);
+    assert_eq!(*cast.lock().unwrap(), vec![got.vote.clone()]);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![DebateEvent::VoteCast {
+            session_id: id,
+            scope: "global".into(),
+            user_id: voter,
+            ballot: Ballot::Winner,
+            side: Some(Side::Con),
+            seq: None,
+            replaced: true,
+        }]
+    );
 }
 
 #[tokio::test]

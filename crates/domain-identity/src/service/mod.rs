@@ -4,16 +4,16 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use domain_core::{Clock, DomainEvent, EventPublisher, FieldError, StoreError};
-use serde_json::json;
+use domain_core::{Clock, DomainEvent, EventPublisher, FieldError, StoreError, TypedEvent};
 use tokio::sync::OnceCell;
 
 use crate::session::RefreshToken;
 use crate::throttle::{self, LoginKeys};
 use crate::{
-    AttemptLimiter, AuthSession, ClientInfo, Email, GrantSource, IdentityError, NewSession,
-    NewUser, Pacer, PasswordHasher, PasswordPolicy, RevocationList, RoleGrant, RotateOutcome,
-    SessionId, SessionRepository, TokenCodec, User, UserId, UserRepository, Username,
+    AttemptLimiter, AuthSession, ClientInfo, Email, GrantSource, IdentityError, IdentityEvent,
+    NewSession, NewUser, Pacer, PasswordHasher, PasswordPolicy, RevocationList, RoleGrant,
+    RotateOutcome, SessionId, SessionRepository, TokenCodec, User, UserId, UserRepository,
+    Username,
 };
 
 pub use crate::throttle::{LoginLimits, RegistrationLimits};
@@ -214,11 +214,10 @@ impl AuthService {
                 StoreError::Duplicate(field) => IdentityError::Taken(field),
                 other => other.into(),
             })?;
-        self.emit(
-            "identity.user_registered",
-            user.id,
-            json!({ "username": user.username.as_str() }),
-        )
+        self.emit(IdentityEvent::UserRegistered {
+            user_id: user.id.as_uuid(),
+            username: user.username.as_str().to_owned(),
+        })
         .await;
         Ok(user)
     }
@@ -633,11 +632,10 @@ impl AuthService {
             .revoke_all_for_user(user.id, Some(who.session_id), now)
             .await?;
         self.deny_sessions(&ended, now).await?;
-        self.emit(
-            "identity.password_changed",
-            user.id,
-            json!({ "sessions_ended": ended.len() }),
-        )
+        self.emit(IdentityEvent::PasswordChanged {
+            user_id: user.id.as_uuid(),
+            sessions_ended: ended.len(),
+        })
         .await;
         Ok(())
     }
@@ -691,11 +689,10 @@ impl AuthService {
         if !active {
             let ended = self.sessions.revoke_all_for_user(user, None, now).await?;
             self.deny_sessions(&ended, now).await?;
-            self.emit(
-                "identity.user_disabled",
-                user,
-                json!({ "sessions_ended": ended.len() }),
-            )
+            self.emit(IdentityEvent::UserDisabled {
+                user_id: user.as_uuid(),
+                sessions_ended: ended.len(),
+            })
             .await;
         }
         Ok(())
@@ -778,8 +775,9 @@ impl AuthService {
 
     /// Publishes an event after a committed change. A failure to publish is logged, not
     /// returned: the change itself has happened.
-    async fn emit(&self, name: &str, user: UserId, payload: serde_json::Value) {
-        let event = DomainEvent::new(name, user.as_uuid(), self.clock.now(), payload);
+    async fn emit(&self, event: IdentityEvent) {
+        let name = event.name();
+        let event = DomainEvent::of(&event, self.clock.now());
         if let Err(e) = self.events.publish(event).await {
             tracing::warn!(error = %e, event = name, "could not publish domain event");
         }

@@ -421,6 +421,13 @@ async fn register_publishes_user_registered() {
     assert_eq!(event.aggregate_id, user.id.as_uuid());
     assert_eq!(event.occurred_at, start());
     assert_eq!(event.payload["username"], "alice");
+    assert_eq!(
+        event.decode::<crate::IdentityEvent>(),
+        Ok(crate::IdentityEvent::UserRegistered {
+            user_id: user.id.as_uuid(),
+            username: "alice".into(),
+        })
+    );
     assert!(
         !event.payload.to_string().contains(PW),
         "the password must not travel in events"

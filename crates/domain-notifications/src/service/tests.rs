@@ -139,11 +139,18 @@ async fn defaults_store_in_app_and_email_what_is_done_to_the_user() {
         assert_eq!(inserted[0], (stored.clone(), "debate:1".to_owned()));
         let events = events.lock().unwrap();
         assert_eq!(events.len(), 1);
-        assert_eq!(events[0].name, events::CREATED);
+        assert_eq!(events[0].name, "notifications.created");
         assert_eq!(events[0].aggregate_id, stored.id);
-        assert_eq!(events[0].payload["user_id"], json!(user));
-        assert_eq!(events[0].payload["kind"], json!(kind.as_str()));
-        assert_eq!(events[0].payload["unread"], json!(3));
+        assert_eq!(
+            events[0].decode::<crate::NotificationEvent>(),
+            Ok(crate::NotificationEvent::Created {
+                notification: stored.clone(),
+                unread: Some(3),
+            })
+        );
+        assert_eq!(events[0].payload["user_id"], serde_json::json!(user));
+        assert_eq!(events[0].payload["kind"], serde_json::json!(kind.as_str()));
+        assert_eq!(events[0].payload["unread"], serde_json::json!(3));
     }
 }
 

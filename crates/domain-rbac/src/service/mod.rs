@@ -20,20 +20,10 @@ use crate::escalation::{is_super_admin, may_assign};
 use crate::permission::{Action, ResourceType, perm};
 use crate::{
     AuditCursor, AuditFilter, AuditRecord, Decision, Effect, GrantFilter, Invalidation,
-    InvalidationBus, Override, Permission, PermissionGrant, Policy, RbacError, RbacRepository,
-    RoleAssignment, RoleTemplate, Scope, ScopeDirectory, ScopePath, Subject, SubjectCache,
-    default_roles, valid_role_name,
+    InvalidationBus, Override, Permission, PermissionGrant, Policy, RbacError, RbacEvent,
+    RbacRepository, RoleAssignment, RoleTemplate, Scope, ScopeDirectory, ScopePath, Subject,
+    SubjectCache, default_roles, valid_role_name,
 };
-
-/// Names of the [`DomainEvent`]s this service hands to the repository with a change
-/// (recorded in its transaction, so their reactions run at least once after the commit).
-pub mod rbac_events {
-    /// A role was assigned; the aggregate is the user who received it. The payload holds
-    /// `assignment_id`, `user_id`, `role`, `scope` (its text form, as in the API:
-    /// `global`, `institution:<id>`, …), `granted_by` (`null` for the command line) and
-    /// `expires_at` (`null`: for good).
-    pub const ROLE_GRANTED: &str = "rbac.role_granted";
-}
 
 /// Who is making a change, for decisions and the audit trail.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -91,22 +81,11 @@ fn to_json<T: serde::Serialize>(v: &T) -> Option<serde_json::Value> {
     serde_json::to_value(v).ok()
 }
 
-/// The [`rbac_events::ROLE_GRANTED`] event of a new assignment, dated when it was
-/// granted.
+/// The [`RbacEvent::RoleGranted`] event of a new assignment, dated when it was granted;
+/// handed to the repository with the change (recorded in its transaction, so its
+/// reactions run at least once after the commit).
 fn role_granted(a: &RoleAssignment) -> DomainEvent {
-    DomainEvent::new(
-        rbac_events::ROLE_GRANTED,
-        a.user_id,
-        a.granted_at,
-        serde_json::json!({
-            "assignment_id": a.id,
-            "user_id": a.user_id,
-            "role": a.role,
-            "scope": a.scope.to_string(),
-            "granted_by": a.granted_by,
-            "expires_at": a.expires_at,
-        }),
-    )
+    DomainEvent::of(&RbacEvent::role_granted(a), a.granted_at)
 }
 
 impl RbacService {
@@ -572,7 +551,7 @@ impl RbacService {
     }
 
     /// Gives `user_id` the role `role` in `scope`, optionally until `expires_at`. The
-    /// assignment is stored with its audit record and its [`rbac_events::ROLE_GRANTED`]
+    /// assignment is stored with its audit record and its [`RbacEvent::RoleGranted`]
     /// event, all or nothing.
     ///
     /// # Errors

@@ -672,13 +672,25 @@ async fn assign_role_hands_the_store_one_role_granted_event() {
     let [event] = handed[0].as_slice() else {
         panic!("expected one event, got {:?}", handed[0]);
     };
-    assert_eq!(event.name, rbac_events::ROLE_GRANTED);
     assert_eq!(event.name, "rbac.role_granted");
     assert_eq!(event.aggregate_id, NOBODY);
     assert_eq!(event.occurred_at, a.granted_at);
     assert_eq!(
+        event.decode::<RbacEvent>(),
+        Ok(RbacEvent::RoleGranted {
+            assignment_id: a.id,
+            user_id: NOBODY,
+            role: TEACHER.into(),
+            scope: format!("campus:{CAMPUS}"),
+            granted_by: Some(IADMIN),
+            expires_at: Some(until),
+        })
+    );
+    // The wire form keeps the field names events queued before typing carry.
+    assert_eq!(
         event.payload,
         serde_json::json!({
+            "event": "rbac.role_granted",
             "assignment_id": a.id,
             "user_id": NOBODY,
             "role": TEACHER,
