@@ -9,8 +9,8 @@
 //! frames at a total rate of R/s for D seconds, each body carrying its send time
 //! (`t=<nanos since the tool started>`). Every subscriber records delivery latency
 //! (receive − send on the same process clock) and the sequence numbers it saw. With
-//! `--idle N` it instead opens N idle authenticated connections and reports the server's
-//! resident-memory growth per connection.
+//! `--idle N` it instead opens N idle authenticated connections (on `/ws/`, each
+//! subscribed to the room) and reports the server's resident-memory growth per connection.
 //!
 //! Every loop is bounded in count and time; only 127.0.0.1 is contacted; it stops by itself.
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a benchmark tool: abort loudly
@@ -329,7 +329,9 @@ async fn subscribe(mut ws: Ws, topic: &str) -> Result<Ws, String> {
                     let Ok(f) = ServerFrame::parse(t.as_str()) else {
                         return Err(format!("subscribe: unreadable frame {}", t.as_str()));
                     };
-                    if !f.is_for(Some(topic)) {
+                    // an error naming no topic (a malformed frame, say) answers ours too
+                    let untopical_error = f.ty == "error" && f.topic.is_none();
+                    if !f.is_for(Some(topic)) && !untopical_error {
                         continue;
                     }
                     match f.ty.as_ref() {
@@ -1189,6 +1191,44 @@ mod tests {
             }
         });
         format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn a_refused_subscription_fails_the_socket_at_once() {
+        // first connection: the topic is refused; second: the frame is, without a topic
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let answers = [
+                json!({"type": "error", "topic": "debate:x", "code": "forbidden", "detail": "no grant"}),
+                json!({"type": "error", "code": "malformed", "detail": "not JSON"}),
+            ];
+            for answer in answers {
+                let (tcp, _) = listener.accept().await.unwrap();
+                let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+                let _subscribe = ws.next().await;
+                // a frame of another topic first: not the answer
+                let other = json!({"type": "subscribed", "topic": "debate:y"});
+                ws.send(Message::text(other.to_string())).await.unwrap();
+                ws.send(Message::text(answer.to_string())).await.unwrap();
+                // keep the socket open: the tool must not wait for a close or a timeout
+                tokio::spawn(async move { while ws.next().await.is_some() {} });
+            }
+        });
+        let s = Setup {
+            base: format!("http://{addr}"),
+            topic: Some("debate:x".into()),
+            session: "x".into(),
+            senders: Vec::new(),
+            subscriber: "aud".into(),
+            socket: Socket::Ws,
+        };
+        let t = Instant::now();
+        let e = connect(&s, "aud").await.err().unwrap();
+        assert!(e.contains("error forbidden"), "{e}");
+        let e = connect(&s, "aud").await.err().unwrap();
+        assert!(e.contains("error malformed"), "{e}");
+        assert!(t.elapsed() < Duration::from_secs(5));
     }
 
     #[tokio::test]
