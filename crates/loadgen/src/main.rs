@@ -1,18 +1,21 @@
-//! Load generator for the real-time debate rooms (`/ws/debate/{session_id}/`).
+//! Load generator for the real-time debate rooms, over the multiplexed socket `/ws/`
+//! (each socket subscribed to the room's topic `debate:{session_id}`; the default) or the
+//! room socket `/ws/debate/{session_id}/` (`--socket room`).
 //!
 //! Sets up a live session over the REST API (super_admin → institution → moderator,
 //! student senders seated pro/con, one audience account for the subscribers, a topic and
-//! a session, started), opens N subscriber sockets, then S senders send `message.send`
+//! a session, started), opens N subscriber sockets (on `/ws/`: each subscribed, the
+//! `subscribed` answer seen, before anything is sent), then S senders send `message.send`
 //! frames at a total rate of R/s for D seconds, each body carrying its send time
 //! (`t=<nanos since the tool started>`). Every subscriber records delivery latency
 //! (receive − send on the same process clock) and the sequence numbers it saw. With
-//! `--idle N` it instead opens N idle authenticated connections and reports the server's
-//! resident-memory growth per connection.
+//! `--idle N` it instead opens N idle authenticated connections (on `/ws/`, each
+//! subscribed to the room) and reports the server's resident-memory growth per connection.
 //!
 //! Every loop is bounded in count and time; only 127.0.0.1 is contacted; it stops by itself.
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a benchmark tool: abort loudly
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -20,13 +23,16 @@ use std::time::{Duration, Instant};
 use api_server::{BackgroundServer, Config};
 use clap::{Parser, ValueEnum};
 use futures_util::{SinkExt, StreamExt};
-use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, watch};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async_with_config};
+
+mod frames;
+
+use frames::{ClientFrame, Seen, ServerFrame, debate_topic};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -35,13 +41,28 @@ const ADMIN_PASSWORD: &str = "loadgen operator passphrase";
 const PASSWORD: &str = "a long loadgen passphrase";
 /// Read buffer of each client socket (see `connect`).
 const READ_BUFFER: usize = 8 * 1024;
-/// The server's per-connection send limit (docs/realtime.md): 5 message.send/s.
+/// The server's default send rate of a student (`AGORA_ROOM_SEND_RATES`, `student=5/10`):
+/// 5 arguments a second per user and session — shared by all of that user's sockets and
+/// REST calls on every instance — with bursts of 10.
 const SERVER_SEND_LIMIT_PER_SEC: f64 = 5.0;
+/// The share of the server's send rate a sender user offers at most: sends are evenly
+/// spaced, but a sender that was held up sends its late messages at once, and a
+/// window-based limiter on the server may count two of them in one second.
+const SEND_LIMIT_SHARE: f64 = 0.8;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Mode {
     Memory,
     Postgres,
+}
+
+/// Which socket the tool opens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Socket {
+    /// `GET /ws/`, then `subscribe` to `debate:{session_id}`.
+    Ws,
+    /// `GET /ws/debate/{session_id}/` (one room per socket, frames without topics).
+    Room,
 }
 
 /// Real-time room load: N subscribers, S senders at R messages/s; or idle connections.
@@ -53,6 +74,9 @@ struct Args {
     /// Storage of the in-process server (postgres needs TEST_DATABASE_URL, TEST_REDIS_URL).
     #[arg(long, value_enum, default_value = "memory")]
     mode: Mode,
+    /// The socket to measure: the multiplexed `/ws/` or the room socket `/ws/debate/{id}/`.
+    #[arg(long, value_enum, default_value = "ws")]
+    socket: Socket,
     /// Super-admin login on an existing server (--url).
     #[arg(long, default_value = ADMIN_USER)]
     admin_user: String,
@@ -62,17 +86,22 @@ struct Args {
     /// Subscriber sockets in the room.
     #[arg(long, default_value_t = 1000)]
     subscribers: usize,
-    /// Sender sockets (raised automatically to stay under the server's 5/s per-connection limit).
+    /// Senders: one user with one socket each (raised automatically so that no user
+    /// offers more than 80 % of --send-limit).
     #[arg(long, default_value_t = 10)]
     senders: usize,
+    /// The server's send rate per user and session for the senders' role (student:
+    /// `AGORA_ROOM_SEND_RATES`, default 5/s).
+    #[arg(long, default_value_t = SERVER_SEND_LIMIT_PER_SEC)]
+    send_limit: f64,
     /// Total messages per second over all senders.
     #[arg(long, default_value_t = 100.0)]
     rate: f64,
     /// Seconds of sending.
     #[arg(long, default_value_t = 60)]
     duration: u64,
-    /// Instead of the message run: open this many idle authenticated connections and
-    /// report the server's memory per connection.
+    /// Instead of the message run: open this many idle authenticated connections (on
+    /// `/ws/` each subscribed to the room) and report the server's memory per connection.
     #[arg(long)]
     idle: Option<usize>,
     /// PID of the server for --idle with --url (default: this process).
@@ -121,6 +150,9 @@ struct Setup {
     session: String,
     senders: Vec<String>,
     subscriber: String,
+    socket: Socket,
+    /// The room's topic on `/ws/`; `None` on the room socket, whose frames have none.
+    topic: Option<String>,
 }
 
 async fn id_of(res: reqwest::Response, what: &str) -> String {
@@ -239,27 +271,93 @@ async fn setup(c: &reqwest::Client, base: &str, args: &Args, senders: usize) -> 
     assert!(res.status().is_success(), "start: {}", res.status());
     Setup {
         base: base.to_owned(),
+        topic: (args.socket == Socket::Ws).then(|| debate_topic(&session)),
         session,
         senders: tokens,
         subscriber,
+        socket: args.socket,
     }
 }
 
+/// Opens a socket on the room: the room socket, or `/ws/` subscribed to the room's topic
+/// (returned only once the server answered `subscribed`, so that — as on the room socket,
+/// whose starting point is fixed before the upgrade — every message sent afterwards must
+/// reach it).
 async fn connect(s: &Setup, token: &str) -> Result<Ws, String> {
-    let url = format!(
-        "{}/ws/debate/{}/?token={token}",
-        s.base.replacen("http://", "ws://", 1),
-        s.session
-    );
+    let ws_base = s.base.replacen("http://", "ws://", 1);
+    let url = match s.socket {
+        Socket::Ws => format!("{ws_base}/ws/?token={token}"),
+        Socket::Room => format!("{ws_base}/ws/debate/{}/?token={token}", s.session),
+    };
     // tungstenite zero-fills its whole read buffer (128 KiB by default) before every
     // read: at 100 000 frames a second that memset was half of the tool's CPU, which then
     // competed with the server it measures. Frames here are under 1 KiB.
     let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER);
     let handshake = connect_async_with_config(url, Some(config), false);
-    match tokio::time::timeout(Duration::from_secs(30), handshake).await {
-        Ok(Ok((ws, _))) => Ok(ws),
-        Ok(Err(e)) => Err(format!("handshake: {e}")),
-        Err(_) => Err("handshake timeout".into()),
+    let ws = match tokio::time::timeout(Duration::from_secs(30), handshake).await {
+        Ok(Ok((ws, _))) => ws,
+        Ok(Err(e)) => return Err(format!("handshake: {e}")),
+        Err(_) => return Err("handshake timeout".into()),
+    };
+    match &s.topic {
+        None => Ok(ws),
+        Some(topic) => subscribe(ws, topic).await,
+    }
+}
+
+/// Subscribes `ws` to `topic` and waits for the server's `subscribed` (or its `error`).
+async fn subscribe(mut ws: Ws, topic: &str) -> Result<Ws, String> {
+    let frame = ClientFrame::Subscribe {
+        topic: topic.to_owned(),
+        since: None,
+    };
+    let answer = async {
+        ws.send(Message::text(frame.to_text()))
+            .await
+            .map_err(|e| format!("subscribe: {e}"))?;
+        loop {
+            match ws.next().await {
+                None => return Err("subscribe: eof".to_owned()),
+                Some(Err(e)) => return Err(format!("subscribe: {e}")),
+                Some(Ok(Message::Close(c))) => {
+                    return Err(format!(
+                        "subscribe: close {:?}",
+                        c.map(|c| u16::from(c.code))
+                    ));
+                }
+                Some(Ok(Message::Text(t))) => {
+                    let Ok(f) = ServerFrame::parse(t.as_str()) else {
+                        return Err(format!("subscribe: unreadable frame {}", t.as_str()));
+                    };
+                    // an error naming no topic (a malformed frame, say) answers ours too
+                    let untopical_error = f.ty == "error" && f.topic.is_none();
+                    if !f.is_for(Some(topic)) && !untopical_error {
+                        continue;
+                    }
+                    match f.ty.as_ref() {
+                        "subscribed" => return Ok(()),
+                        "error" => {
+                            return Err(format!(
+                                "subscribe: error {} ({})",
+                                f.code.as_deref().unwrap_or("?"),
+                                f.detail.as_deref().unwrap_or("")
+                            ));
+                        }
+                        // an argument before `subscribed` would escape the accounting
+                        "message.created" => {
+                            return Err("subscribe: message.created before subscribed".into());
+                        }
+                        _ => {}
+                    }
+                }
+                Some(Ok(_)) => {}
+            }
+        }
+    };
+    match tokio::time::timeout(Duration::from_secs(30), answer).await {
+        Ok(Ok(())) => Ok(ws),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err("subscribe: no answer in 30 s".into()),
     }
 }
 
@@ -284,26 +382,6 @@ async fn open_many(s: &Arc<Setup>, token: &str, n: usize, conc: usize) -> (Vec<W
     (ok, failed)
 }
 
-#[derive(Deserialize)]
-struct Frame<'a> {
-    #[serde(rename = "type", borrow)]
-    ty: &'a str,
-    message: Option<Msg<'a>>,
-    client_id: Option<&'a str>,
-    seq: Option<i64>,
-    code: Option<&'a str>,
-}
-
-#[derive(Deserialize)]
-struct Msg<'a> {
-    seq: i64,
-    #[serde(borrow)]
-    body: &'a str,
-    /// When the server stored it (its clock, RFC 3339).
-    #[serde(borrow)]
-    created_at: Option<&'a str>,
-}
-
 #[derive(Default)]
 struct SubResult {
     latencies_us: Vec<u32>,
@@ -314,6 +392,10 @@ struct SubResult {
     seqs: Vec<i64>,
     duplicates: u64,
     out_of_order: u64,
+    /// `message.created` frames naming another topic (or none, on `/ws/`): not counted.
+    wrong_topic: u64,
+    /// Text frames that are not a readable server frame.
+    unreadable: u64,
     end: String,
 }
 
@@ -321,6 +403,7 @@ struct SubResult {
 /// the hard deadline passes, or the socket closes.
 async fn subscriber(
     mut ws: Ws,
+    topic: Option<String>,
     t0: Instant,
     // `None`: this subscriber does not split its latencies (one in ten does, which is
     // plenty of samples and keeps the tool's own work per delivery low)
@@ -384,13 +467,22 @@ async fn subscriber(
             }
             Ok(Some(Ok(Message::Text(t)))) => {
                 let now = now_ns(t0);
-                let Ok(f) = serde_json::from_str::<Frame>(t.as_str()) else {
+                let Ok(f) = ServerFrame::parse(t.as_str()) else {
+                    r.unreadable += 1;
                     continue;
                 };
-                if f.ty != "message.created" {
-                    continue;
-                }
-                let Some(m) = f.message else { continue };
+                let m = match f.seen_by(topic.as_deref()) {
+                    Seen::Created(m) => m,
+                    Seen::WrongTopic => {
+                        r.wrong_topic += 1;
+                        continue;
+                    }
+                    Seen::Dropped(code) => {
+                        r.end = format!("subscription dropped: {code}");
+                        break;
+                    }
+                    Seen::Other => continue,
+                };
                 let slot = usize::try_from(m.seq).unwrap_or(0);
                 if slot >= seen.len() {
                     seen.resize(slot + 1, false);
@@ -414,7 +506,7 @@ async fn subscriber(
                     let us = now.saturating_sub(sent) / 1000;
                     r.latencies_us.push(us.min(u64::from(u32::MAX)) as u32);
                     if let Some(stored) = wall_t0_us
-                        .zip(m.created_at)
+                        .zip(m.created_at.as_deref())
                         .and_then(|(w, c)| since_t0_ns(c, w))
                     {
                         r.stored_us.push(micros(stored.saturating_sub(sent)));
@@ -433,8 +525,118 @@ async fn subscriber(
 struct SenderResult {
     sent: u64,
     acked: Vec<i64>,
+    /// Refused sends (`error` frames with one of this sender's `client_id`s), by code:
+    /// `rate_limited`, `busy`, …
     errors: BTreeMap<String, u64>,
+    /// `error` frames answering no send (e.g. the room's subscription dropped), by code.
+    other_errors: BTreeMap<String, u64>,
+    /// Anomalies in the answers: a second answer to one `client_id`, an answer to a
+    /// `client_id` this sender never used, an `ack` naming another topic.
+    duplicate_answers: u64,
+    unknown_answers: u64,
+    wrong_topic: u64,
     end: String,
+}
+
+/// What the reader of a sender's socket gathered.
+struct Answers {
+    acked: Vec<i64>,
+    errors: BTreeMap<String, u64>,
+    other_errors: BTreeMap<String, u64>,
+    duplicate_answers: u64,
+    unknown_answers: u64,
+    wrong_topic: u64,
+    end: String,
+}
+
+/// Reads a sender's socket until every one of its `mine` sends is answered (an `ack`, or
+/// an `error` carrying its `client_id`), the deadline passes, or the socket closes. The
+/// room's own frames, which it must drain, are skipped.
+async fn read_answers(
+    mut stream: futures_util::stream::SplitStream<Ws>,
+    topic: Option<String>,
+    index: usize,
+    senders: usize,
+    mine: u64,
+    hard_deadline: tokio::time::Instant,
+) -> (Answers, futures_util::stream::SplitStream<Ws>) {
+    let mut a = Answers {
+        acked: Vec::new(),
+        errors: BTreeMap::new(),
+        other_errors: BTreeMap::new(),
+        duplicate_answers: 0,
+        unknown_answers: 0,
+        wrong_topic: 0,
+        end: String::from("deadline"),
+    };
+    let mut answered: HashSet<u64> = HashSet::with_capacity(mine as usize);
+    while (answered.len() as u64) < mine {
+        let t = match tokio::time::timeout_at(hard_deadline, stream.next()).await {
+            Err(_) => break,
+            Ok(None) => {
+                a.end = "eof".into();
+                break;
+            }
+            Ok(Some(Err(e))) => {
+                a.end = format!("error: {e}");
+                break;
+            }
+            Ok(Some(Ok(Message::Close(c)))) => {
+                a.end = format!("close {:?}", c.map(|c| u16::from(c.code)));
+                break;
+            }
+            Ok(Some(Ok(Message::Text(t)))) => t,
+            Ok(Some(Ok(_))) => continue,
+        };
+        let Ok(f) = ServerFrame::parse(t.as_str()) else {
+            continue;
+        };
+        let is_ack = match f.ty.as_ref() {
+            "ack" => true,
+            "error" => false,
+            _ => continue,
+        };
+        let Some(client_id) = f.client_id.as_deref() else {
+            if !is_ack {
+                let code = f.code.as_deref().unwrap_or("?");
+                let what = match f.topic.as_deref() {
+                    Some(topic) => format!("{code} ({topic})"),
+                    None => code.to_owned(),
+                };
+                *a.other_errors.entry(what).or_insert(0) += 1;
+            }
+            continue;
+        };
+        if !f.is_for(topic.as_deref()) {
+            a.wrong_topic += 1;
+            continue;
+        }
+        match client_id.parse::<u64>() {
+            Ok(k) if k % senders as u64 == index as u64 => {
+                if !answered.insert(k) {
+                    a.duplicate_answers += 1;
+                    continue;
+                }
+            }
+            _ => {
+                a.unknown_answers += 1;
+                continue;
+            }
+        }
+        if is_ack {
+            a.acked.push(f.seq.unwrap_or(-1));
+        } else {
+            *a.errors
+                .entry(f.code.as_deref().unwrap_or("?").to_owned())
+                .or_insert(0) += 1;
+        }
+    }
+    if (a.acked.len() as u64) >= mine {
+        a.end = "done".into();
+    } else if (answered.len() as u64) >= mine {
+        a.end = "done, some refused".into();
+    }
+    (a, stream)
 }
 
 /// Sends the global messages `k ≡ index (mod senders)`, message k at `start + k/rate`,
@@ -442,6 +644,7 @@ struct SenderResult {
 #[allow(clippy::too_many_arguments)]
 async fn sender(
     ws: Ws,
+    topic: Option<String>,
     index: usize,
     senders: usize,
     total: u64,
@@ -450,49 +653,16 @@ async fn sender(
     start: tokio::time::Instant,
     hard_deadline: tokio::time::Instant,
 ) -> SenderResult {
-    let (mut sink, mut stream) = ws.split();
+    let (mut sink, stream) = ws.split();
     let mine = (index as u64..total).step_by(senders).count() as u64;
-    let reader = tokio::spawn(async move {
-        let mut acked = Vec::new();
-        let mut errors = BTreeMap::new();
-        let mut end = String::from("deadline");
-        while (acked.len() as u64 + errors.values().sum::<u64>()) < mine {
-            match tokio::time::timeout_at(hard_deadline, stream.next()).await {
-                Err(_) => break,
-                Ok(None) => {
-                    end = "eof".into();
-                    break;
-                }
-                Ok(Some(Err(e))) => {
-                    end = format!("error: {e}");
-                    break;
-                }
-                Ok(Some(Ok(Message::Close(c)))) => {
-                    end = format!("close {:?}", c.map(|c| u16::from(c.code)));
-                    break;
-                }
-                Ok(Some(Ok(Message::Text(t)))) => {
-                    let Ok(f) = serde_json::from_str::<Frame>(t.as_str()) else {
-                        continue;
-                    };
-                    match f.ty {
-                        "ack" if f.client_id.is_some() => acked.push(f.seq.unwrap_or(-1)),
-                        "error" => {
-                            *errors
-                                .entry(f.code.unwrap_or("?").to_owned())
-                                .or_insert(0u64) += 1;
-                        }
-                        _ => {}
-                    }
-                }
-                Ok(Some(Ok(_))) => {}
-            }
-        }
-        if (acked.len() as u64) >= mine {
-            end = "done".into();
-        }
-        (acked, errors, end, stream)
-    });
+    let reader = tokio::spawn(read_answers(
+        stream,
+        topic.clone(),
+        index,
+        senders,
+        mine,
+        hard_deadline,
+    ));
     let mut sent = 0u64;
     for k in (index as u64..total).step_by(senders) {
         let at = start + Duration::from_secs_f64(k as f64 / rate);
@@ -500,11 +670,14 @@ async fn sender(
             break;
         }
         tokio::time::sleep_until(at).await;
-        let body = format!("t={} k={k}", now_ns(t0));
-        let frame = json!({"type": "message.send", "body": body, "client_id": k.to_string()});
+        let frame = ClientFrame::Send {
+            topic: topic.clone(),
+            body: format!("t={} k={k}", now_ns(t0)),
+            client_id: k.to_string(),
+        };
         match tokio::time::timeout(
             Duration::from_secs(5),
-            sink.send(Message::text(frame.to_string())),
+            sink.send(Message::text(frame.to_text())),
         )
         .await
         {
@@ -512,15 +685,33 @@ async fn sender(
             _ => break,
         }
     }
-    let (acked, errors, end, stream) = reader.await.unwrap();
+    let (a, stream) = reader.await.unwrap();
     if let Ok(mut ws) = sink.reunite(stream) {
         let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
     }
     SenderResult {
         sent,
-        acked,
-        errors,
-        end,
+        acked: a.acked,
+        errors: a.errors,
+        other_errors: a.other_errors,
+        duplicate_answers: a.duplicate_answers,
+        unknown_answers: a.unknown_answers,
+        wrong_topic: a.wrong_topic,
+        end: a.end,
+    }
+}
+
+/// How many sender users offer `rate` messages a second in all, at least `requested`, so
+/// that none offers more than [`SEND_LIMIT_SHARE`] of `limit` — the server's send rate per
+/// user and session. Each sender is its own user with one socket, so a user's rate is
+/// its socket's rate.
+fn senders_needed(rate: f64, requested: usize, limit: f64) -> usize {
+    let requested = requested.max(1);
+    let most_per_user = limit * SEND_LIMIT_SHARE;
+    if rate / requested as f64 <= most_per_user {
+        requested
+    } else {
+        (rate / most_per_user).ceil() as usize
     }
 }
 
@@ -565,6 +756,7 @@ async fn run_messages(args: &Args, s: Arc<Setup>, t0: Instant, wall_t0_us: i64) 
         .map(|(i, ws)| {
             tokio::spawn(subscriber(
                 ws,
+                s.topic.clone(),
                 t0,
                 (i % 10 == 0).then_some(wall_t0_us),
                 final_rx.clone(),
@@ -580,6 +772,7 @@ async fn run_messages(args: &Args, s: Arc<Setup>, t0: Instant, wall_t0_us: i64) 
         .map(|(i, ws)| {
             tokio::spawn(sender(
                 ws,
+                s.topic.clone(),
                 i,
                 n_senders,
                 total,
@@ -593,6 +786,8 @@ async fn run_messages(args: &Args, s: Arc<Setup>, t0: Instant, wall_t0_us: i64) 
     let mut sent = 0u64;
     let mut acked: Vec<i64> = Vec::with_capacity(expected);
     let mut send_errors: BTreeMap<String, u64> = BTreeMap::new();
+    let mut other_errors: BTreeMap<String, u64> = BTreeMap::new();
+    let (mut dup_answers, mut unknown_answers, mut ack_wrong_topic) = (0u64, 0u64, 0u64);
     let mut sender_ends: BTreeMap<String, u64> = BTreeMap::new();
     for t in send_tasks {
         let r = t.await.unwrap();
@@ -601,6 +796,12 @@ async fn run_messages(args: &Args, s: Arc<Setup>, t0: Instant, wall_t0_us: i64) 
         for (k, v) in r.errors {
             *send_errors.entry(k).or_insert(0) += v;
         }
+        for (k, v) in r.other_errors {
+            *other_errors.entry(k).or_insert(0) += v;
+        }
+        dup_answers += r.duplicate_answers;
+        unknown_answers += r.unknown_answers;
+        ack_wrong_topic += r.wrong_topic;
         *sender_ends.entry(r.end).or_insert(0) += 1;
     }
     let send_wall = start.elapsed();
@@ -614,18 +815,21 @@ async fn run_messages(args: &Args, s: Arc<Setup>, t0: Instant, wall_t0_us: i64) 
     let wall = start.elapsed();
 
     // analysis
-    let acked_set: std::collections::HashSet<i64> = acked.iter().copied().collect();
+    let acked_set: HashSet<i64> = acked.iter().copied().collect();
+    // two sends acked with one seq would be a server bug the delivery counts cannot show
+    let dup_acked_seqs = acked.len() - acked_set.len();
     let n_subs = results.len() as u64;
     let expected_deliveries = acked.len() as u64 * n_subs;
     let mut received = 0u64;
     let (mut lost, mut dups, mut ooo) = (0u64, 0u64, 0u64);
+    let (mut wrong_topic, mut unreadable) = (0u64, 0u64);
     let mut subs_with_loss = 0u64;
     let mut ends: BTreeMap<String, u64> = BTreeMap::new();
     let mut lat: Vec<u32> = Vec::with_capacity(expected_deliveries as usize);
     let mut stored: Vec<u32> = Vec::with_capacity(expected_deliveries as usize);
     let mut fanout: Vec<u32> = Vec::with_capacity(expected_deliveries as usize);
     for r in &mut results {
-        let got: std::collections::HashSet<i64> = r.seqs.iter().copied().collect();
+        let got: HashSet<i64> = r.seqs.iter().copied().collect();
         let missing = acked_set.iter().filter(|q| !got.contains(q)).count() as u64;
         if missing > 0 {
             subs_with_loss += 1;
@@ -634,6 +838,8 @@ async fn run_messages(args: &Args, s: Arc<Setup>, t0: Instant, wall_t0_us: i64) 
         received += r.seqs.len() as u64;
         dups += r.duplicates;
         ooo += r.out_of_order;
+        wrong_topic += r.wrong_topic;
+        unreadable += r.unreadable;
         *ends.entry(std::mem::take(&mut r.end)).or_insert(0) += 1;
         lat.append(&mut r.latencies_us);
         stored.append(&mut r.stored_us);
@@ -643,12 +849,18 @@ async fn run_messages(args: &Args, s: Arc<Setup>, t0: Instant, wall_t0_us: i64) 
     stored.sort_unstable();
     fanout.sort_unstable();
     println!("| measurement | result |\n|---|---|");
+    let socket = match s.socket {
+        Socket::Ws => "/ws/ (subscribed to debate:{id})",
+        Socket::Room => "/ws/debate/{id}/",
+    };
     println!(
-        "| config | {} subscribers · {} senders · {} msg/s · {} s |",
+        "| config | {} subscribers · {} senders · {} msg/s · {} s · socket {socket} |",
         n_subs, n_senders, args.rate, args.duration
     );
+    let refused: u64 = send_errors.values().sum();
+    let unanswered = sent.saturating_sub(acked.len() as u64 + refused);
     println!(
-        "| messages | {} to send · {sent} sent in {:.1} s · {} acked (seq {}..{}) · send errors {:?} |",
+        "| messages | {} to send · {sent} sent in {:.1} s · {} acked (seq {}..{}) · refused {refused} {:?} · unanswered {unanswered} |",
         total,
         send_wall.as_secs_f64(),
         acked.len(),
@@ -656,8 +868,22 @@ async fn run_messages(args: &Args, s: Arc<Setup>, t0: Instant, wall_t0_us: i64) 
         max_seq,
         send_errors
     );
+    let rate_limited = send_errors.get("rate_limited").copied().unwrap_or(0);
     println!(
-        "| deliveries | expected {expected_deliveries} · received {received} · lost {lost} (on {subs_with_loss} subscribers) · duplicates {dups} · out of order {ooo} |"
+        "| rate_limited | {rate_limited} (each sender user offers {:.2} msg/s against a limit of {}/s per user and session) |",
+        args.rate / n_senders.max(1) as f64,
+        args.send_limit
+    );
+    if rate_limited > 0 {
+        eprintln!(
+            "WARNING: {rate_limited} sends were refused with rate_limited: the server's send rate is not what --send-limit says, or senders were held up and caught up in a burst"
+        );
+    }
+    println!(
+        "| answer anomalies | duplicate answers {dup_answers} · answers to unknown client_ids {unknown_answers} · acks for another topic {ack_wrong_topic} · one seq acked twice {dup_acked_seqs} · errors answering no send {other_errors:?} |"
+    );
+    println!(
+        "| deliveries | expected {expected_deliveries} · received {received} · lost {lost} (on {subs_with_loss} subscribers) · duplicates {dups} · out of order {ooo} · other topic {wrong_topic} · unreadable frames {unreadable} |"
     );
     println!(
         "| throughput | {:.0} deliveries/s over the sending window + drain ({:.1} s) |",
@@ -714,8 +940,12 @@ async fn run_idle(args: &Args, s: Arc<Setup>, n: usize) {
     let (srv1, cli1) = (rss_kib(server_pid), rss_kib(me));
     let ok = socks.len().max(1) as f64;
     println!("| measurement | result |\n|---|---|");
+    let socket = match s.socket {
+        Socket::Ws => "/ws/, each subscribed to debate:{id}",
+        Socket::Room => "/ws/debate/{id}/",
+    };
     println!(
-        "| idle connections | {} open ({} failed{}) in {open_s:.1} s |",
+        "| idle connections | {} open on {socket} ({} failed{}) in {open_s:.1} s |",
         socks.len(),
         failed.len(),
         failed
@@ -795,18 +1025,29 @@ async fn main() {
     let t0 = Instant::now();
     let wall_t0_us = wall_us();
     let args = Args::parse();
-    let mut senders = if args.idle.is_some() {
+    if !(args.rate.is_finite() && args.rate > 0.0) {
+        eprintln!("--rate must be a positive number of messages per second");
+        std::process::exit(2);
+    }
+    if !(args.send_limit.is_finite() && args.send_limit > 0.0) {
+        eprintln!("--send-limit must be a positive number of messages per second");
+        std::process::exit(2);
+    }
+    let senders = if args.idle.is_some() {
         2
     } else {
-        args.senders.max(1)
+        let n = senders_needed(args.rate, args.senders, args.send_limit);
+        if n != args.senders.max(1) {
+            eprintln!(
+                "note: {:.2} msg/s per sender would be over {:.0} % of the server's {}/s per user and session; using {n} senders ({:.2} msg/s each)",
+                args.rate / args.senders.max(1) as f64,
+                SEND_LIMIT_SHARE * 100.0,
+                args.send_limit,
+                args.rate / n as f64
+            );
+        }
+        n
     };
-    let per_sender = args.rate / senders as f64;
-    if args.idle.is_none() && per_sender > SERVER_SEND_LIMIT_PER_SEC * 0.9 {
-        senders = (args.rate / (SERVER_SEND_LIMIT_PER_SEC * 0.8)).ceil() as usize;
-        eprintln!(
-            "note: {per_sender:.1} msg/s per sender exceeds the server's 5/s per-connection limit; using {senders} senders"
-        );
-    }
     let client = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(30))
@@ -864,5 +1105,224 @@ async fn main() {
     }
     if let Some(redis) = guards.1 {
         redis.cleanup().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+    use tokio::sync::{Mutex, broadcast};
+
+    /// A stand-in for the server's `/ws/` as the protocol describes it: `subscribe` →
+    /// `subscribed` (plus a `presence` frame and another topic's argument, which must not be
+    /// counted), `message.send` → `ack` then `message.created` to every subscriber — or
+    /// `rate_limited` for every client_id that is a multiple of 7.
+    async fn fake_ws_server() -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (room, _) = broadcast::channel::<String>(1024);
+        let seq = Arc::new(Mutex::new(0i64));
+        tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                let (room, seq) = (room.clone(), seq.clone());
+                tokio::spawn(async move {
+                    let Ok(ws) = tokio_tungstenite::accept_async(tcp).await else {
+                        return;
+                    };
+                    let (mut tx, mut rx) = ws.split();
+                    let mut feed: Option<broadcast::Receiver<String>> = None;
+                    loop {
+                        let text = tokio::select! {
+                            m = rx.next() => match m {
+                                Some(Ok(Message::Text(t))) => t.as_str().to_owned(),
+                                Some(Ok(_)) => continue,
+                                _ => return,
+                            },
+                            f = async { feed.as_mut().unwrap().recv().await }, if feed.is_some() => {
+                                let Ok(f) = f else { return };
+                                if tx.send(Message::text(f)).await.is_err() {
+                                    return;
+                                }
+                                continue;
+                            }
+                        };
+                        let v: Value = serde_json::from_str(&text).unwrap();
+                        let topic = v["topic"].as_str().unwrap().to_owned();
+                        let mut out = Vec::new();
+                        match v["type"].as_str().unwrap() {
+                            "subscribe" => {
+                                feed = Some(room.subscribe());
+                                out.push(json!({"type": "subscribed", "topic": topic}));
+                                out.push(json!({"type": "presence", "topic": topic, "count": 1}));
+                                out.push(
+                                    json!({"type": "message.created", "topic": "debate:other",
+                                    "message": {"seq": 1, "body": "t=0 k=0"}}),
+                                );
+                            }
+                            "message.send" => {
+                                let id = v["client_id"].as_str().unwrap();
+                                if id.parse::<u64>().unwrap() % 7 == 0 {
+                                    out.push(json!({"type": "error", "topic": topic, "code": "rate_limited",
+                                        "detail": "too many", "client_id": id}));
+                                } else {
+                                    let mut seq = seq.lock().await;
+                                    *seq += 1;
+                                    out.push(json!({"type": "ack", "topic": topic, "client_id": id, "seq": *seq}));
+                                    let created = json!({"type": "message.created", "topic": topic,
+                                        "message": {"seq": *seq, "author_id": "a", "side": "pro",
+                                            "body": v["body"], "reply_to": null,
+                                            "created_at": "2026-12-07T20:00:00Z"}});
+                                    let _ = room.send(created.to_string());
+                                }
+                            }
+                            other => panic!("unexpected frame {other}"),
+                        }
+                        for f in out {
+                            if tx.send(Message::text(f.to_string())).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn a_refused_subscription_fails_the_socket_at_once() {
+        // first connection: the topic is refused; second: the frame is, without a topic
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let answers = [
+                json!({"type": "error", "topic": "debate:x", "code": "forbidden", "detail": "no grant"}),
+                json!({"type": "error", "code": "malformed", "detail": "not JSON"}),
+            ];
+            for answer in answers {
+                let (tcp, _) = listener.accept().await.unwrap();
+                let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+                let _subscribe = ws.next().await;
+                // a frame of another topic first: not the answer
+                let other = json!({"type": "subscribed", "topic": "debate:y"});
+                ws.send(Message::text(other.to_string())).await.unwrap();
+                ws.send(Message::text(answer.to_string())).await.unwrap();
+                // keep the socket open: the tool must not wait for a close or a timeout
+                tokio::spawn(async move { while ws.next().await.is_some() {} });
+            }
+        });
+        let s = Setup {
+            base: format!("http://{addr}"),
+            topic: Some("debate:x".into()),
+            session: "x".into(),
+            senders: Vec::new(),
+            subscriber: "aud".into(),
+            socket: Socket::Ws,
+        };
+        let t = Instant::now();
+        let e = connect(&s, "aud").await.err().unwrap();
+        assert!(e.contains("error forbidden"), "{e}");
+        let e = connect(&s, "aud").await.err().unwrap();
+        assert!(e.contains("error malformed"), "{e}");
+        assert!(t.elapsed() < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn on_ws_every_argument_is_counted_once_and_refusals_are_reported() {
+        let session = "5b3c8a4e-2f7d-4a3e-9c51-0d6f2e8b7a10".to_owned();
+        let s = Arc::new(Setup {
+            base: fake_ws_server().await,
+            topic: Some(debate_topic(&session)),
+            session,
+            senders: vec!["s0".into(), "s1".into()],
+            subscriber: "aud".into(),
+            socket: Socket::Ws,
+        });
+        let (subs, failed) = open_many(&s, "aud", 3, 2).await;
+        assert!(failed.is_empty(), "{failed:?}");
+        let t0 = Instant::now();
+        let start = tokio::time::Instant::now();
+        let deadline = start + Duration::from_secs(10);
+        let total = 30;
+        let (final_tx, final_rx) = watch::channel(None);
+        let sub_tasks: Vec<_> = subs
+            .into_iter()
+            .map(|ws| {
+                tokio::spawn(subscriber(
+                    ws,
+                    s.topic.clone(),
+                    t0,
+                    None,
+                    final_rx.clone(),
+                    deadline,
+                    total as usize,
+                ))
+            })
+            .collect();
+        let mut send_tasks = Vec::new();
+        for (i, token) in s.senders.iter().enumerate() {
+            let ws = connect(&s, token).await.unwrap();
+            send_tasks.push(tokio::spawn(sender(
+                ws,
+                s.topic.clone(),
+                i,
+                2,
+                total,
+                200.0,
+                t0,
+                start,
+                deadline,
+            )));
+        }
+        let (mut acked, mut refused) = (Vec::new(), 0);
+        for t in send_tasks {
+            let r = t.await.unwrap();
+            assert_eq!(r.end, "done, some refused");
+            assert_eq!(
+                (r.duplicate_answers, r.unknown_answers, r.wrong_topic),
+                (0, 0, 0)
+            );
+            refused += r.errors.get("rate_limited").copied().unwrap_or(0);
+            acked.extend(r.acked);
+        }
+        // client_ids 0, 7, 14, 21, 28 were refused and reported, the rest stored
+        assert_eq!(refused, 5);
+        acked.sort_unstable();
+        assert_eq!(acked, (1..=25).collect::<Vec<_>>());
+        final_tx.send(Some(25)).unwrap();
+        for t in sub_tasks {
+            let r = t.await.unwrap();
+            assert_eq!(r.end, "done");
+            assert_eq!(r.seqs, (1..=25).collect::<Vec<_>>());
+            assert_eq!((r.duplicates, r.out_of_order, r.unreadable), (0, 0, 0));
+            // the other topic's argument was seen and not counted
+            assert_eq!(r.wrong_topic, 1);
+            assert_eq!(r.latencies_us.len(), 25);
+        }
+    }
+
+    #[test]
+    fn no_sender_user_offers_more_than_its_share_of_the_send_rate() {
+        // the benchmark: 100 msg/s against students' 5/s → 25 users at 4/s
+        assert_eq!(senders_needed(100.0, 10, 5.0), 25);
+        // 4.35/s each would pass a per-second window only while nothing is late
+        assert_eq!(senders_needed(100.0, 23, 5.0), 25);
+        // enough already: as asked
+        assert_eq!(senders_needed(20.0, 10, 5.0), 10);
+        assert_eq!(senders_needed(100.0, 40, 5.0), 40);
+        assert_eq!(senders_needed(3.0, 0, 5.0), 1);
+        // a higher limit (AGORA_ROOM_SEND_RATES) needs fewer users
+        assert_eq!(senders_needed(100.0, 1, 20.0), 7);
+        for (rate, asked, limit) in [(100.0, 1, 5.0), (7.5, 1, 1.0), (1000.0, 3, 5.0)] {
+            let n = senders_needed(rate, asked, limit);
+            assert!(
+                rate / n as f64 <= limit * SEND_LIMIT_SHARE,
+                "{rate} {asked} {limit}: {n}"
+            );
+        }
     }
 }
