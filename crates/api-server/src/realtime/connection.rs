@@ -28,7 +28,7 @@ use uuid::Uuid;
 
 use super::access::{Allowed, TopicAccess};
 use super::backfill::{CATCH_UP_PAGE, message_frame, newest_seq};
-use super::frames::{ClientFrame, ErrorCode, ServerFrame};
+use super::frames::{CLIENT_TYPES, ClientFrame, ErrorCode, FEED_TYPES, ROOM_TYPES, ServerFrame};
 use super::{AccessChange, MemberGuard, Topic, TopicFrame, TopicHub, TopicMember};
 use crate::commands::{PostArgument, Refused};
 
@@ -43,8 +43,9 @@ pub const MAX_SUBSCRIPTIONS: usize = 64;
 /// Client frames per second a connection may send, sustained (arguments are limited
 /// further by the author's send rate).
 pub const FRAMES_PER_SECOND: f64 = 20.0;
-/// Client frames a connection may send at once after a pause.
-pub const FRAME_BURST: f64 = 40.0;
+/// Client frames a connection may send at once after a pause: enough to subscribe to
+/// every topic it may have right after connecting.
+pub const FRAME_BURST: f64 = 100.0;
 /// Close code of a socket whose caller is no longer signed in: the access token expired
 /// or was revoked. Reconnect with a fresh token (resuming with `since`), or renew it in
 /// time with an `auth` frame.
@@ -403,7 +404,12 @@ impl Connection {
                 )
                 .await;
         }
-        match ClientFrame::parse(text) {
+        let accepted = match self.mode {
+            Mode::Multiplexed => CLIENT_TYPES,
+            Mode::Single(Topic::Debate(_)) => ROOM_TYPES,
+            Mode::Single(Topic::User(_)) => FEED_TYPES,
+        };
+        match ClientFrame::parse_among(text, accepted) {
             Err((code, detail)) => self.error(None, code, &detail).await,
             Ok(ClientFrame::Ping) => self.send_frame(&ServerFrame::Pong).await,
             Ok(ClientFrame::Auth { token }) => {
@@ -440,15 +446,6 @@ impl Connection {
             }
         };
         let named = Some(topic.to_string());
-        if matches!(self.mode, Mode::Single(_)) {
-            return self
-                .error(
-                    named,
-                    ErrorCode::Forbidden,
-                    "this socket is bound to one topic: open /ws/ to subscribe to others",
-                )
-                .await;
-        }
         if self.subs.contains_key(&topic) {
             return self
                 .error(named, ErrorCode::AlreadySubscribed, "already subscribed")
@@ -523,15 +520,6 @@ impl Connection {
         let topic: Option<Topic> = name.parse().ok();
         match topic {
             Some(topic) if self.subs.contains_key(&topic) => {
-                if matches!(self.mode, Mode::Single(_)) {
-                    return self
-                        .error(
-                            Some(topic.to_string()),
-                            ErrorCode::Forbidden,
-                            "this socket is bound to its topic: close it instead",
-                        )
-                        .await;
-                }
                 self.drop_sub(topic).await;
                 self.send_frame(&ServerFrame::Unsubscribed {
                     topic: topic.to_string(),

@@ -329,6 +329,15 @@ impl ClientFrame {
     /// # Errors
     /// The code and detail of the `error` frame that answers it.
     pub fn parse(text: &str) -> Result<Self, (ErrorCode, String)> {
+        Self::parse_among(text, CLIENT_TYPES)
+    }
+
+    /// Parses a client frame whose `type` must be one of `accepted` (the legacy
+    /// single-topic sockets accept fewer than `/ws/`), or says why not.
+    ///
+    /// # Errors
+    /// The code and detail of the `error` frame that answers it.
+    pub fn parse_among(text: &str, accepted: &[&str]) -> Result<Self, (ErrorCode, String)> {
         let value: serde_json::Value = serde_json::from_str(text)
             .map_err(|e| (ErrorCode::Malformed, format!("not JSON: {e}")))?;
         let kind = value
@@ -339,13 +348,13 @@ impl ClientFrame {
                 "a frame is an object with a \"type\"".to_owned(),
             ))?
             .to_owned();
-        if !CLIENT_TYPES.contains(&kind.as_str()) {
+        if !accepted.contains(&kind.as_str()) {
             let shown: String = kind.chars().take(40).collect();
             return Err((
                 ErrorCode::UnknownType,
                 format!(
                     "unknown frame type {shown:?} (accepted: {})",
-                    CLIENT_TYPES.join(", ")
+                    accepted.join(", ")
                 ),
             ));
         }
@@ -361,8 +370,13 @@ impl ClientFrame {
     }
 }
 
-/// The `type`s of [`ClientFrame`].
+/// The `type`s of [`ClientFrame`]: what `/ws/` accepts.
 pub const CLIENT_TYPES: &[&str] = &["subscribe", "unsubscribe", "message.send", "ping", "auth"];
+/// What a socket bound to a debate room (`/ws/debate/{id}/`) accepts, as it always did.
+pub const ROOM_TYPES: &[&str] = &["message.send", "ping", "auth"];
+/// What a socket bound to the caller's notifications (`/ws/notifications/`) accepts: it
+/// only listens.
+pub const FEED_TYPES: &[&str] = &["ping", "auth"];
 
 #[cfg(test)]
 mod tests {
