@@ -1,5 +1,6 @@
-//! How fast a connection may send arguments into a debate room, by role: settings parsed
-//! from `AGORA_ROOM_SEND_RATES` and the token bucket each connection keeps.
+//! How fast a user may send arguments into a debate session, by role: the settings parsed
+//! from `AGORA_ROOM_SEND_RATES` (enforced by `commands::PostArgument` through the shared
+//! `RateLimiter`), and the in-process token bucket of a socket's frame budget.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -103,7 +104,8 @@ impl SendRates {
     }
 }
 
-/// A token bucket: `burst` tokens, refilled at `per_second`; each frame takes one.
+/// A token bucket in this process: `burst` tokens, refilled at `per_second`; each frame
+/// takes one. A socket's client-frame budget; arguments use the shared `RateLimiter`.
 #[derive(Debug)]
 pub struct TokenBucket {
     rate: SendRate,

@@ -304,7 +304,10 @@ async fn warn_remove_message_and_remove(app: &App) {
         .await;
     assert_eq!(res.status(), 200);
     let removed = next(&mut audience).await;
-    assert_eq!(removed, json!({"type": "message.removed", "seq": seq}));
+    assert_eq!(
+        removed,
+        json!({"type": "message.removed", "topic": format!("debate:{}", room.session), "seq": seq})
+    );
     let page: Value = app
         .get_auth(&format!("{}/messages/", base(&room)), &room.audience)
         .await

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tokio::time::timeout;
 use tokio_tungstenite::connect_async;
 
-use crate::realtime::{Ws, id_of, live_room, next, next_any, send, start};
+use crate::realtime::{Ws, id_of, live_room, next, send, start};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -326,7 +326,7 @@ async fn bad_frames_get_error_frames_and_the_socket_survives(app: &App) {
     // after all that, both sockets still work
     for s in [&mut ws, &mut many] {
         send(s, json!({"type": "ping"})).await;
-        assert_eq!(next_any(s).await["type"], "pong");
+        assert_eq!(next(s).await["type"], "pong");
     }
 }
 
@@ -482,4 +482,51 @@ async fn one_send_rate_for_a_user_across_sockets_rest_and_instances() {
     assert_eq!(page["items"].as_array().unwrap().len(), accepted);
     drop(b);
     a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_socket_protocol_is_published_as_asyncapi() {
+    let app = App::memory().await;
+    let res = app.get("/api/asyncapi.json").await;
+    assert_eq!(res.status(), 200);
+    let doc: Value = res.json().await.unwrap();
+    assert_eq!(doc["asyncapi"], "3.0.0");
+    assert_eq!(doc["channels"]["socket"]["address"], "/ws/");
+    let messages = doc["components"]["messages"].as_object().unwrap();
+    // what a client sends and the frames the stories above receive
+    for t in [
+        "subscribe",
+        "unsubscribe",
+        "message.send",
+        "ping",
+        "auth",
+        "subscribed",
+        "unsubscribed",
+        "message.created",
+        "notification.created",
+        "moderation.warning",
+        "ack",
+        "error",
+        "pong",
+        "presence",
+        "session.status",
+        "vote.tally",
+    ] {
+        assert!(messages.contains_key(t), "{t} is not documented");
+    }
+    // each code is an `enum` constant (with its description) in the ErrorCode schema
+    let codes = doc["components"]["schemas"]["ErrorCode"].to_string();
+    for code in [
+        "revoked",
+        "rate_limited",
+        "too_many_subscriptions",
+        "not_found",
+        "unknown_topic",
+    ] {
+        assert!(codes.contains(&format!("\"{code}\"")), "{code} in {codes}");
+    }
+    // the docs page links it
+    let page = app.get("/api/docs/").await.text().await.unwrap();
+    assert!(page.contains("/api/asyncapi.json"));
+    app.stop().await;
 }

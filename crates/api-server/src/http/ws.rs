@@ -19,8 +19,7 @@ use crate::http::socket::socket_caller;
 use crate::http::state::AppState;
 use crate::realtime::Topic;
 use crate::realtime::access::Refusal;
-use crate::realtime::backfill::newest_seq;
-use crate::realtime::connection::{self, MAX_FRAME, Mode, Presubscribed};
+use crate::realtime::connection::{self, MAX_FRAME, Mode};
 use crate::realtime::frames::ErrorCode;
 
 pub(crate) fn endpoints() -> Vec<Endpoint> {
@@ -110,45 +109,13 @@ async fn debate_room(
 ) -> Result<HttpResponse, ApiError> {
     let principal = socket_caller(&req, &state, q.token.as_deref(), "the room").await?;
     let topic = Topic::Debate(path.into_inner());
-    let rt = state.realtime.clone();
-    let allowed = rt
-        .access
-        .subscribe(principal.user_id.as_uuid(), topic)
-        .await
-        .map_err(refusal)?;
     if q.since.is_some_and(|s| s < 0) {
         return Err(ApiError::Validation(vec![domain_core::FieldError::new(
             "since",
             "must be 0 or more",
         )]));
     }
-    let (res, ws, stream) = upgrade(&req, body)?;
-    let member = rt.hub.join(topic).await?;
-    // Subscribed first, then the starting point, before answering 101: a message stored
-    // after the client sees the upgrade is never missed.
-    let after = match q.since {
-        Some(since) => since,
-        None => {
-            let newest = newest_seq(&rt.debates, topic.id()).await?;
-            rt.hub.baseline(topic, newest);
-            newest
-        }
-    };
-    let first = Presubscribed {
-        topic,
-        allowed,
-        member,
-        after,
-    };
-    actix_web::rt::spawn(connection::serve(
-        rt,
-        principal,
-        ws,
-        stream,
-        Mode::Single(topic),
-        Some(first),
-    ));
-    Ok(res)
+    bound_to(req, body, &state, principal, topic, q.since).await
 }
 
 async fn notification_feed(
@@ -159,22 +126,25 @@ async fn notification_feed(
 ) -> Result<HttpResponse, ApiError> {
     let principal = socket_caller(&req, &state, q.token.as_deref(), "the feed").await?;
     let topic = Topic::User(principal.user_id.as_uuid());
+    bound_to(req, body, &state, principal, topic, None).await
+}
+
+/// A socket bound to `topic`: subscribed during the handshake, then served.
+async fn bound_to(
+    req: HttpRequest,
+    body: web::Payload,
+    state: &AppState,
+    principal: domain_identity::Principal,
+    topic: Topic,
+    since: Option<i64>,
+) -> Result<HttpResponse, ApiError> {
     let rt = state.realtime.clone();
-    let allowed = rt
-        .access
-        .subscribe(principal.user_id.as_uuid(), topic)
+    // An unreadable room is refused before the upgrade, like a missing one; the
+    // subscription is made before answering 101 (nothing stored afterwards is missed).
+    let first = connection::presubscribe(&rt, &principal, topic, since)
         .await
         .map_err(refusal)?;
     let (res, ws, stream) = upgrade(&req, body)?;
-    // Subscribed before answering 101: a notification stored after the client sees the
-    // upgrade is never missed.
-    let member = rt.hub.join(topic).await?;
-    let first = Presubscribed {
-        topic,
-        allowed,
-        member,
-        after: 0,
-    };
     actix_web::rt::spawn(connection::serve(
         rt,
         principal,

@@ -31,6 +31,7 @@ use super::backfill::{CATCH_UP_PAGE, message_frame, newest_seq};
 use super::frames::{CLIENT_TYPES, ClientFrame, ErrorCode, FEED_TYPES, ROOM_TYPES, ServerFrame};
 use super::{AccessChange, MemberGuard, Topic, TopicFrame, TopicHub, TopicMember};
 use crate::commands::{PostArgument, Refused};
+use crate::send_rate::{SendRate, TokenBucket};
 
 /// Largest frame a client may send.
 pub const MAX_FRAME: usize = 64 * 1024;
@@ -45,7 +46,7 @@ pub const MAX_SUBSCRIPTIONS: usize = 64;
 pub const FRAMES_PER_SECOND: f64 = 20.0;
 /// Client frames a connection may send at once after a pause: enough to subscribe to
 /// every topic it may have right after connecting.
-pub const FRAME_BURST: f64 = 100.0;
+pub const FRAME_BURST: u32 = 100;
 /// Close code of a socket whose caller is no longer signed in: the access token expired
 /// or was revoked. Reconnect with a fresh token (resuming with `since`), or renew it in
 /// time with an `auth` frame.
@@ -97,6 +98,50 @@ pub struct Presubscribed {
     pub after: i64,
 }
 
+/// Subscribes `principal` to `topic` for a legacy single-topic socket during its
+/// handshake, before the 101: authorised like a `subscribe`, joined, and the starting
+/// point read after joining, so nothing stored after the client sees the upgrade is
+/// missed.
+///
+/// # Errors
+/// The refusal (`not_found`, `forbidden`, `unavailable`), for the handshake to answer.
+pub async fn presubscribe(
+    rt: &Realtime,
+    principal: &Principal,
+    topic: Topic,
+    since: Option<i64>,
+) -> Result<Presubscribed, super::access::Refusal> {
+    let allowed = rt
+        .access
+        .subscribe(principal.user_id.as_uuid(), topic)
+        .await?;
+    let unavailable = |e: &dyn std::fmt::Display| {
+        tracing::warn!(%topic, error = %e, "cannot subscribe a socket");
+        (
+            ErrorCode::Unavailable,
+            "cannot subscribe now; retry".to_owned(),
+        )
+    };
+    let member = rt.hub.join(topic).await.map_err(|e| unavailable(&e))?;
+    let after = match (topic, since) {
+        (_, Some(since)) => since,
+        (Topic::Debate(session_id), None) => {
+            let newest = newest_seq(&rt.debates, session_id)
+                .await
+                .map_err(|e| unavailable(&e))?;
+            rt.hub.baseline(topic, newest);
+            newest
+        }
+        (Topic::User(_), None) => 0,
+    };
+    Ok(Presubscribed {
+        topic,
+        allowed,
+        member,
+        after,
+    })
+}
+
 /// Why a connection ends.
 pub(crate) enum End {
     /// The peer went away or the socket broke: nothing more to send.
@@ -130,7 +175,10 @@ pub async fn serve(
         mode,
         subs: HashMap::new(),
         feeds: StreamMap::new(),
-        frames: FrameBudget::new(),
+        frames: TokenBucket::new(SendRate {
+            per_second: FRAMES_PER_SECOND,
+            burst: FRAME_BURST,
+        }),
         jobs: None,
     };
     let end = conn.run(stream, access_changes, first).await;
@@ -150,35 +198,6 @@ struct Sub {
     _guard: MemberGuard,
 }
 
-/// A client's frame budget: a token bucket (most clients send a frame now and then; a
-/// misbehaving one gets `too_many_frames` instead of the server's attention).
-struct FrameBudget {
-    tokens: f64,
-    at: Instant,
-}
-
-impl FrameBudget {
-    fn new() -> Self {
-        Self {
-            tokens: FRAME_BURST,
-            at: Instant::now(),
-        }
-    }
-
-    fn take(&mut self) -> bool {
-        let now = Instant::now();
-        let refill = now.duration_since(self.at).as_secs_f64() * FRAMES_PER_SECOND;
-        self.tokens = (self.tokens + refill).min(FRAME_BURST);
-        self.at = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
-
 /// An argument received on a connection, to store.
 struct SendJob {
     session_id: Uuid,
@@ -195,7 +214,9 @@ struct Connection {
     mode: Mode,
     subs: HashMap<Topic, Sub>,
     feeds: StreamMap<Topic, BroadcastStream<Arc<TopicFrame>>>,
-    frames: FrameBudget,
+    /// The client's frame budget: most clients send a frame now and then; a misbehaving
+    /// one gets `too_many_frames` instead of the server's attention.
+    frames: TokenBucket,
     /// Arguments handed to this connection's storing task, started with the first
     /// `message.send` (most connections only listen, and an idle connection should cost
     /// as little memory as possible).
@@ -393,7 +414,9 @@ impl Connection {
         if text.len() > MAX_FRAME {
             return Err(close(CloseCode::Size, "message larger than 64 KiB"));
         }
-        if !self.frames.take() {
+        // The legacy single-topic sockets keep the limits they always had (their sends are
+        // limited by the author's send rate); `/ws/` adds the frame budget.
+        if self.mode == Mode::Multiplexed && !self.frames.take() {
             return self
                 .error(
                     None,

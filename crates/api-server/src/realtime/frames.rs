@@ -279,7 +279,7 @@ impl ServerFrame {
 
 /// A frame the server accepts.
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "type", deny_unknown_fields)]
+#[serde(tag = "type")]
 pub enum ClientFrame {
     /// Subscribe to a topic; with `since` (resumable topics), the stored frames after it
     /// come first.
