@@ -352,6 +352,9 @@ async fn revoked(ws: &mut Ws, topic: &str) -> Duration {
     }
 }
 
+/// The story on two instances: one `/ws/` connection on B carries a room and the
+/// user's notifications, resumes the room with `since`, and loses the room (not the
+/// socket, not its own topic) within a second of its grant being revoked on A.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_grant_ends_the_subscription_on_the_other_instance_within_a_second() {
     let Some(a) = App::postgres_redis().await else {
@@ -359,15 +362,79 @@ async fn a_revoked_grant_ends_the_subscription_on_the_other_instance_within_a_se
     };
     let b = a.another_process().await;
     let room = live_room(&a).await;
+    start(&a, &room).await;
     let root = a.admin_token().await;
     let (uid, token) = a.user("ws_watcher").await;
     let grant = a.grant(&root, &uid, "student", &room.scope).await;
+    let seat = a
+        .post_auth(
+            &format!("/api/debates/sessions/{}/join/", room.session),
+            &token,
+            json!({"side": "audience"}),
+        )
+        .await;
+    assert_eq!(seat.status(), 200);
+    a.jobs_settled().await;
     let debate = format!("debate:{}", room.session);
     let mine = format!("user:{uid}");
 
     let mut ws = socket(&b.url, &token).await;
     subscribe(&mut ws, &debate, None).await;
     subscribe(&mut ws, &mine, None).await;
+    // a room frame published by A reaches B
+    assert_eq!(
+        post_argument(&a, &room.session, &room.con, "one")
+            .await
+            .status(),
+        201
+    );
+    assert_eq!(
+        expect(&mut ws, "message.created", &debate).await["message"]["seq"],
+        1
+    );
+    // and so does a notification for me
+    let res = a
+        .post_auth(
+            &format!("/api/debates/sessions/{}/moderation/warn/", room.session),
+            &room.moderator,
+            json!({"user_id": uid, "reason": "quiet please"}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    a.jobs_settled().await;
+    loop {
+        let f = next(&mut ws).await;
+        if f["type"] == "notification.created" {
+            assert_eq!(f["topic"], mine.as_str());
+            break;
+        }
+        assert_eq!(f["type"], "moderation.warning", "{f}");
+    }
+
+    // reconnect (to B again) after missing two arguments: exactly those, in order
+    drop(ws);
+    for body in ["two", "three"] {
+        assert_eq!(
+            post_argument(&a, &room.session, &room.pro, body)
+                .await
+                .status(),
+            201
+        );
+    }
+    let mut ws = socket(&b.url, &token).await;
+    subscribe(&mut ws, &mine, None).await;
+    // `subscribed`, then the stored arguments after `since`, then live frames
+    subscribe(&mut ws, &debate, Some(1)).await;
+    for seq in [2, 3] {
+        assert_eq!(
+            expect(&mut ws, "message.created", &debate).await["message"]["seq"],
+            seq
+        );
+    }
+    send(&mut ws, json!({"type": "ping"})).await;
+    assert_eq!(next(&mut ws).await["type"], "pong", "no duplicate");
+
+    // the grant behind the room subscription is revoked on A
     assert_eq!(
         a.status(
             "DELETE",
@@ -386,8 +453,14 @@ async fn a_revoked_grant_ends_the_subscription_on_the_other_instance_within_a_se
     // the socket and the user's own topic stay
     send(&mut ws, json!({"type": "ping"})).await;
     assert_eq!(next(&mut ws).await["type"], "pong");
+    assert_eq!(
+        post_argument(&a, &room.session, &room.pro, "four")
+            .await
+            .status(),
+        201
+    );
     let f = refusal(&mut ws, json!({"type": "subscribe", "topic": debate})).await;
-    assert_eq!(f["code"], "not_found");
+    assert_eq!(f["code"], "not_found", "nothing more from the room: {f}");
     drop(b);
     a.stop().await;
 }
