@@ -102,11 +102,13 @@ impl<'a> ServerFrame<'a> {
         serde_json::from_str(text)
     }
 
-    /// Whether the frame concerns `topic` (`None`: the room socket, where frames carry no
-    /// topic and all concern the one room).
+    /// Whether the frame concerns `topic` (`None`: the room socket, whose frames all
+    /// concern its one room).
     pub fn is_for(&self, topic: Option<&str>) -> bool {
         match topic {
-            None => self.topic.is_none(),
+            // A room socket carries its own room only; its frames name it (servers since
+            // the multiplexed socket) or not (older servers).
+            None => true,
             Some(t) => self.topic.as_deref() == Some(t),
         }
     }

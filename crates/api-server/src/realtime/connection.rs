@@ -19,7 +19,6 @@ use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReaso
 use domain_debates::{DebateError, DebateService, MessageRange, PresenceEntry};
 use domain_identity::{AuthService, Principal, Standing};
 use futures_util::StreamExt;
-use tokio::sync::broadcast::error::RecvError;
 use tokio::time::{Instant, MissedTickBehavior, interval_at, timeout};
 use tokio_stream::StreamMap;
 use tokio_stream::wrappers::BroadcastStream;
@@ -227,7 +226,7 @@ impl Connection {
     async fn run(
         &mut self,
         mut stream: AggregatedMessageStream,
-        mut access_changes: tokio::sync::broadcast::Receiver<AccessChange>,
+        access_changes: tokio::sync::broadcast::Receiver<AccessChange>,
         first: Option<Presubscribed>,
     ) -> End {
         let mut shutdown = self.rt.hub.shutdown_signal();
@@ -239,6 +238,10 @@ impl Connection {
         {
             return end;
         }
+        // A stream, not `recv()` in the loop: a `recv()` future made afresh on each turn
+        // would register with (and leave) the channel's waiter list — shared by every
+        // connection of the instance — once per frame delivered.
+        let mut access_changes = BroadcastStream::new(access_changes);
         let mut last_heard = Instant::now();
         // often enough to keep this connection's presence from expiring
         let every = HEARTBEAT_EVERY.min(self.rt.hub.presence_ttl() / 3);
@@ -277,10 +280,10 @@ impl Connection {
                         return close(CloseCode::Again, "too slow: reconnect and resume with since");
                     }
                 },
-                change = access_changes.recv() => match change {
-                    Ok(AccessChange::User(user)) if user != self.principal.user_id.as_uuid() => Ok(()),
-                    Ok(_) | Err(RecvError::Lagged(_)) => self.recheck().await,
-                    Err(RecvError::Closed) => return close(CloseCode::Restart, "server restarting"),
+                change = access_changes.next() => match change {
+                    Some(Ok(AccessChange::User(user))) if user != self.principal.user_id.as_uuid() => Ok(()),
+                    Some(Ok(_) | Err(BroadcastStreamRecvError::Lagged(_))) => self.recheck().await,
+                    None => return close(CloseCode::Restart, "server restarting"),
                 },
                 _ = heartbeat.tick() => self.heartbeat(last_heard).await,
             };
