@@ -304,8 +304,10 @@ where
                     graceful_shutdown: config.graceful_shutdown(),
 
                     io: Some(io),
-                    read_buf: BytesMut::with_capacity(HW_BUFFER_SIZE),
-                    write_buf: BytesMut::with_capacity(HW_BUFFER_SIZE),
+                    // PATCH (agora): both buffers are allocated on first use, so an idle
+                    // connection (a WebSocket waiting for its next frame) holds neither.
+                    read_buf: BytesMut::new(),
+                    write_buf: BytesMut::new(),
                     h1_write_buffer_size: config.h1_write_buffer_size(),
                     write_buf_needs_reset: false,
                     codec: Codec::new(config),
@@ -399,7 +401,8 @@ where
 
         // All bytes have been accepted by the I/O stream, so the buffer can be reused or released.
         if *write_buf_needs_reset {
-            *write_buf = BytesMut::with_capacity(HW_BUFFER_SIZE);
+            // PATCH (agora): allocated again on next use.
+            *write_buf = BytesMut::new();
             *write_buf_needs_reset = false;
         } else {
             write_buf.clear();
@@ -1236,7 +1239,11 @@ where
 
             // grow buffer if necessary.
             let remaining = this.read_buf.capacity() - this.read_buf.len();
-            if remaining < LW_BUFFER_SIZE {
+            if this.read_buf.capacity() == 0 {
+                // PATCH (agora): a released buffer comes back small; most wake-ups of a
+                // streaming connection find nothing to read, and a full read grows it below.
+                this.read_buf.reserve(LW_BUFFER_SIZE);
+            } else if remaining < LW_BUFFER_SIZE {
                 this.read_buf.reserve(HW_BUFFER_SIZE - remaining);
             }
 
@@ -1256,6 +1263,11 @@ where
                 }
 
                 Poll::Pending => {
+                    // PATCH (agora): nothing buffered and nothing to read: give the buffer
+                    // back, an idle connection should not hold it.
+                    if this.read_buf.is_empty() {
+                        *this.read_buf = BytesMut::new();
+                    }
                     return Ok(false);
                 }
 
