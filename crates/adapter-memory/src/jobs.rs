@@ -60,24 +60,9 @@ impl MemoryJobQueue {
         if let Some(key) = &job.dedupe_key {
             s.keys.insert(key.clone(), id);
         }
-        s.jobs.insert(
-            id,
-            Job {
-                id,
-                run_at: stored(job.due_at(now)),
-                kind: job.kind,
-                payload: job.payload,
-                status: JobStatus::Queued,
-                attempts: 0,
-                max_attempts: job.max_attempts.max(1),
-                locked_by: None,
-                locked_until: None,
-                last_error: None,
-                dedupe_key: job.dedupe_key,
-                created_at: now,
-                updated_at: now,
-            },
-        );
+        let mut queued = job.queued(id, now);
+        queued.run_at = stored(queued.run_at);
+        s.jobs.insert(id, queued);
         drop(s);
         // a permit if no worker waits right now: the next wait returns at once
         self.wake.notify_one();

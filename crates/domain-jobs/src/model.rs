@@ -130,6 +130,26 @@ impl NewJob {
     pub fn due_at(&self, now: DateTime<Utc>) -> DateTime<Utc> {
         self.run_at.unwrap_or(now)
     }
+
+    /// The job as a queue stores it when enqueued at `now` under `id`: queued, no
+    /// attempts yet, due when asked (or now), at least one attempt allowed.
+    pub fn queued(self, id: Uuid, now: DateTime<Utc>) -> Job {
+        Job {
+            id,
+            run_at: self.due_at(now),
+            kind: self.kind,
+            payload: self.payload,
+            status: JobStatus::Queued,
+            attempts: 0,
+            max_attempts: self.max_attempts.max(1),
+            locked_by: None,
+            locked_until: None,
+            last_error: None,
+            dedupe_key: self.dedupe_key,
+            created_at: now,
+            updated_at: now,
+        }
+    }
 }
 
 /// The answer to an enqueue.

@@ -46,25 +46,9 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::model::JobStatus;
 
     fn job_of(new: NewJob) -> Job {
-        let now = DateTime::UNIX_EPOCH;
-        Job {
-            id: Uuid::new_v4(),
-            kind: new.kind,
-            payload: new.payload,
-            status: JobStatus::Queued,
-            attempts: 0,
-            max_attempts: new.max_attempts,
-            run_at: now,
-            locked_by: None,
-            locked_until: None,
-            last_error: None,
-            dedupe_key: new.dedupe_key,
-            created_at: now,
-            updated_at: now,
-        }
+        new.queued(Uuid::new_v4(), DateTime::UNIX_EPOCH)
     }
 
     #[test]

@@ -405,23 +405,10 @@ mod tests {
 
     /// The job the outbox would have recorded for `event`, run by the relay.
     async fn run(dispatcher: EventDispatcher, event: &DomainEvent) -> Result<(), JobError> {
-        let new = domain_jobs::event_job(event);
-        let now = chrono::DateTime::UNIX_EPOCH;
-        let job = Job {
-            id: Uuid::new_v4(),
-            kind: new.kind,
-            payload: new.payload,
-            status: domain_jobs::JobStatus::Running,
-            attempts: 1,
-            max_attempts: new.max_attempts,
-            run_at: now,
-            locked_by: None,
-            locked_until: None,
-            last_error: None,
-            dedupe_key: new.dedupe_key,
-            created_at: now,
-            updated_at: now,
-        };
+        let mut job =
+            domain_jobs::event_job(event).queued(Uuid::new_v4(), chrono::DateTime::UNIX_EPOCH);
+        job.status = domain_jobs::JobStatus::Running;
+        job.attempts = 1;
         DispatchEvents {
             dispatcher: Arc::new(dispatcher),
         }
