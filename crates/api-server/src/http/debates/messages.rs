@@ -37,7 +37,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             .body::<PostMessageRequest>()
             .required_in_body(&["body"])
             .returns::<MessageDto>(201, "Stored, with its sequence number")
-            .errors(&[409, 422])
+            .errors(&[409, 422, 429])
             .to(post),
         Endpoint::get("/api/debates/sessions/{id}/transcript/", "getTranscript")
             .summary(
