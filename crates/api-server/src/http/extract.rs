@@ -28,7 +28,7 @@ pub(crate) fn bearer(req: &HttpRequest) -> Option<&str> {
 fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
     req.app_data::<web::Data<AppState>>()
         .cloned()
-        .ok_or_else(|| ApiError::Internal("application state missing".into()))
+        .ok_or_else(|| ApiError::internal("application state missing"))
 }
 
 impl FromRequest for Authenticated {

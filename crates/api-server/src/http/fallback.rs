@@ -31,7 +31,7 @@ pub fn json_config() -> web::JsonConfig {
                 JsonPayloadError::Deserialize(e) => {
                     ApiError::BadRequest(format!("invalid JSON body: {e}"))
                 }
-                JsonPayloadError::Serialize(_) => ApiError::Internal("json serialisation".into()),
+                JsonPayloadError::Serialize(e) => ApiError::internal(e.to_string()),
                 other => ApiError::BadRequest(format!("could not read the request body: {other}")),
             };
             api.into()

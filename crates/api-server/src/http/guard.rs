@@ -12,7 +12,7 @@ use actix_web::dev::Payload;
 use actix_web::http::Method;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use domain_identity::Principal;
-use domain_rbac::{Actor, Decision, Permission, RbacError, RbacService, Scope};
+use domain_rbac::{Actor, Decision, Permission, RbacService, Scope};
 use uuid::Uuid;
 
 use super::context::RequestId;
@@ -243,10 +243,9 @@ impl FromRequest for Authorize {
         let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
         let authenticated = has_token.then(|| super::extract::Authenticated::extract(req));
         Box::pin(async move {
-            let state =
-                state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
-            let permission = declared
-                .ok_or_else(|| ApiError::Internal("route has no declared permission".into()))?;
+            let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
+            let permission =
+                declared.ok_or_else(|| ApiError::internal("route has no declared permission"))?;
             let principal = match authenticated {
                 Some(fut) => Some(fut.await?.0),
                 None => None,
@@ -258,22 +257,5 @@ impl FromRequest for Authorize {
                 request_id,
             })
         })
-    }
-}
-
-impl From<RbacError> for ApiError {
-    fn from(e: RbacError) -> Self {
-        match e {
-            RbacError::Forbidden(d) => Self::Forbidden(d.explain()),
-            RbacError::Escalation(r) => Self::Forbidden(r.to_string()),
-            RbacError::UnknownScope(s) => Self::NotFound(format!("no such scope {s}")),
-            RbacError::NotFound(what) => Self::NotFound(format!("{what} not found")),
-            RbacError::Invalid(field, message) => {
-                Self::Validation(vec![domain_core::FieldError::new(field, message)])
-            }
-            RbacError::Conflict(m) => Self::Conflict(m),
-            RbacError::Protected(p) => Self::ProtectedRole(p.to_string()),
-            RbacError::Store(s) => s.into(),
-        }
     }
 }

@@ -9,7 +9,7 @@
 use actix_web::http::Method;
 use actix_web::{HttpResponse, web};
 use domain_core::{FieldError, PageLimit};
-use domain_notifications::{Channel, NotificationError, NotificationKind, Preference};
+use domain_notifications::{Channel, NotificationKind, Preference};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -156,18 +156,6 @@ pub struct PreferenceRequest {
     #[serde(default)]
     #[schemars(schema_with = "crate::http::schema::channel")]
     pub channel: String,
-}
-
-impl From<NotificationError> for ApiError {
-    fn from(e: NotificationError) -> Self {
-        match e {
-            NotificationError::Invalid { field, message } => {
-                Self::Validation(vec![FieldError::new(field, message)])
-            }
-            NotificationError::NotFound => Self::NotFound("notification not found".into()),
-            NotificationError::Store(s) => s.into(),
-        }
-    }
 }
 
 fn caller(who: &Authenticated) -> Uuid {
@@ -323,23 +311,5 @@ mod tests {
                 "{fixed} after {{id}}"
             );
         }
-    }
-
-    #[test]
-    fn errors_map_to_problems() {
-        use actix_web::ResponseError;
-        let invalid = NotificationError::Invalid {
-            field: "title".into(),
-            message: "must not be empty".into(),
-        };
-        assert_eq!(ApiError::from(invalid).status_code().as_u16(), 422);
-        assert_eq!(
-            ApiError::from(NotificationError::NotFound)
-                .status_code()
-                .as_u16(),
-            404
-        );
-        let down = NotificationError::Store(domain_core::StoreError::Unavailable("db".into()));
-        assert_eq!(ApiError::from(down).status_code().as_u16(), 503);
     }
 }

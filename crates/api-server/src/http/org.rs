@@ -8,7 +8,7 @@
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use domain_core::PageLimit;
-use domain_org::{Campus, Department, Institution, Member, OrgError, UnitKind, UnitRef};
+use domain_org::{Campus, Department, Institution, Member, UnitKind, UnitRef};
 use domain_rbac::Scope;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -193,19 +193,6 @@ pub struct ListQuery {
     institution_id: Option<Uuid>,
     /// Departments of this campus only (department lists).
     campus_id: Option<Uuid>,
-}
-
-impl From<OrgError> for ApiError {
-    fn from(e: OrgError) -> Self {
-        match e {
-            OrgError::Invalid { field, message } => {
-                Self::Validation(vec![domain_core::FieldError::new(field, message)])
-            }
-            OrgError::NotFound(what) => Self::NotFound(format!("{what} not found")),
-            OrgError::Conflict(m) => Self::Conflict(m),
-            OrgError::Store(s) => s.into(),
-        }
-    }
 }
 
 fn kind_of<const K: u8>() -> UnitKind {

@@ -1,11 +1,11 @@
-//! RFC 9457 problem details: the body of every 4xx/5xx answer, and the one table that
-//! maps domain errors to HTTP status codes.
+//! RFC 9457 problem details: the body of every 4xx/5xx answer, and [`ApiError`] with its
+//! table of status codes, problem types and titles. Domain errors are mapped to it in
+//! [`super::error_table`].
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
-use domain_core::{FieldError, StoreError};
-use domain_identity::IdentityError;
+use domain_core::FieldError;
 use schemars::JsonSchema;
 use serde::Serialize;
 
@@ -122,33 +122,96 @@ pub enum ApiError {
     /// A backing service is unreachable.
     #[error("service unavailable")]
     Unavailable(String),
-    /// A bug or an unexpected failure; the cause goes to the log, not to the client.
+    /// A bug or an unexpected failure. The cause, with its whole `source()` chain, goes
+    /// to the log; the client sees an opaque problem.
     #[error("internal error")]
-    Internal(String),
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// One row of the error table: what a client sees for an [`ApiError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProblemType {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// The problem type's slug, under `/problems/`.
+    pub slug: &'static str,
+    /// The problem type's title.
+    pub title: &'static str,
+}
+
+const fn row(status: StatusCode, slug: &'static str, title: &'static str) -> ProblemType {
+    ProblemType {
+        status,
+        slug,
+        title,
+    }
 }
 
 impl ApiError {
-    fn slug(&self) -> &'static str {
+    /// An internal error caused by `cause` (an error, or a message for a broken
+    /// invariant).
+    pub fn internal(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Internal(cause.into())
+    }
+
+    /// The error table: status, problem type and title of each kind of error.
+    pub fn problem_type(&self) -> ProblemType {
+        use StatusCode as S;
         match self {
-            Self::BadRequest(_) => "bad-request",
-            Self::Validation(_) => "validation",
-            Self::Unauthorized(_) => "unauthorized",
-            Self::Forbidden(_) => "forbidden",
-            Self::Muted(_) => "muted",
-            Self::NotFound(_) => "not-found",
-            Self::Conflict(_) => "conflict",
-            Self::ProtectedRole(_) => "protected-role",
-            Self::PayloadTooLarge(_) => "payload-too-large",
-            Self::UnsupportedMediaType(_) => "unsupported-media-type",
-            Self::TooManyRequests { .. } => "rate-limited",
-            Self::Unavailable(_) => "unavailable",
-            Self::Internal(_) => "internal",
+            Self::BadRequest(_) => row(S::BAD_REQUEST, "bad-request", "Bad Request"),
+            Self::Validation(_) => row(
+                S::UNPROCESSABLE_ENTITY,
+                "validation",
+                "Unprocessable Entity",
+            ),
+            Self::Unauthorized(_) => row(S::UNAUTHORIZED, "unauthorized", "Unauthorized"),
+            Self::Forbidden(_) => row(S::FORBIDDEN, "forbidden", "Forbidden"),
+            Self::Muted(_) => row(S::FORBIDDEN, "muted", "Muted"),
+            Self::NotFound(_) => row(S::NOT_FOUND, "not-found", "Not Found"),
+            Self::Conflict(_) => row(S::CONFLICT, "conflict", "Conflict"),
+            Self::ProtectedRole(_) => row(S::CONFLICT, "protected-role", "Protected built-in role"),
+            Self::PayloadTooLarge(_) => row(
+                S::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Payload Too Large",
+            ),
+            Self::UnsupportedMediaType(_) => row(
+                S::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported Media Type",
+            ),
+            Self::TooManyRequests { .. } => {
+                row(S::TOO_MANY_REQUESTS, "rate-limited", "Too Many Requests")
+            }
+            Self::Unavailable(_) => {
+                row(S::SERVICE_UNAVAILABLE, "unavailable", "Service Unavailable")
+            }
+            Self::Internal(_) => row(
+                S::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal Server Error",
+            ),
         }
+    }
+
+    /// This error and its causes, `outer: inner: …`, for the log.
+    pub fn log_chain(&self) -> String {
+        let mut text = match self {
+            Self::Unavailable(cause) => cause.clone(),
+            other => other.to_string(),
+        };
+        let mut next = std::error::Error::source(self);
+        while let Some(cause) = next {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            next = cause.source();
+        }
+        text
     }
 
     /// The problem document for this error.
     pub fn problem(&self) -> Problem {
-        let status = self.status_code();
+        let kind = self.problem_type();
         let detail = match self {
             Self::Validation(_) => Some("one or more fields are invalid".to_owned()),
             Self::TooManyRequests { retry_after_secs } => {
@@ -158,15 +221,10 @@ impl ApiError {
             Self::Internal(_) => Some("an unexpected error occurred".into()),
             other => Some(other.to_string()),
         };
-        let mut p = Problem::new(status, self.slug(), detail);
+        let mut p = Problem::new(kind.status, kind.slug, detail);
+        kind.title.clone_into(&mut p.title);
         if let Self::Validation(fields) = self {
             p.errors = fields.iter().cloned().map(ProblemField::from).collect();
-        }
-        if let Self::Muted(_) = self {
-            "Muted".clone_into(&mut p.title);
-        }
-        if let Self::ProtectedRole(_) = self {
-            "Protected built-in role".clone_into(&mut p.title);
         }
         p
     }
@@ -174,26 +232,14 @@ impl ApiError {
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        match self {
-            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) | Self::Muted(_) => StatusCode::FORBIDDEN,
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::Conflict(_) | Self::ProtectedRole(_) => StatusCode::CONFLICT,
-            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        self.problem_type().status
     }
 
     fn error_response(&self) -> HttpResponse {
         match self {
-            Self::Internal(cause) => tracing::error!(cause = %cause, "request failed"),
-            Self::Unavailable(cause) => {
-                tracing::warn!(cause = %cause, "backing service unavailable")
+            Self::Internal(_) => tracing::error!(cause = %self.log_chain(), "request failed"),
+            Self::Unavailable(_) => {
+                tracing::warn!(cause = %self.log_chain(), "backing service unavailable")
             }
             _ => {}
         }
@@ -214,40 +260,6 @@ impl ResponseError for ApiError {
             _ => {}
         }
         res
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::NotFound => Self::NotFound("not found".into()),
-            StoreError::Duplicate(field) => Self::Conflict(format!("{field} is already taken")),
-            StoreError::Unavailable(cause) => Self::Unavailable(cause),
-            StoreError::Unexpected(cause) => Self::Internal(cause.to_string()),
-        }
-    }
-}
-
-impl From<IdentityError> for ApiError {
-    fn from(e: IdentityError) -> Self {
-        match e {
-            IdentityError::Validation(fields) => Self::Validation(fields),
-            IdentityError::Taken(field) => Self::Conflict(format!("{field} is already taken")),
-            IdentityError::InvalidCredentials => {
-                Self::Unauthorized("invalid username/e-mail or password".into())
-            }
-            IdentityError::AccountDisabled => Self::Forbidden("this account is disabled".into()),
-            IdentityError::InvalidToken => Self::Unauthorized("invalid or expired token".into()),
-            IdentityError::TokenReused => Self::Unauthorized(
-                "refresh token already used; the session has been revoked, log in again".into(),
-            ),
-            IdentityError::RateLimited { retry_after_secs } => {
-                Self::TooManyRequests { retry_after_secs }
-            }
-            IdentityError::NotFound => Self::NotFound("not found".into()),
-            IdentityError::Store(s) => s.into(),
-            IdentityError::Internal(cause) => Self::Internal(cause),
-        }
     }
 }
 
@@ -277,29 +289,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn status_table() {
-        let cases: Vec<(ApiError, u16)> = vec![
-            (IdentityError::Validation(vec![]).into(), 422),
-            (IdentityError::Taken("email".into()).into(), 409),
-            (IdentityError::InvalidCredentials.into(), 401),
-            (IdentityError::TokenReused.into(), 401),
-            (IdentityError::AccountDisabled.into(), 403),
-            (
-                IdentityError::RateLimited {
-                    retry_after_secs: 3,
-                }
-                .into(),
-                429,
-            ),
-            (StoreError::Unavailable("db".into()).into(), 503),
-            (IdentityError::Internal("boom".into()).into(), 500),
-        ];
-        for (err, status) in cases {
-            assert_eq!(err.status_code().as_u16(), status, "{err:?}");
-        }
-    }
-
-    #[test]
     fn muted_is_a_forbidden_problem_of_its_own() {
         let err = ApiError::from(domain_debates::DebateError::Muted { until: None });
         assert_eq!(err.status_code().as_u16(), 403);
@@ -321,7 +310,7 @@ mod tests {
 
     #[test]
     fn internal_detail_is_opaque() {
-        let p = ApiError::Internal("password=hunter2 in query".into()).problem();
+        let p = ApiError::internal("password=hunter2 in query").problem();
         assert!(!p.detail.unwrap_or_default().contains("hunter2"));
     }
 }

@@ -9,7 +9,6 @@ use uuid::Uuid;
 
 use super::moderation::reveals_removed;
 use super::{MessageDto, MessagePage, PostMessageRequest, session_in_scope};
-use crate::commands::Refused;
 use crate::http::guard::Authorize;
 use crate::http::problem::ApiError;
 use crate::http::routes::Endpoint;
@@ -116,21 +115,6 @@ async fn post(
         .run(author, id.into_inner(), &body.body, body.reply_to)
         .await?;
     Ok(HttpResponse::Created().json(MessageDto::from(message)))
-}
-
-impl From<Refused> for ApiError {
-    fn from(refused: Refused) -> Self {
-        match refused {
-            Refused::NotFound => Self::NotFound("session not found".into()),
-            Refused::Forbidden(why) => Self::Forbidden(why),
-            Refused::RateLimited { retry_after, .. } => Self::TooManyRequests {
-                // whole seconds, rounded up: a client that waits that long is accepted
-                retry_after_secs: retry_after.as_millis().div_ceil(1000).max(1) as u64,
-            },
-            Refused::Debate(e) => e.into(),
-            Refused::Unavailable(why) => Self::Unavailable(why),
-        }
-    }
 }
 
 /// The transcript's format.

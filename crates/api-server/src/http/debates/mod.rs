@@ -9,7 +9,6 @@ mod votes;
 
 pub use crate::dto::debates::*;
 
-use domain_debates::DebateError;
 use domain_rbac::Scope;
 
 use super::problem::ApiError;
@@ -25,25 +24,10 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
     v
 }
 
-impl From<DebateError> for ApiError {
-    fn from(e: DebateError) -> Self {
-        match e {
-            DebateError::Invalid { field, message } => {
-                Self::Validation(vec![domain_core::FieldError::new(field, message)])
-            }
-            DebateError::NotFound(what) => Self::NotFound(format!("{what} not found")),
-            DebateError::Conflict(m) => Self::Conflict(m),
-            DebateError::NotAllowed(m) => Self::Forbidden(m),
-            e @ DebateError::Muted { .. } => Self::Muted(e.to_string()),
-            DebateError::Store(s) => s.into(),
-        }
-    }
-}
-
 /// The RBAC scope of a stored debate resource (validated when the topic was created).
 fn scope_of(text: &str) -> Result<Scope, ApiError> {
     text.parse()
-        .map_err(|_| ApiError::Internal(format!("stored scope {text:?} does not parse")))
+        .map_err(|_| ApiError::internal(format!("stored scope {text:?} does not parse")))
 }
 
 /// Loads a session the caller may read — a caller who may not gets the same 404 as for a
