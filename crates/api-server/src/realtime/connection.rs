@@ -178,7 +178,7 @@ pub async fn serve(
             per_second: FRAMES_PER_SECOND,
             burst: FRAME_BURST,
         }),
-        jobs: None,
+        sends: None,
     };
     let end = conn.run(stream, access_changes, first).await;
     conn.leave_all().await;
@@ -198,7 +198,7 @@ struct Sub {
 }
 
 /// An argument received on a connection, to store.
-struct SendJob {
+struct QueuedSend {
     session_id: Uuid,
     topic: String,
     body: String,
@@ -219,7 +219,7 @@ struct Connection {
     /// Arguments handed to this connection's storing task, started with the first
     /// `message.send` (most connections only listen, and an idle connection should cost
     /// as little memory as possible).
-    jobs: Option<tokio::sync::mpsc::Sender<SendJob>>,
+    sends: Option<tokio::sync::mpsc::Sender<QueuedSend>>,
 }
 
 impl Connection {
@@ -591,31 +591,31 @@ impl Connection {
                     .await;
             }
         };
-        let job = SendJob {
+        let send = QueuedSend {
             session_id,
             topic: Topic::Debate(session_id).to_string(),
             body,
             client_id,
             reply_to,
         };
-        let jobs = self.jobs.get_or_insert_with(|| {
-            let (jobs, queue) = tokio::sync::mpsc::channel(SENDS_IN_FLIGHT);
+        let sends = self.sends.get_or_insert_with(|| {
+            let (sends, queue) = tokio::sync::mpsc::channel(SENDS_IN_FLIGHT);
             actix_web::rt::spawn(store_arguments(
                 self.rt.clone(),
                 self.principal.user_id.as_uuid(),
                 queue,
                 self.ws.clone(),
             ));
-            jobs
+            sends
         });
-        match jobs.try_send(job) {
+        match sends.try_send(send) {
             Ok(()) => Ok(()),
-            Err(tokio::sync::mpsc::error::TrySendError::Full(job)) => {
+            Err(tokio::sync::mpsc::error::TrySendError::Full(send)) => {
                 self.refuse(
-                    Some(job.topic),
+                    Some(send.topic),
                     ErrorCode::Busy,
                     "too many arguments waiting to be stored; retry",
-                    &job.client_id,
+                    &send.client_id,
                 )
                 .await
             }
@@ -777,21 +777,21 @@ fn storage_failure(topic: Topic, e: &DebateError) -> End {
 async fn store_arguments(
     rt: Arc<Realtime>,
     author: Uuid,
-    mut jobs: tokio::sync::mpsc::Receiver<SendJob>,
+    mut sends: tokio::sync::mpsc::Receiver<QueuedSend>,
     mut ws: Session,
 ) {
-    while let Some(job) = jobs.recv().await {
+    while let Some(send) = sends.recv().await {
         let frame = match rt
             .post_argument
-            .run(author, job.session_id, &job.body, job.reply_to)
+            .run(author, send.session_id, &send.body, send.reply_to)
             .await
         {
             Ok(message) => ServerFrame::Ack {
-                topic: Some(job.topic),
-                client_id: job.client_id,
+                topic: Some(send.topic),
+                client_id: send.client_id,
                 seq: message.seq,
             },
-            Err(refused) => refusal_frame(&refused, job.topic, job.client_id),
+            Err(refused) => refusal_frame(&refused, send.topic, send.client_id),
         };
         // A client too slow to take its ack is closed by the connection's loop.
         let _ = timeout(SEND_TIMEOUT, ws.text(frame.to_text())).await;
