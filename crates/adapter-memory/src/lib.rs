@@ -41,7 +41,7 @@ pub use rate_limit::MemoryRateLimiter;
 pub use rbac::MemoryRbacRepository;
 pub use rbac_cache::{MemoryInvalidationBus, MemorySubjectCache};
 pub use revocation::MemoryRevocationList;
-pub use sessions::MemorySessionRepository;
+pub use sessions::MemoryLoginSessionRepository;
 pub use topic_bus::MemoryTopicBus;
 pub use users::MemoryUserRepository;
 

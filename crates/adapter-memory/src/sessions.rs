@@ -1,5 +1,5 @@
 //! Login sessions and their refresh tokens in maps. Every call runs under one lock, which
-//! is what makes [`SessionRepository::rotate`] atomic here (PostgreSQL gets the same from
+//! is what makes [`LoginSessionRepository::rotate`] atomic here (PostgreSQL gets the same from
 //! row locks in a transaction).
 
 use std::collections::HashMap;
@@ -9,23 +9,24 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain_core::StoreError;
 use domain_identity::{
-    AuthSession, NewSession, RefreshTokenHash, RotateOutcome, SessionId, SessionRepository, UserId,
+    LoginSession, LoginSessionRepository, NewLoginSession, RefreshTokenHash, RotateOutcome,
+    SessionId, UserId,
 };
 
 use crate::{lock, stored};
 
-/// In-process [`SessionRepository`].
+/// In-process [`LoginSessionRepository`].
 ///
 /// It does not check that a session's user exists (the PostgreSQL adapter's foreign key
 /// does); callers create sessions only for users they have just loaded.
 #[derive(Debug, Default)]
-pub struct MemorySessionRepository {
+pub struct MemoryLoginSessionRepository {
     state: Mutex<Sessions>,
 }
 
 #[derive(Debug, Default)]
 struct Sessions {
-    sessions: HashMap<SessionId, AuthSession>,
+    sessions: HashMap<SessionId, LoginSession>,
     tokens: HashMap<RefreshTokenHash, Token>,
 }
 
@@ -35,7 +36,7 @@ struct Token {
     used: bool,
 }
 
-impl MemorySessionRepository {
+impl MemoryLoginSessionRepository {
     /// An empty repository.
     pub fn new() -> Self {
         Self::default()
@@ -48,7 +49,7 @@ impl Sessions {
         &mut self,
         user: UserId,
         now: DateTime<Utc>,
-    ) -> impl Iterator<Item = &mut AuthSession> {
+    ) -> impl Iterator<Item = &mut LoginSession> {
         self.sessions
             .values_mut()
             .filter(move |s| s.user_id == user && s.is_active(now))
@@ -56,12 +57,12 @@ impl Sessions {
 }
 
 #[async_trait]
-impl SessionRepository for MemorySessionRepository {
+impl LoginSessionRepository for MemoryLoginSessionRepository {
     async fn create(
         &self,
-        new: NewSession,
+        new: NewLoginSession,
         first_token: RefreshTokenHash,
-    ) -> Result<AuthSession, StoreError> {
+    ) -> Result<LoginSession, StoreError> {
         let mut s = lock(&self.state);
         if s.sessions.contains_key(&new.id) {
             return Err(StoreError::Duplicate("id".into()));
@@ -70,7 +71,7 @@ impl SessionRepository for MemorySessionRepository {
             return Err(StoreError::Duplicate("token".into()));
         }
         let created_at = stored(new.created_at);
-        let session = AuthSession {
+        let session = LoginSession {
             id: new.id,
             user_id: new.user_id,
             client: new.client,
@@ -133,7 +134,7 @@ impl SessionRepository for MemorySessionRepository {
         Ok(RotateOutcome::Rotated(rotated))
     }
 
-    async fn get(&self, id: SessionId) -> Result<Option<AuthSession>, StoreError> {
+    async fn get(&self, id: SessionId) -> Result<Option<LoginSession>, StoreError> {
         Ok(lock(&self.state).sessions.get(&id).cloned())
     }
 
@@ -141,9 +142,9 @@ impl SessionRepository for MemorySessionRepository {
         &self,
         user: UserId,
         now: DateTime<Utc>,
-    ) -> Result<Vec<AuthSession>, StoreError> {
+    ) -> Result<Vec<LoginSession>, StoreError> {
         let mut s = lock(&self.state);
-        let mut list: Vec<AuthSession> = s.active_of(user, now).map(|x| x.clone()).collect();
+        let mut list: Vec<LoginSession> = s.active_of(user, now).map(|x| x.clone()).collect();
         // Newest first; the id breaks ties the same way PostgreSQL's `id DESC` does
         // (byte order of the UUID).
         list.sort_by_key(|s| std::cmp::Reverse((s.created_at, s.id)));
@@ -180,7 +181,7 @@ impl SessionRepository for MemorySessionRepository {
     async fn purge_ended(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let mut state = lock(&self.state);
         let ended =
-            |s: &AuthSession| s.expires_at < before || s.revoked_at.is_some_and(|at| at < before);
+            |s: &LoginSession| s.expires_at < before || s.revoked_at.is_some_and(|at| at < before);
         let gone: std::collections::HashSet<SessionId> = state
             .sessions
             .values()

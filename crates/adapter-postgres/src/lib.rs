@@ -31,7 +31,7 @@ pub use jobs::{CLAIM, PgJobQueue, enqueue_in, record_events};
 pub use notifications::PgNotificationStore;
 pub use org::PgOrgRepository;
 pub use rbac::PgRbacRepository;
-pub use sessions::PgSessionRepository;
+pub use sessions::PgLoginSessionRepository;
 pub use users::PgUserRepository;
 pub use wakeup::{JOBS_CHANNEL, listen_for_jobs};
 

@@ -1,19 +1,6 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
-    auth_sessions (id) {
-        id -> Uuid,
-        user_id -> Uuid,
-        user_agent -> Nullable<Text>,
-        ip -> Nullable<Text>,
-        created_at -> Timestamptz,
-        last_used_at -> Timestamptz,
-        expires_at -> Timestamptz,
-        revoked_at -> Nullable<Timestamptz>,
-    }
-}
-
-diesel::table! {
     campuses (id) {
         id -> Uuid,
         institution_id -> Uuid,
@@ -166,6 +153,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    login_sessions (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        user_agent -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        created_at -> Timestamptz,
+        last_used_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     moderation_actions (id) {
         id -> Uuid,
         session_id -> Uuid,
@@ -306,7 +306,6 @@ diesel::table! {
     }
 }
 
-diesel::joinable!(auth_sessions -> users (user_id));
 diesel::joinable!(campuses -> institutions (institution_id));
 diesel::joinable!(debate_bans -> debate_sessions (session_id));
 diesel::joinable!(debate_messages -> debate_sessions (session_id));
@@ -318,18 +317,18 @@ diesel::joinable!(debate_sessions -> users (created_by));
 diesel::joinable!(debate_topics -> users (created_by));
 diesel::joinable!(debate_votes -> debate_sessions (session_id));
 diesel::joinable!(debate_votes -> users (user_id));
+diesel::joinable!(login_sessions -> users (user_id));
 diesel::joinable!(moderation_actions -> debate_sessions (session_id));
 diesel::joinable!(notification_preferences -> users (user_id));
 diesel::joinable!(notifications -> users (user_id));
 diesel::joinable!(permission_grants -> permissions (permission));
-diesel::joinable!(refresh_tokens -> auth_sessions (session_id));
+diesel::joinable!(refresh_tokens -> login_sessions (session_id));
 diesel::joinable!(role_overrides -> permissions (permission));
 diesel::joinable!(role_overrides -> roles (role));
 diesel::joinable!(role_permissions -> permissions (permission));
 diesel::joinable!(role_permissions -> roles (role));
 
 diesel::allow_tables_to_appear_in_same_query!(
-    auth_sessions,
     campuses,
     debate_activity_daily,
     debate_bans,
@@ -342,6 +341,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     departments,
     institutions,
     jobs,
+    login_sessions,
     moderation_actions,
     notification_preferences,
     notifications,

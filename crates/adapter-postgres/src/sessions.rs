@@ -1,4 +1,4 @@
-//! Login sessions (`auth_sessions`) and their refresh tokens (`refresh_tokens`).
+//! Login sessions (`login_sessions`) and their refresh tokens (`refresh_tokens`).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -6,22 +6,22 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use domain_core::StoreError;
 use domain_identity::{
-    AuthSession, ClientInfo, NewSession, RefreshTokenHash, RotateOutcome, SessionId,
-    SessionRepository, UserId,
+    ClientInfo, LoginSession, LoginSessionRepository, NewLoginSession, RefreshTokenHash,
+    RotateOutcome, SessionId, UserId,
 };
 use uuid::Uuid;
 
 use crate::PgPool;
 use crate::error::{db_error, pool_error};
-use crate::schema::{auth_sessions, refresh_tokens};
+use crate::schema::{login_sessions, refresh_tokens};
 
-/// [`SessionRepository`] over PostgreSQL.
+/// [`LoginSessionRepository`] over PostgreSQL.
 #[derive(Clone)]
-pub struct PgSessionRepository {
+pub struct PgLoginSessionRepository {
     pool: PgPool,
 }
 
-impl PgSessionRepository {
+impl PgLoginSessionRepository {
     /// An adapter using connections from `pool`.
     pub fn new(pool: PgPool) -> Self {
         Self { pool }
@@ -29,7 +29,7 @@ impl PgSessionRepository {
 }
 
 #[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = auth_sessions, check_for_backend(diesel::pg::Pg))]
+#[diesel(table_name = login_sessions, check_for_backend(diesel::pg::Pg))]
 struct SessionRow {
     id: Uuid,
     user_id: Uuid,
@@ -41,7 +41,7 @@ struct SessionRow {
     revoked_at: Option<DateTime<Utc>>,
 }
 
-impl From<SessionRow> for AuthSession {
+impl From<SessionRow> for LoginSession {
     fn from(r: SessionRow) -> Self {
         Self {
             id: SessionId(r.id),
@@ -67,12 +67,12 @@ struct NewTokenRow<'a> {
 }
 
 #[async_trait]
-impl SessionRepository for PgSessionRepository {
+impl LoginSessionRepository for PgLoginSessionRepository {
     async fn create(
         &self,
-        new: NewSession,
+        new: NewLoginSession,
         first_token: RefreshTokenHash,
-    ) -> Result<AuthSession, StoreError> {
+    ) -> Result<LoginSession, StoreError> {
         let session = SessionRow {
             id: new.id.0,
             user_id: new.user_id.0,
@@ -91,7 +91,7 @@ impl SessionRepository for PgSessionRepository {
         let mut conn = self.pool.get().await.map_err(pool_error)?;
         let saved = conn
             .transaction(async |conn| {
-                let saved = diesel::insert_into(auth_sessions::table)
+                let saved = diesel::insert_into(login_sessions::table)
                     .values(&session)
                     .returning(SessionRow::as_returning())
                     .get_result(conn)
@@ -131,7 +131,7 @@ impl SessionRepository for PgSessionRepository {
             };
             // Locked too, so a logout or another token of the family cannot change the
             // session between this check and the updates below.
-            let session: AuthSession = auth_sessions::table
+            let session: LoginSession = login_sessions::table
                 .find(session_id)
                 .select(SessionRow::as_select())
                 .for_update()
@@ -141,10 +141,10 @@ impl SessionRepository for PgSessionRepository {
             if !session.is_active(now) {
                 return Ok(RotateOutcome::Invalid);
             }
-            let session_row = auth_sessions::table.find(session_id);
+            let session_row = login_sessions::table.find(session_id);
             if used_at.is_some() {
                 let revoked = diesel::update(session_row)
-                    .set(auth_sessions::revoked_at.eq(now))
+                    .set(login_sessions::revoked_at.eq(now))
                     .returning(SessionRow::as_returning())
                     .get_result(conn)
                     .await?;
@@ -172,7 +172,7 @@ impl SessionRepository for PgSessionRepository {
                 .execute(conn)
                 .await?;
             let rotated = diesel::update(session_row)
-                .set(auth_sessions::last_used_at.eq(now))
+                .set(login_sessions::last_used_at.eq(now))
                 .returning(SessionRow::as_returning())
                 .get_result(conn)
                 .await?;
@@ -182,46 +182,46 @@ impl SessionRepository for PgSessionRepository {
         .map_err(db_error)
     }
 
-    async fn get(&self, id: SessionId) -> Result<Option<AuthSession>, StoreError> {
+    async fn get(&self, id: SessionId) -> Result<Option<LoginSession>, StoreError> {
         let mut conn = self.pool.get().await.map_err(pool_error)?;
-        let row = auth_sessions::table
+        let row = login_sessions::table
             .find(id.0)
             .select(SessionRow::as_select())
             .first(&mut conn)
             .await
             .optional()
             .map_err(db_error)?;
-        Ok(row.map(AuthSession::from))
+        Ok(row.map(LoginSession::from))
     }
 
     async fn list_active(
         &self,
         user: UserId,
         now: DateTime<Utc>,
-    ) -> Result<Vec<AuthSession>, StoreError> {
+    ) -> Result<Vec<LoginSession>, StoreError> {
         let mut conn = self.pool.get().await.map_err(pool_error)?;
-        let rows = auth_sessions::table
-            .filter(auth_sessions::user_id.eq(user.0))
-            .filter(auth_sessions::revoked_at.is_null())
-            .filter(auth_sessions::expires_at.gt(now))
+        let rows = login_sessions::table
+            .filter(login_sessions::user_id.eq(user.0))
+            .filter(login_sessions::revoked_at.is_null())
+            .filter(login_sessions::expires_at.gt(now))
             // The id only breaks ties between sessions opened in the same microsecond.
-            .order((auth_sessions::created_at.desc(), auth_sessions::id.desc()))
+            .order((login_sessions::created_at.desc(), login_sessions::id.desc()))
             .select(SessionRow::as_select())
             .load(&mut conn)
             .await
             .map_err(db_error)?;
-        Ok(rows.into_iter().map(AuthSession::from).collect())
+        Ok(rows.into_iter().map(LoginSession::from).collect())
     }
 
     async fn revoke(&self, id: SessionId, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let mut conn = self.pool.get().await.map_err(pool_error)?;
         let updated = diesel::update(
-            auth_sessions::table
+            login_sessions::table
                 .find(id.0)
-                .filter(auth_sessions::revoked_at.is_null())
-                .filter(auth_sessions::expires_at.gt(now)),
+                .filter(login_sessions::revoked_at.is_null())
+                .filter(login_sessions::expires_at.gt(now)),
         )
-        .set(auth_sessions::revoked_at.eq(now))
+        .set(login_sessions::revoked_at.eq(now))
         .execute(&mut conn)
         .await
         .map_err(db_error)?;
@@ -236,18 +236,18 @@ impl SessionRepository for PgSessionRepository {
     ) -> Result<Vec<SessionId>, StoreError> {
         let mut conn = self.pool.get().await.map_err(pool_error)?;
         let mut query = diesel::update(
-            auth_sessions::table
-                .filter(auth_sessions::user_id.eq(user.0))
-                .filter(auth_sessions::revoked_at.is_null())
-                .filter(auth_sessions::expires_at.gt(now)),
+            login_sessions::table
+                .filter(login_sessions::user_id.eq(user.0))
+                .filter(login_sessions::revoked_at.is_null())
+                .filter(login_sessions::expires_at.gt(now)),
         )
-        .set(auth_sessions::revoked_at.eq(now))
+        .set(login_sessions::revoked_at.eq(now))
         .into_boxed();
         if let Some(keep) = keep {
-            query = query.filter(auth_sessions::id.ne(keep.0));
+            query = query.filter(login_sessions::id.ne(keep.0));
         }
         let ids: Vec<Uuid> = query
-            .returning(auth_sessions::id)
+            .returning(login_sessions::id)
             .get_results(&mut conn)
             .await
             .map_err(db_error)?;
@@ -258,10 +258,10 @@ impl SessionRepository for PgSessionRepository {
         let mut conn = self.pool.get().await.map_err(pool_error)?;
         // refresh_tokens go with their session (ON DELETE CASCADE)
         let n = diesel::delete(
-            auth_sessions::table.filter(
-                auth_sessions::expires_at
+            login_sessions::table.filter(
+                login_sessions::expires_at
                     .lt(before)
-                    .or(auth_sessions::revoked_at.lt(before)),
+                    .or(login_sessions::revoked_at.lt(before)),
             ),
         )
         .execute(&mut conn)

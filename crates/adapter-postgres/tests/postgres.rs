@@ -207,16 +207,6 @@ async fn schema_rs_matches_the_migrated_tables() {
     }
     let declared = [
         (
-            "auth_sessions",
-            columns_of(
-                debug_query::<Pg, _>(
-                    &schema::auth_sessions::table
-                        .select(schema::auth_sessions::table::all_columns()),
-                )
-                .to_string(),
-            ),
-        ),
-        (
             "campuses",
             columns_of(
                 debug_query::<Pg, _>(
@@ -325,6 +315,16 @@ async fn schema_rs_matches_the_migrated_tables() {
             columns_of(
                 debug_query::<Pg, _>(
                     &schema::jobs::table.select(schema::jobs::table::all_columns()),
+                )
+                .to_string(),
+            ),
+        ),
+        (
+            "login_sessions",
+            columns_of(
+                debug_query::<Pg, _>(
+                    &schema::login_sessions::table
+                        .select(schema::login_sessions::table::all_columns()),
                 )
                 .to_string(),
             ),

@@ -24,7 +24,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::TimeDelta;
 use domain_core::Clock;
-use domain_identity::{SessionRepository, UserRepository};
+use domain_identity::{LoginSessionRepository, UserRepository};
 use domain_jobs::{Job, JobError, JobHandler, JobQueue, NewJob, Periodic, Worker, WorkerConfig};
 use domain_notifications::{Email, MailError, Mailer};
 use tokio::sync::watch;
@@ -37,7 +37,7 @@ pub const EMAIL_SEND: &str = "email.send";
 /// Kind of the periodic job that deletes old done jobs.
 pub const PURGE_DONE_JOBS: &str = "jobs.purge_done";
 /// Kind of the periodic job that deletes ended login sessions.
-pub const PURGE_SESSIONS: &str = "identity.purge_sessions";
+pub const PURGE_LOGIN_SESSIONS: &str = "identity.purge_sessions";
 /// Kind of the periodic job that deletes expired role assignments and grants.
 pub const PURGE_GRANTS: &str = "rbac.purge_expired";
 /// Kind of the periodic job that deletes ended debate mutes.
@@ -114,17 +114,17 @@ impl JobHandler for PurgeDoneJobs {
 }
 
 /// Runs `identity.purge_sessions`.
-struct PurgeSessions {
-    sessions: Arc<dyn SessionRepository>,
+struct PurgeLoginSessions {
+    login_sessions: Arc<dyn LoginSessionRepository>,
     clock: Arc<dyn Clock>,
 }
 
 #[async_trait]
-impl JobHandler for PurgeSessions {
+impl JobHandler for PurgeLoginSessions {
     async fn handle(&self, _job: &Job) -> Result<(), JobError> {
         let before = self.clock.now() - ended_sessions_kept();
         let purged = self
-            .sessions
+            .login_sessions
             .purge_ended(before)
             .await
             .map_err(|e| JobError::Retry(e.to_string()))?;
@@ -196,7 +196,7 @@ pub struct JobDeps {
     /// Accounts (e-mail addresses).
     pub users: Arc<dyn UserRepository>,
     /// Login sessions (`identity.purge_sessions`).
-    pub sessions: Arc<dyn SessionRepository>,
+    pub login_sessions: Arc<dyn LoginSessionRepository>,
     /// Access control (`rbac.purge_expired`).
     pub rbac: Arc<domain_rbac::RbacService>,
     /// Moderation (`debates.purge_mutes`).
@@ -218,7 +218,7 @@ impl JobDeps {
             queue: backends.jobs.clone(),
             mailer: backends.mailer.clone(),
             users: backends.user_store.clone(),
-            sessions: backends.session_store.clone(),
+            login_sessions: backends.login_sessions.clone(),
             rbac: backends.rbac.clone(),
             moderation: backends.moderation.clone(),
             analytics: backends.analytics.clone(),
@@ -327,9 +327,9 @@ pub fn handlers(deps: &JobDeps) -> HashMap<String, Arc<dyn JobHandler>> {
         }),
     );
     map.insert(
-        PURGE_SESSIONS.into(),
-        Arc::new(PurgeSessions {
-            sessions: deps.sessions.clone(),
+        PURGE_LOGIN_SESSIONS.into(),
+        Arc::new(PurgeLoginSessions {
+            login_sessions: deps.login_sessions.clone(),
             clock: deps.clock.clone(),
         }),
     );
@@ -364,7 +364,7 @@ pub fn periodic() -> Vec<Periodic> {
             payload: serde_json::Value::Null,
         },
         Periodic {
-            kind: PURGE_SESSIONS.into(),
+            kind: PURGE_LOGIN_SESSIONS.into(),
             every: TimeDelta::hours(1),
             payload: serde_json::Value::Null,
         },

@@ -9,7 +9,7 @@ use std::time::Duration;
 use domain_core::{Clock, NullEventPublisher, SystemClock};
 use domain_identity::{
     Argon2Hasher, AttemptLimiter, AuthConfig, AuthPorts, AuthService, GrantSource, LoginLimits,
-    Pacer, PasswordPolicy, RegistrationLimits, RevocationList, SessionRepository, TokenCodec,
+    LoginSessionRepository, Pacer, PasswordPolicy, RegistrationLimits, RevocationList, TokenCodec,
     TokenSettings, UserRepository,
 };
 
@@ -79,7 +79,7 @@ pub struct Backends {
     /// Accounts, for jobs that need a user's address.
     pub user_store: Arc<dyn UserRepository>,
     /// Login sessions, for the job that purges ended ones.
-    pub session_store: Arc<dyn SessionRepository>,
+    pub login_sessions: Arc<dyn LoginSessionRepository>,
     /// The clock every service reads.
     pub clock: Arc<dyn Clock>,
     /// Probes for `/readyz`.
@@ -162,7 +162,7 @@ fn signing_key(config: &Config) -> Result<Vec<u8>, StartupError> {
 /// The durable stores, from PostgreSQL or process memory.
 struct Storage {
     users: Arc<dyn UserRepository>,
-    sessions: Arc<dyn SessionRepository>,
+    login_sessions: Arc<dyn LoginSessionRepository>,
     grants: Arc<dyn GrantSource>,
     rbac_repo: Arc<dyn RbacRepository>,
     org_repo: Arc<dyn OrgRepository>,
@@ -259,7 +259,7 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
         votes: vote_repo,
         analytics: analytics_repo,
         users,
-        sessions,
+        login_sessions,
         grants,
         rbac_repo,
         org_repo,
@@ -299,7 +299,9 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
                 preference_store: notification_store,
                 users: Arc::new(adapter_postgres::PgUserRepository::new(pool.clone())),
                 jobs: Arc::new(adapter_postgres::PgJobQueue::new(pool.clone())),
-                sessions: Arc::new(adapter_postgres::PgSessionRepository::new(pool.clone())),
+                login_sessions: Arc::new(adapter_postgres::PgLoginSessionRepository::new(
+                    pool.clone(),
+                )),
                 grants: Arc::new(adapter_postgres::PgGrantSource::new(pool.clone())),
                 rbac_repo: Arc::new(adapter_postgres::PgRbacRepository::new(pool.clone())),
                 debates: debate_repo.clone(),
@@ -338,7 +340,7 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
                 votes: debates.clone(),
                 analytics: debates,
                 users,
-                sessions: Arc::new(adapter_memory::MemorySessionRepository::default()),
+                login_sessions: Arc::new(adapter_memory::MemoryLoginSessionRepository::default()),
                 job_wake: queue.wakeups(),
                 jobs: queue,
                 grants: rbac.clone(),
@@ -444,7 +446,7 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
     let auth = AuthService::new(
         AuthPorts {
             users: users.clone(),
-            sessions: sessions.clone(),
+            sessions: login_sessions.clone(),
             revocations,
             limiter,
             pacer: Arc::new(TokioPacer),
@@ -537,7 +539,7 @@ pub async fn build(config: &Config) -> Result<Backends, StartupError> {
         jobs,
         mailer,
         user_store: users,
-        session_store: sessions,
+        login_sessions,
         clock,
         health,
         storage_description: description.join("; "),

@@ -1,12 +1,12 @@
-//! Contract of [`SessionRepository`]: sessions, rotating refresh tokens, theft
+//! Contract of [`LoginSessionRepository`]: sessions, rotating refresh tokens, theft
 //! detection and revocation.
 
 use chrono::{DateTime, Duration, Utc};
 use domain_core::Clock;
 use domain_identity::session::RefreshToken;
 use domain_identity::{
-    AuthSession, ClientInfo, NewSession, RefreshTokenHash, RotateOutcome, SessionId,
-    SessionRepository, UserId, UserRepository,
+    ClientInfo, LoginSession, LoginSessionRepository, NewLoginSession, RefreshTokenHash,
+    RotateOutcome, SessionId, UserId, UserRepository,
 };
 use futures_util::future::join_all;
 
@@ -19,8 +19,8 @@ fn token() -> RefreshTokenHash {
     RefreshToken::generate().unwrap().hash
 }
 
-fn new_session(user: UserId, at: DateTime<Utc>) -> NewSession {
-    NewSession {
+fn new_session(user: UserId, at: DateTime<Utc>) -> NewLoginSession {
+    NewLoginSession {
         id: SessionId::new_random(),
         user_id: user,
         client: ClientInfo::new(Some("Mozilla/5.0 (contract)"), Some("203.0.113.7".into())),
@@ -31,10 +31,10 @@ fn new_session(user: UserId, at: DateTime<Utc>) -> NewSession {
 
 /// Opens a session at `at`; returns it and its first token.
 async fn open(
-    sessions: &dyn SessionRepository,
+    sessions: &dyn LoginSessionRepository,
     user: UserId,
     at: DateTime<Utc>,
-) -> (AuthSession, RefreshTokenHash) {
+) -> (LoginSession, RefreshTokenHash) {
     let first = token();
     let session = sessions
         .create(new_session(user, at), first.clone())
@@ -43,7 +43,7 @@ async fn open(
     (session, first)
 }
 
-fn rotated(outcome: RotateOutcome) -> AuthSession {
+fn rotated(outcome: RotateOutcome) -> LoginSession {
     match outcome {
         RotateOutcome::Rotated(s) => s,
         other => panic!("expected Rotated, got {other:?}"),
@@ -51,7 +51,7 @@ fn rotated(outcome: RotateOutcome) -> AuthSession {
 }
 
 /// A created session is stored as given, active, and found by id.
-pub async fn create_and_get(users: &dyn UserRepository, sessions: &dyn SessionRepository) {
+pub async fn create_and_get(users: &dyn UserRepository, sessions: &dyn LoginSessionRepository) {
     let now = clock().now();
     let user = existing_user(users, now).await;
     let new = new_session(user, now);
@@ -65,7 +65,7 @@ pub async fn create_and_get(users: &dyn UserRepository, sessions: &dyn SessionRe
     assert_eq!(session.revoked_at, None);
     assert_eq!(sessions.get(session.id).await.unwrap(), Some(session));
 
-    let anonymous = NewSession {
+    let anonymous = NewLoginSession {
         client: ClientInfo::default(),
         ..new_session(user, now)
     };
@@ -81,7 +81,7 @@ pub async fn create_and_get(users: &dyn UserRepository, sessions: &dyn SessionRe
 
 /// Each fresh token yields the session with `last_used_at` moved to `now`, and its
 /// successor is the one that works next.
-pub async fn rotation_hands_on(users: &dyn UserRepository, sessions: &dyn SessionRepository) {
+pub async fn rotation_hands_on(users: &dyn UserRepository, sessions: &dyn LoginSessionRepository) {
     let clock = clock();
     let user = existing_user(users, clock.now()).await;
     let (session, mut current) = open(sessions, user, clock.now()).await;
@@ -104,7 +104,7 @@ pub async fn rotation_hands_on(users: &dyn UserRepository, sessions: &dyn Sessio
 /// no token of the session works, the reused one included.
 pub async fn reuse_revokes_the_session(
     users: &dyn UserRepository,
-    sessions: &dyn SessionRepository,
+    sessions: &dyn LoginSessionRepository,
 ) {
     let clock = clock();
     let user = existing_user(users, clock.now()).await;
@@ -160,7 +160,7 @@ pub async fn reuse_revokes_the_session(
 /// nothing: the token stays unused and the successor is not stored.
 pub async fn invalid_tokens_change_nothing(
     users: &dyn UserRepository,
-    sessions: &dyn SessionRepository,
+    sessions: &dyn LoginSessionRepository,
 ) {
     let clock = clock();
     let start = clock.now();
@@ -228,7 +228,7 @@ pub async fn invalid_tokens_change_nothing(
 /// users' sessions.
 pub async fn list_active_newest_first(
     users: &dyn UserRepository,
-    sessions: &dyn SessionRepository,
+    sessions: &dyn LoginSessionRepository,
 ) {
     let clock = clock();
     let start = clock.now();
@@ -286,7 +286,7 @@ pub async fn list_active_newest_first(
 /// `revoke` ends an active session once and says whether it did.
 pub async fn revoke_reports_whether_active(
     users: &dyn UserRepository,
-    sessions: &dyn SessionRepository,
+    sessions: &dyn LoginSessionRepository,
 ) {
     let clock = clock();
     let user = existing_user(users, clock.now()).await;
@@ -329,7 +329,10 @@ pub async fn revoke_reports_whether_active(
 
 /// `revoke_all_for_user` ends every active session of the user except `keep`, returns
 /// exactly those, and leaves other users alone.
-pub async fn revoke_all_except_keep(users: &dyn UserRepository, sessions: &dyn SessionRepository) {
+pub async fn revoke_all_except_keep(
+    users: &dyn UserRepository,
+    sessions: &dyn LoginSessionRepository,
+) {
     let clock = clock();
     let start = clock.now();
     let user = existing_user(users, start).await;
@@ -424,7 +427,7 @@ pub async fn revoke_all_except_keep(users: &dyn UserRepository, sessions: &dyn S
 /// reused token (which revokes the session) or, once it is revoked, an invalid one.
 pub async fn concurrent_rotation_has_one_winner(
     users: &dyn UserRepository,
-    sessions: &dyn SessionRepository,
+    sessions: &dyn LoginSessionRepository,
 ) {
     const CALLERS: usize = 16;
     let clock = clock();
@@ -469,7 +472,7 @@ pub async fn concurrent_rotation_has_one_winner(
 /// their tokens, and keeps every other session usable.
 pub async fn purge_removes_only_ended_sessions(
     users: &dyn UserRepository,
-    sessions: &dyn SessionRepository,
+    sessions: &dyn LoginSessionRepository,
 ) {
     let now = clock().now();
     let user = existing_user(users, now).await;

@@ -24,8 +24,8 @@ macro_rules! contracts {
 mod memory {
     use adapter_memory::MemorySubjectCache;
     use adapter_memory::{
-        MemoryAttemptLimiter, MemoryGrantSource, MemoryRevocationList, MemorySessionRepository,
-        MemoryUserRepository,
+        MemoryAttemptLimiter, MemoryGrantSource, MemoryLoginSessionRepository,
+        MemoryRevocationList, MemoryUserRepository,
     };
 
     macro_rules! users {
@@ -37,7 +37,7 @@ mod memory {
         ($contract:path) => {
             $contract(
                 &super::MemoryUserRepository::new(),
-                &super::MemorySessionRepository::new(),
+                &super::MemoryLoginSessionRepository::new(),
             )
             .await
         };
@@ -136,7 +136,7 @@ mod memory {
 
 mod postgres_redis {
     use adapter_postgres::testing::TestDatabase;
-    use adapter_postgres::{PgGrantSource, PgSessionRepository, PgUserRepository};
+    use adapter_postgres::{PgGrantSource, PgLoginSessionRepository, PgUserRepository};
     use adapter_redis::RedisSubjectCache;
     use adapter_redis::testing::TestRedis;
     use adapter_redis::{RedisAttemptLimiter, RedisRevocationList};
@@ -158,7 +158,7 @@ mod postgres_redis {
             let pool = db.pool().clone();
             $contract(
                 &super::PgUserRepository::new(pool.clone()),
-                &super::PgSessionRepository::new(pool),
+                &super::PgLoginSessionRepository::new(pool),
             )
             .await;
             db.cleanup().await;

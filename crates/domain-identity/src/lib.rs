@@ -20,13 +20,13 @@ pub use identity_event::IdentityEvent;
 pub use model::{Email, NewUser, RoleGrant, User, UserId, Username};
 pub use password::{Argon2Hasher, PasswordHasher, PasswordPolicy};
 pub use ports::{
-    AttemptLimiter, GrantSource, Pacer, RevocationList, SessionRepository, UserRepository,
+    AttemptLimiter, GrantSource, LoginSessionRepository, Pacer, RevocationList, UserRepository,
 };
 pub use service::{
     AuthConfig, AuthPorts, AuthService, LoginLimits, Principal, RegistrationLimits, Standing,
     TokenPair,
 };
 pub use session::{
-    AuthSession, ClientInfo, NewSession, RefreshTokenHash, RotateOutcome, SessionId,
+    ClientInfo, LoginSession, NewLoginSession, RefreshTokenHash, RotateOutcome, SessionId,
 };
 pub use tokens::{AccessClaims, TokenCodec, TokenSettings};

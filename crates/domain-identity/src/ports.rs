@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use domain_core::StoreError;
 
 use crate::{
-    AuthSession, Email, NewSession, NewUser, RefreshTokenHash, RoleGrant, RotateOutcome, SessionId,
-    User, UserId,
+    Email, LoginSession, NewLoginSession, NewUser, RefreshTokenHash, RoleGrant, RotateOutcome,
+    SessionId, User, UserId,
 };
 
 /// Durable store of accounts.
@@ -58,13 +58,13 @@ pub trait UserRepository: Send + Sync {
 /// Durable store of login sessions and their refresh tokens.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
-pub trait SessionRepository: Send + Sync {
+pub trait LoginSessionRepository: Send + Sync {
     /// Opens a session together with its first refresh token.
     async fn create(
         &self,
-        session: NewSession,
+        session: NewLoginSession,
         first_token: RefreshTokenHash,
-    ) -> Result<AuthSession, StoreError>;
+    ) -> Result<LoginSession, StoreError>;
 
     /// Presents a refresh token, atomically: a fresh token is marked used, `successor`
     /// becomes the session's next token and `last_used_at` becomes `now`; a token used
@@ -78,14 +78,14 @@ pub trait SessionRepository: Send + Sync {
     ) -> Result<RotateOutcome, StoreError>;
 
     /// The session with this id, active or not.
-    async fn get(&self, id: SessionId) -> Result<Option<AuthSession>, StoreError>;
+    async fn get(&self, id: SessionId) -> Result<Option<LoginSession>, StoreError>;
 
     /// The user's sessions that are neither revoked nor expired at `now`, newest first.
     async fn list_active(
         &self,
         user: UserId,
         now: DateTime<Utc>,
-    ) -> Result<Vec<AuthSession>, StoreError>;
+    ) -> Result<Vec<LoginSession>, StoreError>;
 
     /// Revokes one session. Returns whether it was active before.
     async fn revoke(&self, id: SessionId, now: DateTime<Utc>) -> Result<bool, StoreError>;

@@ -45,7 +45,7 @@ impl ClientInfo {
 
 /// A stored session.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthSession {
+pub struct LoginSession {
     /// Session id; carried by access tokens as `sid`.
     pub id: SessionId,
     /// Owner.
@@ -62,7 +62,7 @@ pub struct AuthSession {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-impl AuthSession {
+impl LoginSession {
     /// Whether the session can still be refreshed at `now`.
     pub fn is_active(&self, now: DateTime<Utc>) -> bool {
         self.revoked_at.is_none() && now < self.expires_at
@@ -71,7 +71,7 @@ impl AuthSession {
 
 /// What a repository needs to open a session.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewSession {
+pub struct NewLoginSession {
     /// Id chosen by the service.
     pub id: SessionId,
     /// Owner.
@@ -119,14 +119,14 @@ impl RefreshToken {
     }
 }
 
-/// Result of presenting a refresh token to [`crate::SessionRepository::rotate`].
+/// Result of presenting a refresh token to [`crate::LoginSessionRepository::rotate`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RotateOutcome {
     /// The token was fresh: it is now used, its successor is stored, and this is the
     /// session (with `last_used_at` updated).
-    Rotated(AuthSession),
+    Rotated(LoginSession),
     /// The token had been used before: the session is now revoked.
-    Reused(AuthSession),
+    Reused(LoginSession),
     /// Unknown token, or its session is revoked or expired. Nothing changed.
     Invalid,
 }

@@ -10,9 +10,9 @@ use tokio::sync::OnceCell;
 use crate::session::RefreshToken;
 use crate::throttle::{self, LoginKeys};
 use crate::{
-    AttemptLimiter, AuthSession, ClientInfo, Email, GrantSource, IdentityError, IdentityEvent,
-    NewSession, NewUser, Pacer, PasswordHasher, PasswordPolicy, RevocationList, RoleGrant,
-    RotateOutcome, SessionId, SessionRepository, TokenCodec, User, UserId, UserRepository,
+    AttemptLimiter, ClientInfo, Email, GrantSource, IdentityError, IdentityEvent, LoginSession,
+    LoginSessionRepository, NewLoginSession, NewUser, Pacer, PasswordHasher, PasswordPolicy,
+    RevocationList, RoleGrant, RotateOutcome, SessionId, TokenCodec, User, UserId, UserRepository,
     Username,
 };
 
@@ -89,7 +89,7 @@ pub enum Standing {
 #[derive(Clone)]
 pub struct AuthService {
     users: Arc<dyn UserRepository>,
-    sessions: Arc<dyn SessionRepository>,
+    sessions: Arc<dyn LoginSessionRepository>,
     revocations: Arc<dyn RevocationList>,
     limiter: Arc<dyn AttemptLimiter>,
     pacer: Arc<dyn Pacer>,
@@ -109,7 +109,7 @@ pub struct AuthPorts {
     /// Accounts.
     pub users: Arc<dyn UserRepository>,
     /// Sessions and refresh tokens.
-    pub sessions: Arc<dyn SessionRepository>,
+    pub sessions: Arc<dyn LoginSessionRepository>,
     /// Revoked access tokens.
     pub revocations: Arc<dyn RevocationList>,
     /// Failed-attempt counters.
@@ -379,7 +379,7 @@ impl AuthService {
         let session = self
             .sessions
             .create(
-                NewSession {
+                NewLoginSession {
                     id: SessionId::new_random(),
                     user_id: user.id,
                     client,
@@ -652,7 +652,7 @@ impl AuthService {
     ///
     /// # Errors
     /// Storage errors only.
-    pub async fn sessions(&self, who: &Principal) -> Result<Vec<AuthSession>, IdentityError> {
+    pub async fn sessions(&self, who: &Principal) -> Result<Vec<LoginSession>, IdentityError> {
         Ok(self
             .sessions
             .list_active(who.user_id, self.clock.now())

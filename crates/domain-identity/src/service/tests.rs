@@ -14,7 +14,7 @@ use domain_core::{ManualClock, StoreError};
 use super::*;
 use crate::password::MockPasswordHasher;
 use crate::ports::{
-    MockAttemptLimiter, MockGrantSource, MockPacer, MockRevocationList, MockSessionRepository,
+    MockAttemptLimiter, MockGrantSource, MockLoginSessionRepository, MockPacer, MockRevocationList,
     MockUserRepository,
 };
 use crate::session::RefreshTokenHash;
@@ -66,8 +66,8 @@ fn alice(active: bool) -> User {
     }
 }
 
-fn session_of(user: UserId) -> AuthSession {
-    AuthSession {
+fn session_of(user: UserId) -> LoginSession {
+    LoginSession {
         id: SessionId::new_random(),
         user_id: user,
         client: ClientInfo::default(),
@@ -137,7 +137,7 @@ impl<T: Clone> Slot<T> {
 /// The mocks an [`AuthService`] is built from, configured per test before `build`.
 struct Harness {
     users: MockUserRepository,
-    sessions: MockSessionRepository,
+    sessions: MockLoginSessionRepository,
     revocations: MockRevocationList,
     limiter: MockAttemptLimiter,
     /// Strict: a failed login held back without an expectation panics.
@@ -153,7 +153,7 @@ impl Harness {
     fn new() -> Self {
         Self {
             users: MockUserRepository::new(),
-            sessions: MockSessionRepository::new(),
+            sessions: MockLoginSessionRepository::new(),
             revocations: MockRevocationList::new(),
             limiter: MockAttemptLimiter::new(),
             pacer: MockPacer::new(),
@@ -231,12 +231,12 @@ impl Harness {
     }
 
     /// `create` succeeds and echoes the session; returns what it was given.
-    fn capture_created_sessions(&mut self) -> Slot<(NewSession, RefreshTokenHash)> {
+    fn capture_created_sessions(&mut self) -> Slot<(NewLoginSession, RefreshTokenHash)> {
         let slot = Slot::new();
         let s = slot.clone();
         self.sessions.expect_create().returning(move |new, first| {
             s.push((new.clone(), first));
-            Ok(AuthSession {
+            Ok(LoginSession {
                 id: new.id,
                 user_id: new.user_id,
                 client: new.client,

@@ -2,7 +2,7 @@
 //! from the domain's: the domain never serialises itself for the wire.
 
 use chrono::{DateTime, Utc};
-use domain_identity::{AuthSession, RoleGrant, TokenPair, User};
+use domain_identity::{LoginSession, RoleGrant, TokenPair, User};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -210,7 +210,7 @@ pub struct SessionDto {
 }
 
 impl SessionDto {
-    pub(crate) fn new(s: AuthSession, current: bool) -> Self {
+    pub(crate) fn new(s: LoginSession, current: bool) -> Self {
         Self {
             id: s.id.as_uuid(),
             user_agent: s.client.user_agent,

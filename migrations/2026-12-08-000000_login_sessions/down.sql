@@ -1,0 +1,4 @@
+ALTER INDEX login_sessions_user_id_created_at_idx RENAME TO auth_sessions_user_id_created_at_idx;
+ALTER TABLE login_sessions RENAME CONSTRAINT login_sessions_user_id_fkey TO auth_sessions_user_id_fkey;
+ALTER TABLE login_sessions RENAME CONSTRAINT login_sessions_pkey TO auth_sessions_pkey;
+ALTER TABLE login_sessions RENAME TO auth_sessions;
