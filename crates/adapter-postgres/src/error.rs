@@ -32,7 +32,7 @@ fn field_of(constraint: Option<&str>) -> &str {
         Some("users_email_key") => "email",
         Some(
             "users_pkey"
-            | "auth_sessions_pkey"
+            | "login_sessions_pkey"
             | "user_roles_pkey"
             | "role_overrides_pkey"
             | "permission_grants_pkey",
