@@ -5,10 +5,13 @@
 //! key prefix, plus typed request helpers.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use adapter_postgres::testing::TestDatabase;
 use adapter_redis::testing::TestRedis;
 use api_server::{BackgroundServer, Config};
+use chrono::{DateTime, TimeDelta, Utc};
+use domain_core::{Clock, SystemClock};
 use serde_json::{Value, json};
 
 pub mod throwaway;
@@ -19,6 +22,8 @@ pub const TEST_SECRET: &str = "test-only-key-q8Zr1VtYx3Lm9Pw2Ks7Df4Gh6Jn0BcXa5Ue
 /// A running server and a client for it.
 pub struct App {
     server: BackgroundServer,
+    /// The time of every in-process server of this test (see [`TestClock`]).
+    clock: Arc<TestClock>,
     /// HTTP client (no proxy, short timeouts).
     pub client: reqwest::Client,
     db: Option<TestDatabase>,
@@ -65,9 +70,35 @@ fn client() -> reqwest::Client {
         .expect("http client")
 }
 
-fn start(env: &HashMap<String, String>) -> BackgroundServer {
+/// The clock of a test's in-process servers: the wall clock, plus however far the test
+/// moved it on ([`App::advance`]).
+///
+/// Not a clock frozen in place (`domain_core::ManualClock`): between two moves time goes
+/// on as in production, so what a story relies on without naming it still holds — rows
+/// created one after another are ordered by creation time, send budgets refill, and
+/// server processes and PostgreSQL column defaults (on the wall clock) agree with it
+/// until the test moves it on.
+#[derive(Debug, Default)]
+pub struct TestClock {
+    ahead: Mutex<TimeDelta>,
+}
+
+impl TestClock {
+    /// Moves the clock on by `by`, at once.
+    pub fn advance(&self, by: TimeDelta) {
+        *self.ahead.lock().unwrap_or_else(PoisonError::into_inner) += by;
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> DateTime<Utc> {
+        SystemClock.now() + *self.ahead.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn start(env: &HashMap<String, String>, clock: &Arc<TestClock>) -> BackgroundServer {
     let config = Config::from_lookup(|k| env.get(k).cloned()).expect("test configuration");
-    BackgroundServer::spawn(config).expect("server starts")
+    BackgroundServer::spawn_with_clock(config, clock.clone()).expect("server starts")
 }
 
 impl App {
@@ -75,9 +106,11 @@ impl App {
     pub async fn memory_with(extra: &[(&str, &str)]) -> Self {
         let mut env = base_env();
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let server = start(&env);
+        let clock = Arc::new(TestClock::default());
+        let server = start(&env, &clock);
         Self {
             server,
+            clock,
             client: client(),
             db: None,
             redis: None,
@@ -101,9 +134,11 @@ impl App {
         env.insert("REDIS_URL".into(), redis.url().to_owned());
         env.insert("AGORA_REDIS_PREFIX".into(), redis.prefix().to_owned());
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let server = start(&env);
+        let clock = Arc::new(TestClock::default());
+        let server = start(&env, &clock);
         Some(Self {
             server,
+            clock,
             client: client(),
             db: Some(db),
             redis: Some(redis),
@@ -116,9 +151,26 @@ impl App {
         Self::postgres_redis_with(&[]).await
     }
 
-    /// A second server instance on the same database, Redis prefix and signing key.
+    /// A second server instance on the same database, Redis prefix, signing key and
+    /// clock.
     pub fn another_instance(&self) -> BackgroundServer {
-        start(&self.env)
+        start(&self.env, &self.clock)
+    }
+
+    /// The clock of this test's in-process servers, to name times by (e.g. a grant's
+    /// `expires_at`).
+    pub fn clock(&self) -> Arc<TestClock> {
+        self.clock.clone()
+    }
+
+    /// Lets `by` pass for this test's in-process servers, at once: mutes, voting windows,
+    /// grants and tokens end by it, and the worker is woken for the jobs it made due.
+    /// Timers (heartbeats, polls) still run on real time. Server processes
+    /// ([`App::another_process`]) run on the wall clock and do not see it.
+    pub fn advance(&self, by: std::time::Duration) {
+        self.clock
+            .advance(TimeDelta::from_std(by).expect("a duration a clock can add"));
+        self.server.wake_jobs();
     }
 
     /// A second server as a separate OS process (the `api-server` binary) on the same

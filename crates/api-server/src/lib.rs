@@ -15,4 +15,4 @@ pub mod telemetry;
 pub mod wiring;
 
 pub use config::Config;
-pub use server::{BackgroundServer, RunningServer, start};
+pub use server::{BackgroundServer, RunningServer, start, start_with_clock};

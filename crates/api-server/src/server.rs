@@ -28,6 +28,8 @@ pub struct RunningServer {
     pub jobs: Arc<dyn domain_jobs::JobQueue>,
     /// Its background-job worker, unless `AGORA_WORKER=off`.
     worker: Option<crate::jobs::WorkerHandle>,
+    /// Rings the worker (see [`BackgroundServer::wake_jobs`]).
+    job_wake: Arc<tokio::sync::Notify>,
     server: actix_web::dev::Server,
 }
 
@@ -69,6 +71,19 @@ async fn stop_gracefully(handle: &ServerHandle, rooms: &TopicHub) {
 /// # Errors
 /// [`StartupError`] for bad configuration, unreachable backends or a port in use.
 pub async fn start(config: &Config, handle_signals: bool) -> Result<RunningServer, StartupError> {
+    start_with_clock(config, handle_signals, Arc::new(domain_core::SystemClock)).await
+}
+
+/// [`start`] with every service reading the time from `clock` (see
+/// [`wiring::build_with_clock`]); heartbeats and polls stay on the runtime's timers.
+///
+/// # Errors
+/// As [`start`].
+pub async fn start_with_clock(
+    config: &Config,
+    handle_signals: bool,
+    clock: Arc<dyn domain_core::Clock>,
+) -> Result<RunningServer, StartupError> {
     // Installed before the port is bound, so a signal that arrives as soon as the server
     // accepts connections already stops it gracefully.
     let signals = if handle_signals {
@@ -76,7 +91,7 @@ pub async fn start(config: &Config, handle_signals: bool) -> Result<RunningServe
     } else {
         None
     };
-    let backends = wiring::build(config).await?;
+    let backends = wiring::build_with_clock(config, clock).await?;
     tracing::info!(storage = %backends.storage_description, "storage selected");
     let job_deps = crate::jobs::JobDeps::of(&backends);
     if config.database_url.is_none() {
@@ -199,6 +214,7 @@ pub async fn start(config: &Config, handle_signals: bool) -> Result<RunningServe
         rooms,
         jobs: job_deps.queue,
         worker,
+        job_wake: job_deps.wake,
         server,
     })
 }
@@ -257,6 +273,7 @@ pub struct BackgroundServer {
     handle: ServerHandle,
     rooms: TopicHub,
     jobs: Arc<dyn domain_jobs::JobQueue>,
+    job_wake: Arc<tokio::sync::Notify>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -266,17 +283,30 @@ impl BackgroundServer {
     /// # Errors
     /// [`StartupError`] as for [`start`].
     pub fn spawn(config: Config) -> Result<Self, StartupError> {
+        Self::spawn_with_clock(config, Arc::new(domain_core::SystemClock))
+    }
+
+    /// [`BackgroundServer::spawn`] reading the time from `clock`, which the caller keeps
+    /// to move time on (see [`start_with_clock`]).
+    ///
+    /// # Errors
+    /// [`StartupError`] as for [`start`].
+    pub fn spawn_with_clock(
+        config: Config,
+        clock: Arc<dyn domain_core::Clock>,
+    ) -> Result<Self, StartupError> {
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             let sys = actix_web::rt::System::new();
             sys.block_on(async move {
-                match start(&config, false).await {
+                match start_with_clock(&config, false, clock).await {
                     Ok(running) => {
                         let _ = tx.send(Ok((
                             running.addr,
                             running.handle.clone(),
                             running.rooms.clone(),
                             running.jobs.clone(),
+                            running.job_wake.clone(),
                         )));
                         let _ = running.run().await;
                     }
@@ -286,7 +316,7 @@ impl BackgroundServer {
                 }
             });
         });
-        let (addr, handle, rooms, jobs) = rx
+        let (addr, handle, rooms, jobs, job_wake) = rx
             .recv()
             .map_err(|_| StartupError::Other("server thread ended before starting".into()))??;
         Ok(Self {
@@ -294,6 +324,7 @@ impl BackgroundServer {
             handle,
             rooms,
             jobs,
+            job_wake,
             thread: Some(thread),
         })
     }
@@ -306,6 +337,12 @@ impl BackgroundServer {
     /// The server's job queue (tests enqueue through it directly).
     pub fn jobs(&self) -> Arc<dyn domain_jobs::JobQueue> {
         self.jobs.clone()
+    }
+
+    /// Wakes its job worker as a commit that enqueues jobs does: after a test moved the
+    /// server's clock, jobs that became due by it run now rather than at the next poll.
+    pub fn wake_jobs(&self) {
+        self.job_wake.notify_one();
     }
 
     /// Stops the server and waits for its thread.

@@ -242,12 +242,24 @@ async fn bootstrap_admin(
     }
 }
 
-/// Builds every service for `config`.
+/// Builds every service for `config`, on the wall clock.
 ///
 /// # Errors
 /// [`StartupError`] when a configured backend cannot be reached or prepared.
 pub async fn build(config: &Config) -> Result<Backends, StartupError> {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    build_with_clock(config, Arc::new(SystemClock)).await
+}
+
+/// [`build`] with every service reading the time from `clock`: tests pass a manual clock
+/// so that mutes, voting windows, grants, tokens and scheduled jobs end when the test
+/// moves time on, not after a wait.
+///
+/// # Errors
+/// As [`build`].
+pub async fn build_with_clock(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+) -> Result<Backends, StartupError> {
     let mut health: Vec<Arc<dyn HealthCheck>> = Vec::new();
     let mut description = Vec::new();
 

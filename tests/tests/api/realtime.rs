@@ -789,8 +789,13 @@ async fn seats_are_announced(app: &App) {
 
 /// A server process that crashes leaves no ghost in the room: its connections expire
 /// from presence (kept in Redis with a time to live) and later frames do not count them.
+///
+/// Whether a connection has expired is judged by the instance that reads presence, on its
+/// own clock: here the surviving in-process instance, whose clock the test moves past the
+/// crashed process's last refresh (stamped by that process's wall clock) and the TTL.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_instance_leaves_no_ghosts() {
+    const TTL_SECS: u64 = 3;
     let Some(a) = App::postgres_redis_with(&[("AGORA_PRESENCE_TTL_SECS", "3")]).await else {
         return;
     };
@@ -802,9 +807,11 @@ async fn a_crashed_instance_leaves_no_ghosts() {
     assert_eq!(usernames(&f["detail"]["users"]), ["rt_audience", "rt_mod"]);
 
     drop(b); // SIGKILL: no goodbye from that instance
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    a.advance(Duration::from_secs(TTL_SECS + 1));
+    // This instance's own connections lapsed too until their next heartbeat (a timer on
+    // real time): the moderator opens a fresh tab, counted at once.
+    let mut moderator = connect_to(&a.url(), &room.session, &room.moderator, None).await;
     let _pro = connect_to(&a.url(), &room.session, &room.pro, None).await;
-    // (frames of both instances may still be queued from before the crash)
     let f = presence_until(&mut moderator, |f| {
         f["detail"]["joined"]
             .as_array()
