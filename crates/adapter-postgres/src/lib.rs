@@ -26,6 +26,7 @@ mod votes;
 mod wakeup;
 
 pub use debates::PgDebateRepository;
+pub use error::{REPLY_TO_EARLIER_CHECK, UNIQUE_FIELDS, recognised_constraints};
 pub use grants::PgGrantSource;
 pub use jobs::{CLAIM, PgJobQueue, enqueue_in, record_events};
 pub use notifications::PgNotificationStore;

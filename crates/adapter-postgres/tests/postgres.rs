@@ -184,6 +184,70 @@ SELECT c.conrelid::regclass::text || '.' || c.conname AS item
     db.cleanup().await;
 }
 
+/// Every constraint the adapters recognise by name exists in the migrated schema as the
+/// kind they expect: a unique index (what PostgreSQL names in a unique violation, for a
+/// primary key, a UNIQUE constraint or a unique expression index alike) for the
+/// constraint→field table, a CHECK for the reply check. A migration renaming one would
+/// otherwise turn a 409 naming the field into one naming the raw constraint, or a 404
+/// into a 500.
+#[tokio::test]
+async fn every_recognised_constraint_exists_in_the_migrations() {
+    use adapter_postgres::{REPLY_TO_EARLIER_CHECK, UNIQUE_FIELDS, recognised_constraints};
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let mut conn = db.pool().get().await.unwrap();
+    let names = |rows: Vec<Item>| -> Vec<String> { rows.into_iter().map(|r| r.item).collect() };
+    let unique_indexes = names(
+        diesel::sql_query(
+            r"
+SELECT i.relname::text AS item
+  FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+ WHERE x.indisunique AND i.relnamespace = 'public'::regnamespace
+ ORDER BY 1",
+        )
+        .load(&mut conn)
+        .await
+        .unwrap(),
+    );
+    let checks = names(
+        diesel::sql_query(
+            r"
+SELECT conname::text AS item FROM pg_constraint
+ WHERE contype = 'c' AND connamespace = 'public'::regnamespace
+ ORDER BY 1",
+        )
+        .load(&mut conn)
+        .await
+        .unwrap(),
+    );
+    let missing: Vec<&str> = UNIQUE_FIELDS
+        .iter()
+        .map(|(name, _)| *name)
+        .filter(|name| !unique_indexes.iter().any(|i| i == name))
+        .collect();
+    assert_eq!(
+        missing,
+        Vec::<&str>::new(),
+        "constraint→field names with no unique index of that name in the migrations \
+         (unique indexes there: {unique_indexes:?})"
+    );
+    assert!(
+        checks.iter().any(|c| c == REPLY_TO_EARLIER_CHECK),
+        "no CHECK named {REPLY_TO_EARLIER_CHECK} in the migrations: {checks:?}"
+    );
+    let unknown: Vec<&str> = recognised_constraints()
+        .filter(|name| !unique_indexes.iter().chain(&checks).any(|n| n == name))
+        .collect();
+    assert_eq!(
+        unknown,
+        Vec::<&str>::new(),
+        "recognised but not in the migrations"
+    );
+    drop(conn);
+    db.cleanup().await;
+}
+
 /// `schema.rs` names the columns the migrations create, in the same order (what
 /// `diesel print-schema` prints; the column types are exercised by the contracts).
 #[tokio::test]
