@@ -27,6 +27,7 @@ have=$(diesel --version | sed -n 's/^ *Version: *//p')
   || skip_or_fail "diesel_cli $have installed, Cargo.lock has diesel $want (cargo install diesel_cli --no-default-features --features postgres --locked --force --version $want)"
 
 server=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+command -v psql >/dev/null 2>&1 || skip_or_fail "psql not installed (apt-get install postgresql-client)"
 psql "$server" -qtAc 'SELECT 1' >/dev/null 2>&1 || skip_or_fail "PostgreSQL not reachable at $server"
 
 db="agora_schema_drift_$$"
