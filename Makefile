@@ -6,7 +6,7 @@ CARGO ?= cargo
 export TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 export TEST_REDIS_URL ?= redis://127.0.0.1:6379
 
-.PHONY: run run-postgres test fmt fmt-check lint layers services tests docs-check fuzz bench openapi migrate
+.PHONY: run run-postgres test fmt fmt-check lint layers services schema-drift deny tests docs-check fuzz bench openapi migrate
 
 ## Start the server with no configuration: in-memory storage on 127.0.0.1:8080.
 run:
@@ -21,7 +21,7 @@ run-postgres:
 	$(CARGO) run -p api-server -- serve
 
 ## Everything CI checks: formatting, lints, layering, then every test suite.
-test: fmt-check lint layers services tests docs-check fuzz
+test: fmt-check lint layers services schema-drift deny tests docs-check fuzz
 
 fmt:
 	$(CARGO) fmt --all
@@ -39,6 +39,16 @@ layers:
 ## Say loudly when service-backed suites cannot run; with CI=true a missing service fails.
 services:
 	@scripts/check-services.sh
+
+## crates/adapter-postgres/src/schema.rs equals `diesel print-schema` of a freshly migrated
+## throwaway database (types and nullability included); needs diesel_cli (.ci/run installs it).
+schema-drift:
+	@scripts/check-schema-drift.sh
+
+## cargo deny: advisories (the vendored snapshot in deny/advisory-db, offline), licences,
+## bans, sources; needs cargo-deny (.ci/run installs it).
+deny:
+	@scripts/cargo-deny.sh
 
 ## The fault tests and the privacy tour print what they measured (recovery times, attack
 ## counts), so they run with their output shown.

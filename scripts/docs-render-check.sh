@@ -2,11 +2,17 @@
 # Renders the interactive API docs (/api/docs/) in headless Chromium with every host
 # name but 127.0.0.1 unresolvable, and checks that Swagger UI drew the operations.
 # Proves the page and its assets come from the server itself (no CDN, works offline).
-# Leaves a screenshot in target/docs-screenshot.png.
+# Leaves a screenshot in target/docs-screenshot.png. Without Chromium it skips loudly,
+# except under CI=true, where that is a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 browser=$(command -v chromium || command -v chromium-browser || true)
 if [ -z "$browser" ]; then
+  # CI must never pass without having rendered the page; a developer gets one loud line.
+  if [ "${CI:-}" = "true" ]; then
+    echo "ERROR: CI=true but chromium is not installed: the docs render check cannot run (apt-get install chromium)" >&2
+    exit 1
+  fi
   echo "########## SKIPPING docs render check: chromium not installed (apt-get install chromium) ##########" >&2
   exit 0
 fi

@@ -38,7 +38,7 @@ use domain_debates::{
 use uuid::Uuid;
 
 use crate::PgPool;
-use crate::error::{db_error, pool_error};
+use crate::error::{REPLY_TO_EARLIER_CHECK, db_error, pool_error};
 use crate::jobs::record_events;
 use crate::schema::{
     debate_bans, debate_messages, debate_mutes, debate_participants, debate_sessions, debate_topics,
@@ -72,19 +72,9 @@ pub(crate) fn debate_error(e: Error) -> StoreError {
         // A reply to no earlier message: the reply_to CHECK of debate_messages, the
         // backstop of the one-statement append.
         Error::DatabaseError(DatabaseErrorKind::CheckViolation, info)
-            if info.constraint_name() == Some("debate_messages_check") =>
+            if info.constraint_name() == Some(REPLY_TO_EARLIER_CHECK) =>
         {
             StoreError::NotFound
-        }
-        Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
-            match info.constraint_name() {
-                Some("debate_topics_pkey" | "debate_sessions_pkey") => {
-                    StoreError::Duplicate("id".into())
-                }
-                Some("debate_participants_active_key") => StoreError::Duplicate("seat".into()),
-                Some("debate_messages_pkey") => StoreError::Duplicate("seq".into()),
-                _ => db_error(e),
-            }
         }
         _ => db_error(e),
     }

@@ -16,7 +16,8 @@ mod notifications;
 mod org;
 mod rbac;
 /// Table definitions exactly as `diesel print-schema` prints them (see `diesel.toml` at
-/// the workspace root); regenerate rather than edit.
+/// the workspace root); regenerate rather than edit. `make schema-drift` (part of
+/// `make test`) fails when they differ from what the migrations create.
 pub mod schema;
 mod sessions;
 #[cfg(feature = "testing")]
@@ -26,6 +27,7 @@ mod votes;
 mod wakeup;
 
 pub use debates::PgDebateRepository;
+pub use error::{REPLY_TO_EARLIER_CHECK, UNIQUE_FIELDS, recognised_constraints};
 pub use grants::PgGrantSource;
 pub use jobs::{CLAIM, PgJobQueue, enqueue_in, record_events};
 pub use notifications::PgNotificationStore;

@@ -49,11 +49,6 @@ impl PgNotificationStore {
 fn notification_error(e: Error) -> StoreError {
     match &e {
         Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => StoreError::NotFound,
-        Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info)
-            if info.constraint_name() == Some("notifications_pkey") =>
-        {
-            StoreError::Duplicate("id".into())
-        }
         _ => db_error(e),
     }
 }

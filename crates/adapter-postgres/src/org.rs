@@ -35,7 +35,7 @@ impl PgOrgRepository {
     }
 }
 
-/// Maps a query error of this module: clashes name their field by constraint, a
+/// Maps a query error of this module: clashes name their field (`error::UNIQUE_FIELDS`), a
 /// foreign-key violation (the parent, user or adder is missing) and a missing row that
 /// had to be there ([`Error::NotFound`], also used to roll a transaction back) become
 /// [`StoreError::NotFound`]; the rest as everywhere else.
@@ -43,20 +43,6 @@ fn org_error(e: Error) -> StoreError {
     match &e {
         Error::NotFound | Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
             StoreError::NotFound
-        }
-        Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
-            match info.constraint_name() {
-                Some(
-                    "institutions_name_lower_key"
-                    | "campuses_institution_id_name_lower_key"
-                    | "departments_campus_id_name_lower_key",
-                ) => StoreError::Duplicate("name".into()),
-                Some("institutions_pkey" | "campuses_pkey" | "departments_pkey") => {
-                    StoreError::Duplicate("id".into())
-                }
-                Some("org_members_pkey") => StoreError::Duplicate("member".into()),
-                _ => db_error(e),
-            }
         }
         _ => db_error(e),
     }

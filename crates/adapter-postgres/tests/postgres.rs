@@ -1,6 +1,7 @@
 //! The PostgreSQL plumbing itself: migrations (and their exact reversal), schema
 //! hygiene, connection errors and the test-database helper. The adapters' behaviour is
-//! checked by the port contracts in `contract-tests`.
+//! checked by the port contracts in `contract-tests`. That `src/schema.rs` equals what
+//! the migrations create is `scripts/check-schema-drift.sh`'s job (`diesel print-schema`).
 //!
 //! Without a reachable server these tests return early after one `SKIPPED` line on
 //! stderr; with `CI=true` they fail instead.
@@ -10,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use adapter_postgres::testing::{TestDatabase, count_databases};
-use adapter_postgres::{MIGRATIONS, connect, ping, run_migrations, schema};
+use adapter_postgres::{MIGRATIONS, connect, ping, run_migrations};
 use diesel::QueryableByName;
 use diesel::migration::MigrationSource;
 use diesel::pg::Pg;
@@ -184,301 +185,66 @@ SELECT c.conrelid::regclass::text || '.' || c.conname AS item
     db.cleanup().await;
 }
 
-/// `schema.rs` names the columns the migrations create, in the same order (what
-/// `diesel print-schema` prints; the column types are exercised by the contracts).
+/// Every constraint the adapters recognise by name exists in the migrated schema as the
+/// kind they expect: a unique index (what PostgreSQL names in a unique violation, for a
+/// primary key, a UNIQUE constraint or a unique expression index alike) for the
+/// constraint→field table, a CHECK for the reply check. A migration renaming one would
+/// otherwise turn a 409 naming the field into one naming the raw constraint, or a 404
+/// into a 500.
 #[tokio::test]
-async fn schema_rs_matches_the_migrated_tables() {
-    use diesel::{QueryDsl, Table, debug_query};
+async fn every_recognised_constraint_exists_in_the_migrations() {
+    use adapter_postgres::{REPLY_TO_EARLIER_CHECK, UNIQUE_FIELDS, recognised_constraints};
     let Some(db) = TestDatabase::create().await else {
         return;
     };
     let mut conn = db.pool().get().await.unwrap();
-
-    fn columns_of(select_sql: String) -> Vec<String> {
-        // `SELECT "t"."a", "t"."b" FROM "t" -- binds: []`
-        let list = select_sql
-            .split(" FROM ")
-            .next()
-            .unwrap()
-            .trim_start_matches("SELECT ");
-        list.split(", ")
-            .map(|c| c.rsplit('.').next().unwrap().trim_matches('"').to_owned())
-            .collect()
-    }
-    let declared = [
-        (
-            "campuses",
-            columns_of(
-                debug_query::<Pg, _>(
-                    &schema::campuses::table.select(schema::campuses::table::all_columns()),
-                )
-                .to_string(),
-            ),
-        ),
-        (
-            "debate_activity_daily",
-            columns_of(
-                debug_query::<Pg, _>(
-                    &schema::debate_activity_daily::table
-                        .select(schema::debate_activity_daily::table::all_columns()),
-                )
-                .to_string(),
-            ),
-        ),
-        (
-            "debate_bans",
-            columns_of(
-                debug_query::<Pg, _>(
-                    &schema::debate_bans::table.select(schema::debate_bans::table::all_columns()),
-                )
-                .to_string(),
-            ),
-        ),
-        (
-            "debate_messages",
-            columns_of(
-                debug_query::<Pg, _>(
-                    &schema::debate_messages::table
-                        .select(schema::debate_messages::table::all_columns()),
-                )
-                .to_string(),
-            ),
-        ),
-        (
-            "debate_mutes",
-            columns_of(
-                debug_query::<Pg, _>(
-                    &schema::debate_mutes::table.select(schema::debate_mutes::table::all_columns()),
-                )
-                .to_string(),
-            ),
-        ),
-        (
-            "debate_participants",
-            columns_of(
-                debug_query::<Pg, _>(
-                    &schema::debate_participants::table
-                        .select(schema::debate_participants::table::all_columns()),
-                )
-                .to_string(),
-            ),
-        ),
-        (
-            "debate_sessions",
-            columns_of(
-                debug_query::<Pg, _>(
-                    &schema::debate_sessions::table
-                        .select(schema::debate_sessions::table::all_columns()),
-                )
-                .to_string(),
-            ),
-        ),
-        (
-            "debate_topics",
-            columns_of(
-                debug_query::<Pg, _>(
-                    &schema::debate_topics::table
-                        .select(schema::debate_topics::table::all_columns()),
-                )
-                .to_string(),
-            ),
-        ),
-        (
-            "debate_votes",
-            columns_of(
-                debug_query::<Pg, _>(
-                    &schema::debate_votes::table.select(schema::debate_votes::table::all_columns()),
-                )
-                .to_string(),
-            ),
-        ),
-        (
-            "departments",
-            columns_of(
-                debug_query::<Pg, _>(
-                    &schema::departments::table.select(schema::departments::table::all_columns()),
-                )
-                .to_string(),
-            ),
-        ),
-        (
-            "institutions",
-            columns_of(
-                debug_query::<Pg, _>(
-                    &schema::institutions::table.select(schema::institutions::table::all_columns()),
-                )
-                .to_string(),
-            ),
-        ),
-        (
-            "jobs",
-            columns_of(
-                debug_query::<Pg, _>(
-                    &schema::jobs::table.select(schema::jobs::table::all_columns()),
-                )
-                .to_string(),
-            ),
-        ),
-        (
-            "login_sessions",
-            columns_of(
-                debug_query::<Pg, _>(
-                    &schema::login_sessions::table
-                        .select(schema::login_sessions::table::all_columns()),
-                )
-                .to_string(),
-            ),
-        ),
-        (
-            "moderation_actions",
-            columns_of(
-                debug_query::<Pg, _>(
-                    &schema::moderation_actions::table
-                        .select(schema::moderation_actions::table::all_columns()),
-                )
-                .to_string(),
-            ),
-        ),
-        (
-            "notification_preferences",
-            columns_of(
-                debug_query::<Pg, _>(
-                    &schema::notification_preferences::table
-                        .select(schema::notification_preferences::table::all_columns()),
-                )
-                .to_string(),
-            ),
-        ),
-        (
-            "notifications",
-            columns_of(
-                debug_query::<Pg, _>(
-                    &schema::notifications::table
-                        .select(schema::notifications::table::all_columns()),
-                )
-                .to_string(),
-            ),
-        ),
-        (
-            "org_members",
-            columns_of(
-                debug_query::<Pg, _>(
-                    &schema::org_members::table.select(schema::org_members::table::all_columns()),
-                )
-                .to_string(),
-            ),
-        ),
-        (
-            "permission_grants",
-            columns_of(
-                debug_query::<Pg, _>(
-                    &schema::permission_grants::table
-                        .select(schema::permission_grants::table::all_columns()),
-                )
-                .to_string(),
-            ),
-        ),
-        (
-            "permissions",
-            columns_of(
-                debug_query::<Pg, _>(
-                    &schema::permissions::table.select(schema::permissions::table::all_columns()),
-                )
-                .to_string(),
-            ),
-        ),
-        (
-            "rbac_audit",
-            columns_of(
-                debug_query::<Pg, _>(
-                    &schema::rbac_audit::table.select(schema::rbac_audit::table::all_columns()),
-                )
-                .to_string(),
-            ),
-        ),
-        (
-            "refresh_tokens",
-            columns_of(
-                debug_query::<Pg, _>(
-                    &schema::refresh_tokens::table
-                        .select(schema::refresh_tokens::table::all_columns()),
-                )
-                .to_string(),
-            ),
-        ),
-        (
-            "role_overrides",
-            columns_of(
-                debug_query::<Pg, _>(
-                    &schema::role_overrides::table
-                        .select(schema::role_overrides::table::all_columns()),
-                )
-                .to_string(),
-            ),
-        ),
-        (
-            "role_permissions",
-            columns_of(
-                debug_query::<Pg, _>(
-                    &schema::role_permissions::table
-                        .select(schema::role_permissions::table::all_columns()),
-                )
-                .to_string(),
-            ),
-        ),
-        (
-            "roles",
-            columns_of(
-                debug_query::<Pg, _>(
-                    &schema::roles::table.select(schema::roles::table::all_columns()),
-                )
-                .to_string(),
-            ),
-        ),
-        (
-            "user_roles",
-            columns_of(
-                debug_query::<Pg, _>(
-                    &schema::user_roles::table.select(schema::user_roles::table::all_columns()),
-                )
-                .to_string(),
-            ),
-        ),
-        (
-            "users",
-            columns_of(
-                debug_query::<Pg, _>(
-                    &schema::users::table.select(schema::users::table::all_columns()),
-                )
-                .to_string(),
-            ),
-        ),
-    ];
-    let tables: Vec<Item> = diesel::sql_query(
-        "SELECT table_name::text AS item FROM information_schema.tables
-          WHERE table_schema = 'public' AND table_name <> '__diesel_schema_migrations'
-          ORDER BY 1",
-    )
-    .load(&mut conn)
-    .await
-    .unwrap();
-    let names: Vec<&str> = declared.iter().map(|(t, _)| *t).collect();
-    assert_eq!(
-        tables.iter().map(|t| t.item.as_str()).collect::<Vec<_>>(),
-        names
-    );
-    for (table, columns) in declared {
-        let actual: Vec<Item> = diesel::sql_query(
-            "SELECT column_name::text AS item FROM information_schema.columns
-              WHERE table_schema = 'public' AND table_name = $1 ORDER BY ordinal_position",
+    let names = |rows: Vec<Item>| -> Vec<String> { rows.into_iter().map(|r| r.item).collect() };
+    let unique_indexes = names(
+        diesel::sql_query(
+            r"
+SELECT i.relname::text AS item
+  FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+ WHERE x.indisunique AND i.relnamespace = 'public'::regnamespace
+ ORDER BY 1",
         )
-        .bind::<Text, _>(table)
         .load(&mut conn)
         .await
-        .unwrap();
-        let actual: Vec<String> = actual.into_iter().map(|i| i.item).collect();
-        assert_eq!(columns, actual, "columns of {table}");
-    }
+        .unwrap(),
+    );
+    let checks = names(
+        diesel::sql_query(
+            r"
+SELECT conname::text AS item FROM pg_constraint
+ WHERE contype = 'c' AND connamespace = 'public'::regnamespace
+ ORDER BY 1",
+        )
+        .load(&mut conn)
+        .await
+        .unwrap(),
+    );
+    let missing: Vec<&str> = UNIQUE_FIELDS
+        .iter()
+        .map(|(name, _)| *name)
+        .filter(|name| !unique_indexes.iter().any(|i| i == name))
+        .collect();
+    assert_eq!(
+        missing,
+        Vec::<&str>::new(),
+        "constraint→field names with no unique index of that name in the migrations \
+         (unique indexes there: {unique_indexes:?})"
+    );
+    assert!(
+        checks.iter().any(|c| c == REPLY_TO_EARLIER_CHECK),
+        "no CHECK named {REPLY_TO_EARLIER_CHECK} in the migrations: {checks:?}"
+    );
+    let unknown: Vec<&str> = recognised_constraints()
+        .filter(|name| !unique_indexes.iter().chain(&checks).any(|n| n == name))
+        .collect();
+    assert_eq!(
+        unknown,
+        Vec::<&str>::new(),
+        "recognised but not in the migrations"
+    );
     drop(conn);
     db.cleanup().await;
 }
