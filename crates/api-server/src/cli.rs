@@ -6,7 +6,8 @@ use std::net::SocketAddr;
 use clap::{Parser, Subcommand};
 
 use crate::config::Config;
-use crate::wiring::{self, StartupError};
+use crate::startup::StartupError;
+use crate::wiring;
 
 /// Agora: backend for online debate platforms.
 #[derive(Debug, Parser)]

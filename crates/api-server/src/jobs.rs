@@ -25,15 +25,13 @@ use async_trait::async_trait;
 use chrono::TimeDelta;
 use domain_core::Clock;
 use domain_identity::{LoginSessionRepository, UserRepository};
-use domain_jobs::{Job, JobError, JobHandler, JobQueue, NewJob, Periodic, Worker, WorkerConfig};
+use domain_jobs::{Job, JobError, JobHandler, JobQueue, Periodic, Worker, WorkerConfig};
 use domain_notifications::{Email, MailError, Mailer};
 use tokio::sync::watch;
 
 use crate::config::Config;
-use crate::wiring::{self, StartupError};
+use crate::mail::EMAIL_SEND;
 
-/// Kind of the job that sends one e-mail.
-pub const EMAIL_SEND: &str = "email.send";
 /// Kind of the periodic job that deletes old done jobs.
 pub const PURGE_DONE_JOBS: &str = "jobs.purge_done";
 /// Kind of the periodic job that deletes ended login sessions.
@@ -54,25 +52,6 @@ pub fn ended_sessions_kept() -> TimeDelta {
 /// How long done jobs stay visible to operators before `jobs.purge_done` deletes them.
 pub fn done_jobs_kept() -> TimeDelta {
     TimeDelta::days(7)
-}
-
-/// Attempts of an `email.send` job: with the default backoff (10 s, doubling) the tenth
-/// comes about 85 minutes after the first, which outlasts most mail-server outages.
-const EMAIL_MAX_ATTEMPTS: u32 = 10;
-
-/// The job that sends `email`. Its payload is the e-mail itself, so the job alone is
-/// enough to send it again after a crash.
-pub fn email_job(email: &Email) -> NewJob {
-    NewJob::new(
-        EMAIL_SEND,
-        serde_json::json!({
-            "to": email.to,
-            "subject": email.subject,
-            "text": email.text,
-            "html": email.html,
-        }),
-    )
-    .max_attempts(EMAIL_MAX_ATTEMPTS)
 }
 
 /// Runs `email.send`.
@@ -209,105 +188,6 @@ pub struct JobDeps {
     pub wake: Arc<tokio::sync::Notify>,
     /// The time.
     pub clock: Arc<dyn Clock>,
-}
-
-impl JobDeps {
-    /// The job parts of `backends`.
-    pub fn of(backends: &wiring::Backends) -> Self {
-        Self {
-            queue: backends.jobs.clone(),
-            mailer: backends.mailer.clone(),
-            users: backends.user_store.clone(),
-            login_sessions: backends.login_sessions.clone(),
-            rbac: backends.rbac.clone(),
-            moderation: backends.moderation.clone(),
-            analytics: backends.analytics.clone(),
-            reactions: backends.reactions.clone(),
-            wake: backends.job_wake.clone(),
-            clock: backends.clock.clone(),
-        }
-    }
-}
-
-/// Enqueues e-mails to users: looks up the address, writes both bodies from one text,
-/// and stores an `email.send` job under the caller's idempotency key, so a reaction that
-/// runs twice sends one e-mail.
-#[derive(Clone)]
-pub struct EmailOutbox {
-    queue: Arc<dyn JobQueue>,
-    users: Arc<dyn UserRepository>,
-    clock: Arc<dyn Clock>,
-}
-
-impl EmailOutbox {
-    /// An outbox enqueueing on `queue`, reading addresses from `users`.
-    pub fn new(
-        queue: Arc<dyn JobQueue>,
-        users: Arc<dyn UserRepository>,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
-        Self {
-            queue,
-            users,
-            clock,
-        }
-    }
-
-    /// Enqueues `subject` and `text` (plain text; the HTML body is its escaped copy) to
-    /// `user`'s address, once per `dedupe_key`. `Ok(false)` when nothing was enqueued:
-    /// the account is gone or disabled, or the key was used already.
-    ///
-    /// # Errors
-    /// Storage failures, as text for the caller's log.
-    pub async fn to_user(
-        &self,
-        user: uuid::Uuid,
-        subject: &str,
-        text: &str,
-        dedupe_key: &str,
-    ) -> Result<bool, String> {
-        let found = self
-            .users
-            .by_id(domain_identity::UserId(user))
-            .await
-            .map_err(|e| e.to_string())?;
-        let Some(account) = found.filter(|u| u.is_active) else {
-            return Ok(false);
-        };
-        let email = Email {
-            to: account.email.as_str().to_owned(),
-            subject: subject.to_owned(),
-            text: text.to_owned(),
-            html: html_of(text),
-        };
-        // the queue takes keys up to 300 characters
-        let key: String = format!("email:{dedupe_key}").chars().take(300).collect();
-        let enqueued = self
-            .queue
-            .enqueue(email_job(&email).dedupe_key(key), self.clock.now())
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(enqueued.fresh)
-    }
-}
-
-/// `text` as HTML: escaped, one paragraph, line breaks kept.
-pub fn html_of(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 16);
-    out.push_str("<p>");
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            '\n' => out.push_str("<br>\n"),
-            c => out.push(c),
-        }
-    }
-    out.push_str("</p>");
-    out
 }
 
 /// Every handler, by job kind.
@@ -470,107 +350,17 @@ impl WorkerHandle {
     }
 }
 
-/// Runs `api-server worker`: the job worker alone, no HTTP, until SIGTERM or SIGINT.
-///
-/// # Errors
-/// [`StartupError`] without `DATABASE_URL` (a memory queue in a separate process would
-/// hold nothing anyone enqueued) or when a backend cannot be reached.
-pub async fn run_worker(config: &Config) -> Result<(), StartupError> {
-    if config.database_url.is_none() {
-        return Err(StartupError::Other(
-            "worker needs DATABASE_URL: without it the job queue lives in the memory of each \
-             process, so a separate worker would never see the jobs a server enqueues (in \
-             embedded mode `serve` runs the worker itself)"
-                .into(),
-        ));
-    }
-    // Installed before anything slow, so an early signal still stops gracefully.
-    let signal = shutdown_signal()?;
-    let backends = wiring::build(config).await?;
-    tracing::info!(storage = %backends.storage_description, "storage selected");
-    let deps = JobDeps::of(&backends);
-    let handle = WorkerHandle::spawn(
-        worker(&deps, config),
-        Duration::from_secs(config.shutdown_timeout_secs),
-    );
-    let name = signal.await;
-    tracing::info!(signal = name, "shutting down gracefully");
-    handle.stop().await;
-    Ok(())
-}
-
-/// Resolves with the signal's name on SIGTERM or SIGINT (Ctrl-C elsewhere).
-fn shutdown_signal()
--> Result<impl std::future::Future<Output = &'static str> + Send + 'static, StartupError> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let fail = |e: std::io::Error| StartupError::Other(format!("signal handlers: {e}"));
-        let mut term = signal(SignalKind::terminate()).map_err(fail)?;
-        let mut int = signal(SignalKind::interrupt()).map_err(fail)?;
-        Ok(async move {
-            tokio::select! {
-                _ = term.recv() => "SIGTERM",
-                _ = int.recv() => "SIGINT",
-            }
-        })
-    }
-    #[cfg(not(unix))]
-    {
-        Ok(async move {
-            let _ = tokio::signal::ctrl_c().await;
-            "Ctrl-C"
-        })
-    }
-}
-
-/// Without `SMTP_URL`: e-mails go to the log (development). Recipient and subject at
-/// info; the bodies, which may hold links with tokens, only at debug.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct LogMailer;
-
-#[async_trait]
-impl Mailer for LogMailer {
-    async fn send(&self, email: &Email) -> Result<(), MailError> {
-        tracing::info!(to = %email.to, subject = %email.subject, "e-mail (SMTP_URL unset: logged, not sent)");
-        tracing::debug!(text = %email.text, html = %email.html, "e-mail bodies");
-        Ok(())
-    }
-}
-
-/// The mailer for `config`: SMTP when `SMTP_URL` is set, the log otherwise. Must be
-/// called inside a Tokio runtime.
-///
-/// # Errors
-/// [`StartupError::Config`] for an unusable `SMTP_URL` or `AGORA_MAIL_FROM`.
-pub fn mailer(config: &Config) -> Result<Arc<dyn Mailer>, StartupError> {
-    let Some(url) = &config.smtp_url else {
-        if config.env == crate::config::Environment::Production {
-            tracing::warn!("SMTP_URL is not set: e-mails are written to the log, not sent");
-        }
-        return Ok(Arc::new(LogMailer));
-    };
-    let smtp = adapter_smtp::SmtpMailer::from_url(url, &config.mail_from).map_err(|e| {
-        let var = match e {
-            adapter_smtp::SmtpConfigError::Url(_) => "SMTP_URL",
-            adapter_smtp::SmtpConfigError::From(_) => "AGORA_MAIL_FROM",
-        };
-        StartupError::Config(crate::config::ConfigError {
-            var,
-            message: e.to_string(),
-        })
-    })?;
-    Ok(Arc::new(smtp))
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
+    use crate::mail::{EmailOutbox, LogMailer, email_job, html_of};
+    use crate::wiring;
     use adapter_memory::MemoryJobQueue;
     use domain_core::ManualClock;
     use domain_jobs::JobStatus;
+    use domain_jobs::NewJob;
     use std::sync::Mutex;
 
     /// Records what it is asked to send; answers with `result`.
@@ -615,7 +405,7 @@ mod tests {
             queue: Arc::new(MemoryJobQueue::new()),
             mailer,
             clock: Arc::new(ManualClock::new(start())),
-            ..JobDeps::of(&backends)
+            ..backends.job_deps()
         }
     }
 

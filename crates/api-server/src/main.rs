@@ -38,7 +38,7 @@ async fn main() -> ExitCode {
                 Err(e) => Err(e.into()),
             }
         }
-        Command::Worker => api_server::jobs::run_worker(&config)
+        Command::Worker => api_server::worker::run_worker(&config)
             .await
             .map_err(Into::into),
         Command::Migrate => match &config.database_url {

@@ -14,7 +14,8 @@ use crate::http::metrics::Metrics;
 use crate::http::state::AppState;
 use crate::http::{context, fallback, openapi, routes};
 use crate::realtime::TopicHub;
-use crate::wiring::{self, StartupError};
+use crate::startup::StartupError;
+use crate::wiring;
 
 /// A server that is accepting connections.
 pub struct RunningServer {
@@ -93,7 +94,7 @@ pub async fn start_with_clock(
     };
     let backends = wiring::build_with_clock(config, clock).await?;
     tracing::info!(storage = %backends.storage_description, "storage selected");
-    let job_deps = crate::jobs::JobDeps::of(&backends);
+    let job_deps = backends.job_deps();
     if config.database_url.is_none() {
         tracing::warn!(
             "embedded mode: data lives in this process and is lost when it stops. Set \

@@ -266,7 +266,7 @@ async fn serve_runs_the_worker(app: &App) {
     };
     let id = app
         .jobs()
-        .enqueue(api_server::jobs::email_job(&email), now())
+        .enqueue(api_server::mail::email_job(&email), now())
         .await
         .unwrap()
         .id;
@@ -310,7 +310,7 @@ async fn emails_leave_through_smtp(
         html: "<p>Htmlpart: the results are out.</p>".into(),
     };
     app.jobs()
-        .enqueue(api_server::jobs::email_job(&email), now())
+        .enqueue(api_server::mail::email_job(&email), now())
         .await
         .unwrap();
     let got = tokio::time::timeout(Duration::from_secs(15), deliveries.recv())
