@@ -111,6 +111,17 @@ impl Policy {
         self.templates.get(role).map_or(0, |t| t.rank)
     }
 
+    /// The scopes in which some override (of any role, allow or deny) concerns
+    /// `permission`: the only places below a grant where the answer for it can change.
+    pub fn override_scopes(&self, permission: Permission) -> BTreeSet<Scope> {
+        self.overrides
+            .values()
+            .filter_map(|by_perm| by_perm.get(&permission))
+            .flatten()
+            .map(|(scope, _)| *scope)
+            .collect()
+    }
+
     /// Whether `role` allows `permission` at `target`, overrides considered: a deny
     /// override in any scope on the target's path wins over template and allow overrides.
     pub fn role_verdict(

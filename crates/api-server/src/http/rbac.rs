@@ -476,7 +476,18 @@ async fn list_overrides(
     auth: Authorize,
     q: web::Query<ScopeQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = auth.require_in_param("scope", q.scope.as_deref()).await?;
+    let scope = q
+        .scope
+        .as_deref()
+        .map(|s| client_scope("scope", s))
+        .transpose()?;
+    match scope {
+        Some(scope) => {
+            auth.require(scope).await?;
+        }
+        None => guest_may_list(&state, &auth).await?,
+    }
+    // Without a scope, the service keeps those of the scopes where the caller reads roles.
     let items = state.rbac.list_overrides(&auth.actor(), scope).await?;
     Ok(HttpResponse::Ok().json(OverrideList {
         items: items.into_iter().map(Into::into).collect(),
@@ -531,13 +542,20 @@ async fn list_grants(
         .as_deref()
         .map(|s| client_scope("scope", s))
         .transpose()?;
-    // Neither filter: every grant, which only a reader of the global scope may see.
-    auth.require(scope.unwrap_or(Scope::Global)).await?;
+    match scope {
+        Some(scope) => {
+            auth.require(scope).await?;
+        }
+        None => guest_may_list(&state, &auth).await?,
+    }
     let limit = PageLimit::new(q.limit);
     let after = super::paging::uuid_after(q.after.as_deref())?;
+    // Without a scope, the service keeps your own grants, or those of the scopes where you
+    // read roles.
     let filter = GrantFilter {
         user_id: q.user_id,
         scope,
+        readable: None,
     };
     let items = state
         .rbac
@@ -616,6 +634,15 @@ async fn delete_permission_grant(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// A list without `scope` shows what the caller may read; for a guest that is usually
+/// nothing, and then they are asked to sign in (401) rather than shown an empty page.
+async fn guest_may_list(state: &AppState, auth: &Authorize) -> Result<(), ApiError> {
+    if auth.user_id().is_none() {
+        super::visible::permitted_scopes(state, auth).await?;
+    }
+    Ok(())
+}
+
 fn audit_cursor(text: Option<&str>) -> Result<Option<AuditCursor>, ApiError> {
     text.map(|c| {
         let key = Cursor::decode(c).ok_or_else(|| ApiError::BadRequest("invalid cursor".into()))?;
@@ -639,9 +666,20 @@ async fn audit(
     q: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();
-    let scope = auth.require_in_param("scope", q.scope.as_deref()).await?;
+    let scope = q
+        .scope
+        .as_deref()
+        .map(|s| client_scope("scope", s))
+        .transpose()?;
+    match scope {
+        Some(scope) => {
+            auth.require(scope).await?;
+        }
+        None => guest_may_list(&state, &auth).await?,
+    }
     let limit = PageLimit::new(q.limit);
     let before = audit_cursor(q.before.as_deref())?;
+    // Without a scope, the service keeps the records of the scopes where you read them.
     let filter = AuditFilter {
         actor: q.actor,
         target: q.target,
@@ -649,6 +687,7 @@ async fn audit(
         scope,
         since: q.since,
         until: q.until,
+        readable: None,
     };
     let items = state
         .rbac
