@@ -327,7 +327,7 @@ pub struct CheckResponse {
 struct GrantQuery {
     /// Grants of this user only.
     user_id: Option<Uuid>,
-    /// Grants in this scope (default: global, which needs `role.read` there).
+    /// Grants held exactly in this scope (default: every scope where you read roles).
     #[serde(default)]
     #[schemars(schema_with = "super::schema::scope_or_null")]
     scope: Option<String>,
@@ -341,7 +341,7 @@ struct GrantQuery {
 /// The scope asked about.
 #[derive(Deserialize, JsonSchema)]
 struct ScopeQuery {
-    /// Overrides in this scope (default: global).
+    /// Overrides exactly in this scope (default: every scope where you read roles).
     #[serde(default)]
     #[schemars(schema_with = "super::schema::scope_or_null")]
     scope: Option<String>,
@@ -360,7 +360,7 @@ struct AuditQuery {
     #[serde(default)]
     #[schemars(schema_with = "super::schema::plain_text_or_null")]
     action: Option<String>,
-    /// Changes in this scope (default: global, which needs `audit.read` there).
+    /// Changes exactly in this scope (default: every scope where you read the trail).
     #[serde(default)]
     #[schemars(schema_with = "super::schema::scope_or_null")]
     scope: Option<String>,
@@ -769,6 +769,7 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
             .to(delete_role),
         Endpoint::get("/api/rbac/overrides/", "listOverrides")
             .summary(tag, "Per-scope overrides of role templates (`?scope=`)")
+            .description("Without `scope`: the overrides of every scope where you hold `role.read` (your grants' scopes and the units inside, less any subtree an override denies you), an empty list when there is none; a guest who may read none gets 401. `scope` narrows it to exactly that scope, which needs `role.read` there (403 otherwise).")
             .permission("role.read")
             .query::<ScopeQuery>()
             .returns::<OverrideList>(200, "Overrides")
@@ -789,6 +790,7 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
             .to(delete_override),
         Endpoint::get("/api/rbac/grants/", "listGrants")
             .summary(tag, "Role grants by user (`?user_id=`) or scope (`?scope=`)")
+            .description("Without `scope`: your own grants with `user_id` set to you; otherwise the grants held in every scope where you hold `role.read` (your grants' scopes and the units inside, less any subtree an override denies you), an empty page when there is none; a guest who may read none gets 401. `scope` narrows it to grants held exactly there, which needs `role.read` there (403 otherwise). Keyset-paged: pass `next` as `after`.")
             .permission("role.read")
             .query::<GrantQuery>()
             .returns::<GrantPage>(200, "A page of grants")
@@ -823,7 +825,7 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
             .to(delete_permission_grant),
         Endpoint::get("/api/rbac/audit/", "listAudit")
             .summary(tag, "The audit trail, newest first")
-            .description("Filters: `actor`, `target`, `action`, `scope`, `since`, `until`; paging: `before`, `limit`. The trail cannot be edited or deleted.")
+            .description("Filters: `actor`, `target`, `action`, `scope`, `since`, `until`; paging: `before`, `limit`. Without `scope`: the records of every scope where you hold `audit.read` (your grants' scopes and the units inside, less any subtree an override denies you; a record without a scope counts as global), an empty page when there is none; a guest who may read none gets 401. `scope` narrows it to exactly that scope, which needs `audit.read` there (403 otherwise). The trail cannot be edited or deleted.")
             .permission("audit.read")
             .query::<AuditQuery>()
             .returns::<AuditPage>(200, "A page of audit records")
