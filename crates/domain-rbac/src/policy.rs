@@ -111,14 +111,13 @@ impl Policy {
         self.templates.get(role).map_or(0, |t| t.rank)
     }
 
-    /// The scopes in which some override (of any role, allow or deny) concerns
-    /// `permission`: the only places below a grant where the answer for it can change.
-    pub fn override_scopes(&self, permission: Permission) -> BTreeSet<Scope> {
+    /// The overrides (allow or deny) of `permission`, as role and scope: the only places
+    /// below a grant where the answer for it can change.
+    pub fn overrides_of(&self, permission: Permission) -> Vec<(&str, Scope)> {
         self.overrides
-            .values()
-            .filter_map(|by_perm| by_perm.get(&permission))
-            .flatten()
-            .map(|(scope, _)| *scope)
+            .iter()
+            .filter_map(|(role, by_perm)| Some((role.as_str(), by_perm.get(&permission)?)))
+            .flat_map(|(role, list)| list.iter().map(move |(scope, _)| (role, *scope)))
             .collect()
     }
 

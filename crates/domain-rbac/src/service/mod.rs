@@ -18,6 +18,7 @@ use uuid::Uuid;
 use crate::decision::{AccessRequest, decide};
 use crate::escalation::{is_super_admin, may_assign};
 use crate::permission::{Action, ResourceType, perm};
+use crate::role::names::{BASIC_USER, GUEST, MEMBER};
 use crate::{
     AuditCursor, AuditFilter, AuditRecord, Decision, Effect, GrantFilter, Invalidation,
     InvalidationBus, Override, Permission, PermissionGrant, Policy, RbacError, RbacEvent,
@@ -439,7 +440,18 @@ impl RbacService {
                     .map(|g| g.scope),
             )
             .chain(subject.memberships.iter().copied())
-            .chain(policy.override_scopes(permission))
+            .chain(
+                // only the overrides of a role the caller may hold can change a verdict
+                policy
+                    .overrides_of(permission)
+                    .into_iter()
+                    .filter(|(role, _)| {
+                        matches!(*role, GUEST | BASIC_USER)
+                            || (*role == MEMBER && !subject.memberships.is_empty())
+                            || subject.roles.iter().any(|a| a.role == *role)
+                    })
+                    .map(|(_, scope)| scope),
+            )
             .filter(|s| *s != Scope::Global)
             .collect::<BTreeSet<_>>()
             .into_iter()

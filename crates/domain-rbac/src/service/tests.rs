@@ -2074,3 +2074,23 @@ async fn a_member_reads_their_unit_and_what_is_kept_globally() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn overrides_of_roles_the_caller_does_not_hold_cost_no_lookups() {
+    let mut h = Harness::new();
+    h.shared_cache_misses(subject_of);
+    // a deny for teachers in the campus: the institution admin holds no teacher role
+    lock(&h.overrides).push(deny(TEACHER, campus(), "role.read"));
+    let (svc, log, _, _) = h.build().await;
+    log.take();
+    assert_eq!(
+        svc.scopes_with(Some(IADMIN), p("role.read")).await.unwrap(),
+        ScopeSet::Only(vec![inst(), campus(), Scope::Department(DEPT)])
+    );
+    let paths: Vec<String> = log
+        .take()
+        .into_iter()
+        .filter(|e| e.starts_with("scopes.path_of"))
+        .collect();
+    assert_eq!(paths, [format!("scopes.path_of {}", inst())]);
+}
