@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use domain_core::StoreError;
-use domain_debates::{ActivityRollup, DailyActivity, day_start};
+use domain_debates::{ActivityRollup, DailyActivity, ScopeRestriction, day_start};
 use uuid::Uuid;
 
 use crate::debates::Debates;
@@ -91,6 +91,7 @@ impl ActivityRollup for MemoryDebateRepository {
     async fn daily(
         &self,
         scope: Option<String>,
+        readable: Option<ScopeRestriction>,
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<DailyActivity>, StoreError> {
@@ -103,6 +104,7 @@ impl ActivityRollup for MemoryDebateRepository {
             .range((from, String::new())..)
             .take_while(|((day, _), _)| *day <= to)
             .filter(|((_, s), _)| scope.as_ref().is_none_or(|wanted| s == wanted))
+            .filter(|((_, s), _)| readable.as_ref().is_none_or(|r| r.allows(s)))
             .map(|(_, row)| row.clone())
             .collect())
     }

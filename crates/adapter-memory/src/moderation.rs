@@ -234,6 +234,7 @@ impl ModerationRepository for MemoryDebateRepository {
                         .is_none_or(|t| a.target_user_id == Some(t))
                     && filter.actor_id.is_none_or(|x| a.actor_id == x)
                     && filter.kind.is_none_or(|k| a.kind == k)
+                    && filter.readable.as_ref().is_none_or(|r| r.allows(&a.scope))
             })
             .take(take(limit))
             .cloned()

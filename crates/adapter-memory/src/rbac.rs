@@ -20,7 +20,7 @@ use domain_core::{DomainEvent, StoreError};
 use domain_identity::{GrantSource, RoleGrant, UserId, UserRepository};
 use domain_rbac::{
     AuditCursor, AuditFilter, AuditRecord, GrantFilter, Override, Permission, PermissionGrant,
-    RbacRepository, RoleAssignment, RoleTemplate, Scope, Subject,
+    RbacRepository, RoleAssignment, RoleTemplate, Scope, ScopeSet, Subject,
 };
 use uuid::Uuid;
 
@@ -395,6 +395,7 @@ impl RbacRepository for MemoryRbacRepository {
         limit: u32,
     ) -> Result<Vec<RoleAssignment>, StoreError> {
         let scope = filter.scope.map(|s| s.to_string());
+        let readable = filter.readable.as_ref().map(ScopeSet::as_text);
         let s = lock(&self.state);
         let start = match after {
             Some(after) => std::ops::Bound::Excluded(after),
@@ -406,6 +407,7 @@ impl RbacRepository for MemoryRbacRepository {
             .map(|(_, a)| a)
             .filter(|a| filter.user_id.is_none_or(|u| a.user_id == u))
             .filter(|a| scope.as_ref().is_none_or(|s| &a.scope == s))
+            .filter(|a| readable.as_ref().is_none_or(|r| in_set(r, &a.scope)))
             .take(usize::try_from(limit).unwrap_or(usize::MAX))
             .filter_map(Assignment::read)
             .collect())
@@ -486,6 +488,14 @@ impl RbacRepository for MemoryRbacRepository {
             .filter(|r| filter.target.as_ref().is_none_or(|t| &r.target == t))
             .filter(|r| filter.action.as_ref().is_none_or(|a| &r.action == a))
             .filter(|r| filter.scope.is_none_or(|sc| r.scope == Some(sc)))
+            .filter(|r| {
+                // a record without a scope is a change of the whole platform: global
+                let scope = r.scope.unwrap_or(Scope::Global);
+                filter
+                    .readable
+                    .as_ref()
+                    .is_none_or(|set| set.contains(&scope))
+            })
             .filter(|r| since.is_none_or(|t| r.at >= t))
             .filter(|r| until.is_none_or(|t| r.at < t))
             .filter(|r| before.is_none_or(|c| (r.at, r.id) < c))
@@ -494,6 +504,11 @@ impl RbacRepository for MemoryRbacRepository {
         found.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         Ok(found.into_iter().cloned().collect())
     }
+}
+
+/// Whether a stored scope is in a [`ScopeSet`] in text form (see [`ScopeSet::as_text`]).
+fn in_set((only, list): &(bool, Vec<String>), scope: &str) -> bool {
+    *only == list.iter().any(|s| s == scope)
 }
 
 /// Identity's view of the role assignments, as [`crate::MemoryGrantSource`] offers it:

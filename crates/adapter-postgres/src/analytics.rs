@@ -14,7 +14,7 @@ use diesel::prelude::*;
 use diesel::sql_types;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use domain_core::StoreError;
-use domain_debates::{ActivityRollup, DailyActivity, day_start};
+use domain_debates::{ActivityRollup, DailyActivity, ScopeRestriction, day_start};
 
 use crate::PgDebateRepository;
 use crate::debates::debate_error;
@@ -119,6 +119,7 @@ impl ActivityRollup for PgDebateRepository {
     async fn daily(
         &self,
         scope: Option<String>,
+        readable: Option<ScopeRestriction>,
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<DailyActivity>, StoreError> {
@@ -130,6 +131,15 @@ impl ActivityRollup for PgDebateRepository {
             .into_boxed();
         if let Some(scope) = scope {
             query = query.filter(debate_activity_daily::scope.eq(scope));
+        }
+        match readable {
+            Some(ScopeRestriction::Only(list)) => {
+                query = query.filter(debate_activity_daily::scope.eq_any(list));
+            }
+            Some(ScopeRestriction::AllBut(list)) if !list.is_empty() => {
+                query = query.filter(debate_activity_daily::scope.ne_all(list));
+            }
+            _ => {}
         }
         let rows: Vec<ActivityRow> = query.load(&mut conn).await.map_err(debate_error)?;
         Ok(rows.into_iter().map(Into::into).collect())

@@ -15,6 +15,7 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use domain_core::{DomainEvent, StoreError};
 use domain_debates::{
     ActionFilter, ActionKind, MessageRemoval, ModerationAction, ModerationRepository, Mute,
+    ScopeRestriction,
 };
 use uuid::Uuid;
 
@@ -396,6 +397,15 @@ impl ModerationRepository for PgDebateRepository {
         }
         if let Some(kind) = filter.kind {
             query = query.filter(moderation_actions::kind.eq(kind.as_str()));
+        }
+        match filter.readable {
+            Some(ScopeRestriction::Only(list)) => {
+                query = query.filter(moderation_actions::scope.eq_any(list));
+            }
+            Some(ScopeRestriction::AllBut(list)) if !list.is_empty() => {
+                query = query.filter(moderation_actions::scope.ne_all(list));
+            }
+            _ => {}
         }
         let rows = query.load(&mut conn).await.map_err(debate_error)?;
         rows.into_iter().map(ActionRow::read).collect()

@@ -21,7 +21,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use domain_core::{DomainEvent, StoreError};
 use domain_rbac::{
     AuditCursor, AuditFilter, AuditRecord, Effect, GrantFilter, Override, Permission,
-    PermissionGrant, RbacRepository, RoleAssignment, RoleTemplate, Scope, Subject,
+    PermissionGrant, RbacRepository, RoleAssignment, RoleTemplate, Scope, ScopeSet, Subject,
 };
 use uuid::Uuid;
 
@@ -617,6 +617,13 @@ impl RbacRepository for PgRbacRepository {
         if let Some(scope) = filter.scope {
             query = query.filter(user_roles::scope.eq(scope.to_string()));
         }
+        match filter.readable.as_ref().map(ScopeSet::as_text) {
+            Some((true, only)) => query = query.filter(user_roles::scope.eq_any(only)),
+            Some((false, but)) if !but.is_empty() => {
+                query = query.filter(user_roles::scope.ne_all(but));
+            }
+            _ => {}
+        }
         if let Some(after) = after {
             query = query.filter(user_roles::id.gt(after));
         }
@@ -722,6 +729,25 @@ impl RbacRepository for PgRbacRepository {
         }
         if let Some(scope) = filter.scope {
             query = query.filter(rbac_audit::scope.eq(scope.to_string()));
+        }
+        if let Some((only, list)) = filter.readable.as_ref().map(ScopeSet::as_text) {
+            // a record without a scope (NULL) is a change of the whole platform: global
+            let global = list.iter().any(|s| s == "global");
+            query = match (only, global) {
+                (true, true) => query.filter(
+                    rbac_audit::scope
+                        .eq_any(list)
+                        .or(rbac_audit::scope.is_null()),
+                ),
+                (true, false) => query.filter(rbac_audit::scope.eq_any(list)),
+                (false, true) => query.filter(rbac_audit::scope.ne_all(list)),
+                (false, false) if list.is_empty() => query,
+                (false, false) => query.filter(
+                    rbac_audit::scope
+                        .is_null()
+                        .or(rbac_audit::scope.ne_all(list)),
+                ),
+            };
         }
         if let Some(since) = filter.since {
             query = query.filter(rbac_audit::at.ge(since));

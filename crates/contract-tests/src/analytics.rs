@@ -9,7 +9,7 @@
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Utc};
 use domain_debates::{
     ActivityRollup, Ballot, CastOutcome, DailyActivity, DebateRepository, DebateSession,
-    NewMessage, SessionStatus, Side, Topic, Vote, VoteRepository,
+    NewMessage, ScopeRestriction, SessionStatus, Side, Topic, Vote, VoteRepository,
 };
 use domain_identity::UserRepository;
 use uuid::Uuid;
@@ -163,7 +163,7 @@ async fn ours(
     to: NaiveDate,
 ) -> Vec<DailyActivity> {
     rollup
-        .daily(None, from, to)
+        .daily(None, None, from, to)
         .await
         .unwrap()
         .into_iter()
@@ -265,7 +265,7 @@ pub async fn daily_figures_per_scope_replace_on_recompute(
 
     for day in [d1, d2] {
         let written = rollup.roll_up(day).await.unwrap();
-        let stored = rollup.daily(None, day, day).await.unwrap();
+        let stored = rollup.daily(None, None, day, day).await.unwrap();
         assert_eq!(
             written,
             stored.len() as u64,
@@ -281,11 +281,11 @@ pub async fn daily_figures_per_scope_replace_on_recompute(
         "by day, then scope; no row for a scope without activity (a on day 2)"
     );
     assert_eq!(
-        rollup.daily(Some(a.clone()), d1, d2).await.unwrap(),
+        rollup.daily(Some(a.clone()), None, d1, d2).await.unwrap(),
         vec![a_d1.clone()]
     );
     assert_eq!(
-        rollup.daily(Some(b.clone()), d2, d2).await.unwrap(),
+        rollup.daily(Some(b.clone()), None, d2, d2).await.unwrap(),
         vec![b_d2.clone()],
         "the range filters"
     );
@@ -293,6 +293,7 @@ pub async fn daily_figures_per_scope_replace_on_recompute(
         rollup
             .daily(
                 Some(b.clone()),
+                None,
                 d2.succ_opt().unwrap(),
                 d2 + TimeDelta::days(30)
             )
@@ -302,12 +303,31 @@ pub async fn daily_figures_per_scope_replace_on_recompute(
     );
     assert_eq!(
         rollup
-            .daily(Some(format!("campus:{}", Uuid::new_v4())), d1, d2)
+            .daily(Some(format!("campus:{}", Uuid::new_v4())), None, d1, d2)
             .await
             .unwrap(),
         vec![],
         "an unknown scope has no rows"
     );
+    // the scopes a reader may read: only those, or all but those
+    let within = async |r: ScopeRestriction| {
+        rollup
+            .daily(None, Some(r), d1, d2)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|row| row.scope == a || row.scope == b)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        within(ScopeRestriction::Only(vec![b.clone()])).await,
+        vec![b_d1.clone(), b_d2.clone()]
+    );
+    assert_eq!(
+        within(ScopeRestriction::AllBut(vec![b.clone()])).await,
+        vec![a_d1.clone()]
+    );
+    assert_eq!(within(ScopeRestriction::Only(vec![])).await, vec![]);
 
     // The same data rolled up again: the same rows, nothing added.
     rollup.roll_up(d1).await.unwrap();

@@ -7,7 +7,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use domain_core::{Clock, StoreError};
 use domain_debates::{
     ActionFilter, ActionKind, AppendOutcome, DebateRepository, DebateSession, JoinOutcome,
-    MessageRemoval, ModerationAction, ModerationRepository, Mute, NewMessage, SessionStatus, Side,
+    MessageRemoval, ModerationAction, ModerationRepository, Mute, NewMessage, ScopeRestriction,
+    SessionStatus, Side,
 };
 use domain_identity::UserRepository;
 use uuid::Uuid;
@@ -627,6 +628,33 @@ pub async fn actions_filter_and_page(
             },
             Box::new(|a: &ModerationAction| a.actor_id == mod_a),
         ),
+        // the scopes a reader may read in: only those, or all but those
+        (
+            ActionFilter {
+                readable: Some(ScopeRestriction::Only(vec![s1.scope.clone()])),
+                ..ActionFilter::default()
+            },
+            Box::new(|a: &ModerationAction| a.session_id == s1.id),
+        ),
+        (
+            ActionFilter {
+                actor_id: Some(mod_b),
+                readable: Some(ScopeRestriction::Only(vec![
+                    s1.scope.clone(),
+                    s2.scope.clone(),
+                ])),
+                ..ActionFilter::default()
+            },
+            Box::new(|a: &ModerationAction| a.actor_id == mod_b),
+        ),
+        (
+            ActionFilter {
+                actor_id: Some(mod_a),
+                readable: Some(ScopeRestriction::AllBut(vec![s2.scope.clone()])),
+                ..ActionFilter::default()
+            },
+            Box::new(|a: &ModerationAction| a.actor_id == mod_a && a.session_id == s1.id),
+        ),
         (
             ActionFilter {
                 target_user_id: Some(target_b),
@@ -652,6 +680,11 @@ pub async fn actions_filter_and_page(
         ..ActionFilter::default()
     };
     assert!(list(none, 10).await.is_empty());
+    let nowhere = ActionFilter {
+        readable: Some(ScopeRestriction::Only(vec![])),
+        ..ActionFilter::default()
+    };
+    assert!(list(nowhere, 10).await.is_empty());
 
     // Unfiltered: ours appear in order among whatever else the store holds.
     let everything: Vec<ModerationAction> = list(ActionFilter::default(), 7)

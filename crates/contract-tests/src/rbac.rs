@@ -11,8 +11,8 @@ use domain_core::{Clock, StoreError};
 use domain_identity::UserRepository;
 use domain_rbac::{
     Action, AuditCursor, AuditFilter, AuditRecord, Effect, GrantFilter, Override, Permission,
-    PermissionGrant, RbacRepository, ResourceType, RoleAssignment, RoleTemplate, Scope, Subject,
-    default_roles, perm,
+    PermissionGrant, RbacRepository, ResourceType, RoleAssignment, RoleTemplate, Scope, ScopeSet,
+    Subject, default_roles, perm,
 };
 use uuid::Uuid;
 
@@ -766,10 +766,21 @@ pub async fn list_assignments_filters_and_pages(
     };
     let list =
         async |user_id: Option<Uuid>, scope: Option<Scope>, after: Option<Uuid>, limit: u32| {
-            repo.list_assignments(GrantFilter { user_id, scope }, after, limit)
-                .await
-                .unwrap()
+            let filter = GrantFilter {
+                user_id,
+                scope,
+                readable: None,
+            };
+            repo.list_assignments(filter, after, limit).await.unwrap()
         };
+    let readable = async |user_id: Option<Uuid>, set: ScopeSet| {
+        let filter = GrantFilter {
+            user_id,
+            scope: None,
+            readable: Some(set),
+        };
+        repo.list_assignments(filter, None, 100).await.unwrap()
+    };
 
     assert_eq!(
         list(Some(u1), None, None, 100).await,
@@ -789,6 +800,26 @@ pub async fn list_assignments_filters_and_pages(
             .is_empty()
     );
     assert!(list(Some(u1), None, None, 0).await.is_empty());
+
+    // Only the scopes a reader may read, or everything but those they may not.
+    assert_eq!(
+        readable(Some(u1), ScopeSet::Only(vec![s1])).await,
+        matching(&|a| a.user_id == u1 && a.scope == s1)
+    );
+    assert_eq!(
+        readable(Some(u2), ScopeSet::Only(vec![s1, s2])).await,
+        matching(&|a| a.user_id == u2)
+    );
+    assert_eq!(
+        readable(Some(u1), ScopeSet::AllBut(vec![s1])).await,
+        matching(&|a| a.user_id == u1 && a.scope != s1)
+    );
+    assert_eq!(
+        readable(Some(u1), ScopeSet::all()).await,
+        matching(&|a| a.user_id == u1)
+    );
+    assert!(readable(Some(u1), ScopeSet::nowhere()).await.is_empty());
+    assert!(readable(None, ScopeSet::nowhere()).await.is_empty());
 
     // Keyset paging: strictly after the last id seen.
     let in_s1 = matching(&|a| a.scope == s1);
@@ -1035,6 +1066,53 @@ pub async fn audit_filters_and_paging(repo: &dyn RbacRepository, _users: &dyn Us
             && r.target == target
             && r.scope == Some(scope))
     );
+    // Readable scopes: a record without a scope counts as global.
+    let only = AuditFilter {
+        target: Some(target.clone()),
+        readable: Some(ScopeSet::Only(vec![scope])),
+        ..AuditFilter::default()
+    };
+    assert_eq!(
+        list(only, None, 100).await,
+        newest_first(&|r| r.target == target && r.scope == Some(scope))
+    );
+    let with_global = AuditFilter {
+        target: Some(target.clone()),
+        readable: Some(ScopeSet::Only(vec![Scope::Global, scope])),
+        ..AuditFilter::default()
+    };
+    assert_eq!(
+        list(with_global, None, 100).await,
+        newest_first(&|r| r.target == target),
+        "unscoped records are global"
+    );
+    let but_scope = AuditFilter {
+        target: Some(target.clone()),
+        readable: Some(ScopeSet::AllBut(vec![scope])),
+        ..AuditFilter::default()
+    };
+    assert_eq!(
+        list(but_scope, None, 100).await,
+        newest_first(&|r| r.target == target && r.scope != Some(scope)),
+        "unscoped records stay when global is not removed"
+    );
+    let but_global = AuditFilter {
+        target: Some(target.clone()),
+        readable: Some(ScopeSet::AllBut(vec![Scope::Global])),
+        ..AuditFilter::default()
+    };
+    assert_eq!(
+        list(but_global, None, 100).await,
+        newest_first(&|r| r.target == target && r.scope.is_some_and(|s| s != Scope::Global)),
+        "removing global removes unscoped records"
+    );
+    let nowhere = AuditFilter {
+        target: Some(target.clone()),
+        readable: Some(ScopeSet::nowhere()),
+        ..AuditFilter::default()
+    };
+    assert!(list(nowhere, None, 100).await.is_empty());
+
     let window = AuditFilter {
         target: Some(target.clone()),
         since: Some(at(1)),

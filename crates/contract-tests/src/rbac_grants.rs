@@ -140,6 +140,7 @@ pub async fn one_store_of_assignments(
             GrantFilter {
                 user_id: Some(user.0),
                 scope: None,
+                readable: None,
             },
             None,
             100,

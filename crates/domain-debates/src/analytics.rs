@@ -14,8 +14,8 @@ use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use domain_core::{Clock, StoreError};
 use serde::{Deserialize, Serialize};
 
-use crate::DebateError;
 use crate::service::invalid;
+use crate::{DebateError, ScopeRestriction};
 
 /// Longest range [`AnalyticsService::daily`] answers, in days (both ends included): a
 /// leap year, so "this school year" always fits.
@@ -57,11 +57,12 @@ pub trait ActivityRollup: Send + Sync {
     /// how many rows were written. Idempotent: the same data gives the same rows.
     async fn roll_up(&self, day: NaiveDate) -> Result<u64, StoreError>;
 
-    /// Stored rows with `from <= day <= to`, only of `scope` when given, ordered by day
-    /// then scope.
+    /// Stored rows with `from <= day <= to`, only of `scope` when given and only of the
+    /// `readable` scopes when given, ordered by day then scope.
     async fn daily(
         &self,
         scope: Option<String>,
+        readable: Option<ScopeRestriction>,
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<DailyActivity>, StoreError>;
@@ -134,7 +135,8 @@ impl AnalyticsService {
     }
 
     /// The stored figures from `from` to `to` (both included), of `scope` or of every
-    /// scope, by day then scope. The caller restricts `scope` to what the reader may see.
+    /// scope, by day then scope. The caller restricts `scope`, or passes `readable`, to
+    /// what the reader may see.
     ///
     /// # Errors
     /// [`DebateError::Invalid`] (`"from"`) when `from` is after `to` or the range is
@@ -142,11 +144,12 @@ impl AnalyticsService {
     pub async fn daily(
         &self,
         scope: Option<String>,
+        readable: Option<ScopeRestriction>,
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<DailyActivity>, DebateError> {
         check_range(from, to)?;
-        Ok(self.repo.daily(scope, from, to).await?)
+        Ok(self.repo.daily(scope, readable, from, to).await?)
     }
 }
 
@@ -220,13 +223,19 @@ mod tests {
         repo.expect_daily()
             .with(
                 eq(Some("global".to_owned())),
+                eq(None),
                 eq(date(2026, 1, 31)),
                 eq(date(2026, 3, 1)),
             )
             .times(1)
-            .returning(|_, _, _| Ok(Vec::new()));
+            .returning(|_, _, _, _| Ok(Vec::new()));
         let rows = service(repo)
-            .daily(Some("global".into()), date(2026, 1, 31), date(2026, 3, 1))
+            .daily(
+                Some("global".into()),
+                None,
+                date(2026, 1, 31),
+                date(2026, 3, 1),
+            )
             .await
             .unwrap();
         assert!(rows.is_empty());
@@ -236,11 +245,15 @@ mod tests {
     async fn ranges_are_checked_before_the_store_is_asked() {
         // strict mock: any store call would panic
         let svc = service(MockActivityRollup::new());
-        let backwards = svc.daily(None, date(2026, 3, 2), date(2026, 3, 1)).await;
+        let backwards = svc
+            .daily(None, None, date(2026, 3, 2), date(2026, 3, 1))
+            .await;
         assert!(
             matches!(backwards, Err(DebateError::Invalid { ref field, .. }) if field == "from")
         );
-        let too_long = svc.daily(None, date(2025, 1, 1), date(2026, 1, 2)).await;
+        let too_long = svc
+            .daily(None, None, date(2025, 1, 1), date(2026, 1, 2))
+            .await;
         assert!(matches!(too_long, Err(DebateError::Invalid { .. })));
         assert!(
             svc.range(Some(date(2025, 1, 1)), Some(date(2026, 1, 2)))
@@ -255,9 +268,9 @@ mod tests {
         let mut repo = MockActivityRollup::new();
         repo.expect_daily()
             .times(1)
-            .returning(|_, _, _| Ok(Vec::new()));
+            .returning(|_, _, _, _| Ok(Vec::new()));
         let svc = service(repo);
-        svc.daily(None, date(2024, 1, 1), date(2024, 12, 31))
+        svc.daily(None, None, date(2024, 1, 1), date(2024, 12, 31))
             .await
             .unwrap();
     }

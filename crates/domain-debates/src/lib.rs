@@ -32,6 +32,7 @@ pub use model::{
 };
 pub use moderation::{
     ActionFilter, ActionKind, MessageRemoval, ModerationAction, ModerationRepository, Mute,
+    ScopeRestriction,
 };
 pub use moderation_service::{
     MUTE_MAX_SECONDS, MUTE_MIN_SECONDS, ModerationService, REASON_MAX_CHARS,

@@ -118,6 +118,29 @@ pub struct ActionFilter {
     pub actor_id: Option<Uuid>,
     /// Only of this kind.
     pub kind: Option<ActionKind>,
+    /// Only in the scopes the reader may read actions in; `None`: no such restriction.
+    pub readable: Option<ScopeRestriction>,
+}
+
+/// The scopes (text form) a list may draw from, as the reader's access allows: each unit
+/// is listed, so a store matches them with an indexed `scope = ANY(…)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScopeRestriction {
+    /// Only items kept in one of these scopes (none when empty).
+    Only(Vec<String>),
+    /// Items kept in any scope but these (a reader who holds the permission globally,
+    /// less the subtrees an override denies them).
+    AllBut(Vec<String>),
+}
+
+impl ScopeRestriction {
+    /// Whether an item kept in `scope` may be listed.
+    pub fn allows(&self, scope: &str) -> bool {
+        match self {
+            Self::Only(list) => list.iter().any(|s| s == scope),
+            Self::AllBut(list) => !list.iter().any(|s| s == scope),
+        }
+    }
 }
 
 /// Result of removing a message.

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::Scope;
+use crate::{Scope, ScopeSet};
 
 /// One audited change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,6 +40,10 @@ pub struct AuditFilter {
     pub action: Option<String>,
     /// Only changes in this scope.
     pub scope: Option<Scope>,
+    /// Only changes in one of these scopes (the scopes the reader may read the audit
+    /// trail in); a record without a scope counts as `global`. `None`: no such
+    /// restriction.
+    pub readable: Option<ScopeSet>,
     /// At or after.
     pub since: Option<DateTime<Utc>>,
     /// Before.

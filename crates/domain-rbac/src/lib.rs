@@ -40,5 +40,5 @@ pub use ports::{
 pub use protect::Protected;
 pub use rbac_event::RbacEvent;
 pub use role::{RoleTemplate, default_roles, names, valid_role_name};
-pub use scope::{Scope, ScopeParseError, ScopePath};
+pub use scope::{Scope, ScopeParseError, ScopePath, ScopeSet};
 pub use service::{Actor, RbacService, Reach};

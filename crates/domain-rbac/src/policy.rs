@@ -111,6 +111,16 @@ impl Policy {
         self.templates.get(role).map_or(0, |t| t.rank)
     }
 
+    /// The overrides (allow or deny) of `permission`, as role and scope: the only places
+    /// below a grant where the answer for it can change.
+    pub fn overrides_of(&self, permission: Permission) -> Vec<(&str, Scope)> {
+        self.overrides
+            .iter()
+            .filter_map(|(role, by_perm)| Some((role.as_str(), by_perm.get(&permission)?)))
+            .flat_map(|(role, list)| list.iter().map(move |(scope, _)| (role, *scope)))
+            .collect()
+    }
+
     /// Whether `role` allows `permission` at `target`, overrides considered: a deny
     /// override in any scope on the target's path wins over template and allow overrides.
     pub fn role_verdict(

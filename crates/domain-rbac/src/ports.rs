@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::{
     AuditCursor, AuditFilter, AuditRecord, Override, Permission, PermissionGrant, RoleAssignment,
-    RoleTemplate, Scope, ScopePath, Subject,
+    RoleTemplate, Scope, ScopePath, ScopeSet, Subject,
 };
 
 /// Which grants to list.
@@ -24,6 +24,9 @@ pub struct GrantFilter {
     pub user_id: Option<Uuid>,
     /// Only grants held exactly in this scope.
     pub scope: Option<Scope>,
+    /// Only grants held in one of these scopes (the scopes the reader may read grants
+    /// in); `None`: no such restriction.
+    pub readable: Option<ScopeSet>,
 }
 
 /// Durable RBAC data: role templates, overrides, grants and the audit trail.

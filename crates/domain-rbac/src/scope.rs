@@ -143,6 +143,54 @@ impl ScopePath {
     }
 }
 
+/// The scopes in which a caller holds one permission, as
+/// [`crate::RbacService::scopes_with`] answers it, for lists to filter by. Units are
+/// listed one by one (a subtree as its root and every unit inside it), because that is
+/// what both stores can match with an indexed `scope = ANY(…)`; `global` stands for the
+/// items kept in the global scope itself (and for audit records without a scope).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScopeSet {
+    /// Every scope but these: the caller holds the permission globally, and deny
+    /// overrides remove these units (whole subtrees) from it.
+    AllBut(Vec<Scope>),
+    /// Only these scopes; empty when the caller holds the permission nowhere.
+    Only(Vec<Scope>),
+}
+
+impl ScopeSet {
+    /// Every scope, nothing removed.
+    pub fn all() -> Self {
+        Self::AllBut(Vec::new())
+    }
+
+    /// No scope at all.
+    pub fn nowhere() -> Self {
+        Self::Only(Vec::new())
+    }
+
+    /// Whether something kept in `scope` is in the set.
+    pub fn contains(&self, scope: &Scope) -> bool {
+        match self {
+            Self::AllBut(out) => !out.contains(scope),
+            Self::Only(list) => list.contains(scope),
+        }
+    }
+
+    /// Whether nothing at all is in the set.
+    pub fn is_empty(&self) -> bool {
+        matches!(self, Self::Only(list) if list.is_empty())
+    }
+
+    /// The scopes in text form, as stores keep them: `(true, list)` for "only these",
+    /// `(false, list)` for "all but these".
+    pub fn as_text(&self) -> (bool, Vec<String>) {
+        match self {
+            Self::AllBut(out) => (false, out.iter().map(ToString::to_string).collect()),
+            Self::Only(list) => (true, list.iter().map(ToString::to_string).collect()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,7 @@ mod faults;
 mod fuzz;
 mod jobs;
 mod journey;
+mod lists;
 mod login_protection;
 mod moderation;
 mod multi_instance;

@@ -9,7 +9,7 @@
 
 use actix_web::{HttpResponse, web};
 use chrono::NaiveDate;
-use domain_debates::DailyActivity;
+use domain_debates::{DailyActivity, ScopeRestriction};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +17,7 @@ use super::guard::Authorize;
 use super::problem::ApiError;
 use super::routes::Endpoint;
 use super::state::AppState;
+use super::visible::permitted_scopes;
 
 /// One scope's activity on one UTC day.
 #[derive(Serialize, Deserialize, JsonSchema)]
@@ -67,7 +68,7 @@ pub struct DailyActivityReport {
 /// The scope and days asked for.
 #[derive(Deserialize, JsonSchema)]
 struct DailyQuery {
-    /// Sessions of exactly this scope (default: every scope).
+    /// Sessions of exactly this scope (default: every scope where you read the figures).
     #[serde(default)]
     #[schemars(schema_with = "crate::http::schema::scope_or_null")]
     scope: Option<String>,
@@ -100,14 +101,32 @@ async fn daily(
     q: web::Query<DailyQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();
-    // without a scope: every scope's figures, for readers who hold it globally
-    let scope = auth.require_in_param("scope", q.scope.as_deref()).await?;
+    let scope = q
+        .scope
+        .as_deref()
+        .map(|s| crate::http::problem::client_scope("scope", s))
+        .transpose()?;
+    // Named, a scope must be readable (403 otherwise); unnamed, the report holds every
+    // scope where the caller reads the figures, possibly none.
+    let readable = match scope {
+        Some(scope) => {
+            auth.require(scope).await?;
+            None
+        }
+        None => Some(match permitted_scopes(&state, &auth).await?.as_text() {
+            (true, only) => ScopeRestriction::Only(only),
+            (false, but) => ScopeRestriction::AllBut(but),
+        }),
+    };
     let (from, to) = state.analytics.range(
         date("from", q.from.as_deref())?,
         date("to", q.to.as_deref())?,
     )?;
     let scope = scope.map(|s| s.to_string());
-    let items = state.analytics.daily(scope.clone(), from, to).await?;
+    let items = state
+        .analytics
+        .daily(scope.clone(), readable, from, to)
+        .await?;
     Ok(HttpResponse::Ok().json(DailyActivityReport {
         scope,
         from,
@@ -125,8 +144,10 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
                  day, for the sessions of exactly `scope` (e.g. `institution:{id}`). `from` and \
                  `to` are `YYYY-MM-DD`, both included; by default the last 30 days up to today; \
                  at most 366 days. Recomputed hourly for yesterday and today, so today's figures \
-                 lag by up to an hour. Needs `audit.read` in `scope`; without `scope`, every \
-                 scope's figures, which needs `audit.read` in the global scope.",
+                 lag by up to an hour. Needs `audit.read` in `scope` (403 otherwise); without \
+                 `scope`, the figures of every scope where the caller holds `audit.read` \
+                 (their grants' scopes and the units inside, less any subtree an override \
+                 denies them), no rows when there is none; a guest who may read none gets 401.",
             )
             .permission("audit.read")
             .query::<DailyQuery>()

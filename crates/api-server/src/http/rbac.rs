@@ -327,7 +327,7 @@ pub struct CheckResponse {
 struct GrantQuery {
     /// Grants of this user only.
     user_id: Option<Uuid>,
-    /// Grants in this scope (default: global, which needs `role.read` there).
+    /// Grants held exactly in this scope (default: every scope where you read roles).
     #[serde(default)]
     #[schemars(schema_with = "super::schema::scope_or_null")]
     scope: Option<String>,
@@ -341,7 +341,7 @@ struct GrantQuery {
 /// The scope asked about.
 #[derive(Deserialize, JsonSchema)]
 struct ScopeQuery {
-    /// Overrides in this scope (default: global).
+    /// Overrides exactly in this scope (default: every scope where you read roles).
     #[serde(default)]
     #[schemars(schema_with = "super::schema::scope_or_null")]
     scope: Option<String>,
@@ -360,7 +360,7 @@ struct AuditQuery {
     #[serde(default)]
     #[schemars(schema_with = "super::schema::plain_text_or_null")]
     action: Option<String>,
-    /// Changes in this scope (default: global, which needs `audit.read` there).
+    /// Changes exactly in this scope (default: every scope where you read the trail).
     #[serde(default)]
     #[schemars(schema_with = "super::schema::scope_or_null")]
     scope: Option<String>,
@@ -476,7 +476,18 @@ async fn list_overrides(
     auth: Authorize,
     q: web::Query<ScopeQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = auth.require_in_param("scope", q.scope.as_deref()).await?;
+    let scope = q
+        .scope
+        .as_deref()
+        .map(|s| client_scope("scope", s))
+        .transpose()?;
+    match scope {
+        Some(scope) => {
+            auth.require(scope).await?;
+        }
+        None => guest_may_list(&state, &auth).await?,
+    }
+    // Without a scope, the service keeps those of the scopes where the caller reads roles.
     let items = state.rbac.list_overrides(&auth.actor(), scope).await?;
     Ok(HttpResponse::Ok().json(OverrideList {
         items: items.into_iter().map(Into::into).collect(),
@@ -531,13 +542,20 @@ async fn list_grants(
         .as_deref()
         .map(|s| client_scope("scope", s))
         .transpose()?;
-    // Neither filter: every grant, which only a reader of the global scope may see.
-    auth.require(scope.unwrap_or(Scope::Global)).await?;
+    match scope {
+        Some(scope) => {
+            auth.require(scope).await?;
+        }
+        None => guest_may_list(&state, &auth).await?,
+    }
     let limit = PageLimit::new(q.limit);
     let after = super::paging::uuid_after(q.after.as_deref())?;
+    // Without a scope, the service keeps your own grants, or those of the scopes where you
+    // read roles.
     let filter = GrantFilter {
         user_id: q.user_id,
         scope,
+        readable: None,
     };
     let items = state
         .rbac
@@ -616,6 +634,15 @@ async fn delete_permission_grant(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// A list without `scope` shows what the caller may read; for a guest that is usually
+/// nothing, and then they are asked to sign in (401) rather than shown an empty page.
+async fn guest_may_list(state: &AppState, auth: &Authorize) -> Result<(), ApiError> {
+    if auth.user_id().is_none() {
+        super::visible::permitted_scopes(state, auth).await?;
+    }
+    Ok(())
+}
+
 fn audit_cursor(text: Option<&str>) -> Result<Option<AuditCursor>, ApiError> {
     text.map(|c| {
         let key = Cursor::decode(c).ok_or_else(|| ApiError::BadRequest("invalid cursor".into()))?;
@@ -639,9 +666,20 @@ async fn audit(
     q: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();
-    let scope = auth.require_in_param("scope", q.scope.as_deref()).await?;
+    let scope = q
+        .scope
+        .as_deref()
+        .map(|s| client_scope("scope", s))
+        .transpose()?;
+    match scope {
+        Some(scope) => {
+            auth.require(scope).await?;
+        }
+        None => guest_may_list(&state, &auth).await?,
+    }
     let limit = PageLimit::new(q.limit);
     let before = audit_cursor(q.before.as_deref())?;
+    // Without a scope, the service keeps the records of the scopes where you read them.
     let filter = AuditFilter {
         actor: q.actor,
         target: q.target,
@@ -649,6 +687,7 @@ async fn audit(
         scope,
         since: q.since,
         until: q.until,
+        readable: None,
     };
     let items = state
         .rbac
@@ -730,6 +769,7 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
             .to(delete_role),
         Endpoint::get("/api/rbac/overrides/", "listOverrides")
             .summary(tag, "Per-scope overrides of role templates (`?scope=`)")
+            .description("Without `scope`: the overrides of every scope where you hold `role.read` (your grants' scopes and the units inside, less any subtree an override denies you), an empty list when there is none; a guest who may read none gets 401. `scope` narrows it to exactly that scope, which needs `role.read` there (403 otherwise).")
             .permission("role.read")
             .query::<ScopeQuery>()
             .returns::<OverrideList>(200, "Overrides")
@@ -750,6 +790,7 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
             .to(delete_override),
         Endpoint::get("/api/rbac/grants/", "listGrants")
             .summary(tag, "Role grants by user (`?user_id=`) or scope (`?scope=`)")
+            .description("Without `scope`: your own grants with `user_id` set to you; otherwise the grants held in every scope where you hold `role.read` (your grants' scopes and the units inside, less any subtree an override denies you), an empty page when there is none; a guest who may read none gets 401. `scope` narrows it to grants held exactly there, which needs `role.read` there (403 otherwise). Keyset-paged: pass `next` as `after`.")
             .permission("role.read")
             .query::<GrantQuery>()
             .returns::<GrantPage>(200, "A page of grants")
@@ -784,7 +825,7 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
             .to(delete_permission_grant),
         Endpoint::get("/api/rbac/audit/", "listAudit")
             .summary(tag, "The audit trail, newest first")
-            .description("Filters: `actor`, `target`, `action`, `scope`, `since`, `until`; paging: `before`, `limit`. The trail cannot be edited or deleted.")
+            .description("Filters: `actor`, `target`, `action`, `scope`, `since`, `until`; paging: `before`, `limit`. Without `scope`: the records of every scope where you hold `audit.read` (your grants' scopes and the units inside, less any subtree an override denies you; a record without a scope counts as global), an empty page when there is none; a guest who may read none gets 401. `scope` narrows it to exactly that scope, which needs `audit.read` there (403 otherwise). The trail cannot be edited or deleted.")
             .permission("audit.read")
             .query::<AuditQuery>()
             .returns::<AuditPage>(200, "A page of audit records")

@@ -9,7 +9,7 @@
 //! may do.
 
 use domain_core::{Cursor, PageLimit};
-use domain_rbac::{Reach, Scope};
+use domain_rbac::{Reach, Scope, ScopeSet};
 use uuid::Uuid;
 
 use super::guard::Authorize;
@@ -56,6 +56,28 @@ pub async fn readable_scopes(
             Reach::Within(scopes) => Some(scopes.iter().map(ToString::to_string).collect()),
         },
     )
+}
+
+/// The scopes where the caller holds the route's permission, for lists of things only
+/// grant holders read (moderation actions, grants, overrides, the audit trail): a
+/// signed-in caller gets what they may read, possibly nothing (an empty page, since a
+/// grant could change that); a guest who may read nothing of the kind is asked to sign
+/// in (401), as a single read would.
+///
+/// # Errors
+/// [`ApiError::Unauthorized`] as above; storage errors.
+pub async fn permitted_scopes(state: &AppState, auth: &Authorize) -> Result<ScopeSet, ApiError> {
+    let set = state
+        .rbac
+        .scopes_with(auth.user_id(), auth.permission())
+        .await?;
+    if set.is_empty() && auth.user_id().is_none() {
+        return Err(ApiError::Unauthorized(format!(
+            "sign in: {} is needed to list these",
+            auth.permission()
+        )));
+    }
+    Ok(set)
 }
 
 /// Fills a page with the items the caller may read. `fetch(readable, after, limit)` reads

@@ -18,11 +18,12 @@ use uuid::Uuid;
 use crate::decision::{AccessRequest, decide};
 use crate::escalation::{is_super_admin, may_assign};
 use crate::permission::{Action, ResourceType, perm};
+use crate::role::names::{BASIC_USER, GUEST, MEMBER};
 use crate::{
     AuditCursor, AuditFilter, AuditRecord, Decision, Effect, GrantFilter, Invalidation,
     InvalidationBus, Override, Permission, PermissionGrant, Policy, RbacError, RbacEvent,
-    RbacRepository, RoleAssignment, RoleTemplate, Scope, ScopeDirectory, ScopePath, Subject,
-    SubjectCache, default_roles, valid_role_name,
+    RbacRepository, RoleAssignment, RoleTemplate, Scope, ScopeDirectory, ScopePath, ScopeSet,
+    Subject, SubjectCache, default_roles, valid_role_name,
 };
 
 /// Who is making a change, for decisions and the audit trail.
@@ -396,6 +397,103 @@ impl RbacService {
         Ok(Reach::Within(scopes))
     }
 
+    /// The scopes in which `user_id` holds `permission`, for lists that show each caller
+    /// what they may read: decided by [`decide`] itself, so expiry, template
+    /// inheritance, allow and deny overrides, direct grants and memberships count exactly
+    /// as they do for one request (no owner, not public).
+    ///
+    /// The answer can only change where something of the caller's (a grant, a
+    /// membership) or an override of `permission` sits, so the engine decides at each of
+    /// those scopes and the verdict holds for the units inside, down to the next such
+    /// scope; every other unit is decided as one directly under `global`. A deny override
+    /// in an institution therefore removes that institution's whole subtree.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn scopes_with(
+        &self,
+        user_id: Option<Uuid>,
+        permission: Permission,
+    ) -> Result<ScopeSet, RbacError> {
+        let subject = self.subject(user_id).await?;
+        let policy = self.policy();
+        let now = self.clock.now();
+        let allowed = |target: &ScopePath| {
+            decide(
+                &policy,
+                &subject,
+                &AccessRequest::new(permission, target),
+                now,
+            )
+            .allowed
+        };
+        let mut marks: Vec<Scope> = subject
+            .roles
+            .iter()
+            .filter(|a| a.is_active(now))
+            .map(|a| a.scope)
+            .chain(
+                subject
+                    .permissions
+                    .iter()
+                    .filter(|g| g.is_active(now) && g.permission == permission)
+                    .map(|g| g.scope),
+            )
+            .chain(subject.memberships.iter().copied())
+            .chain(
+                // only the overrides of a role the caller may hold can change a verdict
+                policy
+                    .overrides_of(permission)
+                    .into_iter()
+                    .filter(|(role, _)| {
+                        matches!(*role, GUEST | BASIC_USER)
+                            || (*role == MEMBER && !subject.memberships.is_empty())
+                            || subject.roles.iter().any(|a| a.role == *role)
+                    })
+                    .map(|(_, scope)| scope),
+            )
+            .filter(|s| *s != Scope::Global)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        // Shallow first: a deeper scope's verdict replaces its ancestor's inside it.
+        marks.sort_by_key(Scope::depth);
+        // A unit with nothing of its own on its path: the nil institution stands for it,
+        // since no grant, membership or override can name a unit that cannot exist.
+        let elsewhere =
+            ScopePath::new(vec![Scope::Institution(Uuid::nil())]).is_ok_and(|p| allowed(&p));
+        let mut verdicts: Vec<(Scope, bool)> = Vec::new();
+        for mark in marks {
+            let path = match self.path_of(mark).await {
+                Ok(path) => path,
+                // a unit deleted since it was granted or overridden holds nothing
+                Err(RbacError::UnknownScope(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            let here = allowed(&path);
+            for unit in self.scopes.within(mark).await? {
+                match verdicts.iter_mut().find(|(s, _)| *s == unit) {
+                    Some(v) => v.1 = here,
+                    None => verdicts.push((unit, here)),
+                }
+            }
+        }
+        let mut differ: Vec<Scope> = verdicts
+            .into_iter()
+            .filter(|(_, v)| *v != elsewhere)
+            .map(|(s, _)| s)
+            .collect();
+        if allowed(&ScopePath::global()) != elsewhere {
+            differ.push(Scope::Global);
+        }
+        differ.sort();
+        Ok(if elsewhere {
+            ScopeSet::AllBut(differ)
+        } else {
+            ScopeSet::Only(differ)
+        })
+    }
+
     /// Announces that what `user_id` may reach changed outside the grant tables (e.g.
     /// they were added to or removed from a unit): every instance drops its cached copy,
     /// so the change holds everywhere within the invalidation delay.
@@ -748,9 +846,9 @@ impl RbacService {
         Ok(())
     }
 
-    /// Lists role assignments. By scope: needs `role.read` there. By user: the user
-    /// themselves, or `role.read` globally. With neither filter, every assignment:
-    /// `role.read` globally.
+    /// Lists role assignments. By scope: needs `role.read` there. Your own: all of them.
+    /// Otherwise (someone else's, or everyone's): those held in the scopes where the
+    /// actor holds `role.read` ([`RbacService::scopes_with`]), none when there are none.
     ///
     /// # Errors
     /// [`RbacError::Forbidden`].
@@ -762,15 +860,19 @@ impl RbacService {
         limit: u32,
     ) -> Result<Vec<RoleAssignment>, RbacError> {
         let read = perm(ResourceType::Role, Action::Read);
+        let mut filter = filter;
         match (filter.user_id, filter.scope) {
             (_, Some(scope)) => {
                 self.require(actor.user_id, read, scope, None).await?;
             }
             (Some(user), None) if actor.user_id == Some(user) => {}
-            // someone else's grants everywhere, or every grant: a global reader only
+            // someone else's grants, or every grant: those in the scopes the actor reads
             (_, None) => {
-                self.require(actor.user_id, read, Scope::Global, None)
-                    .await?;
+                let readable = self.scopes_with(actor.user_id, read).await?;
+                if readable.is_empty() {
+                    return Ok(Vec::new());
+                }
+                filter.readable = Some(readable);
             }
         }
         Ok(self.repo.list_assignments(filter, after, limit).await?)
@@ -1097,7 +1199,8 @@ impl RbacService {
         self.changed_policy().await
     }
 
-    /// Overrides, optionally only those in one scope (needs `role.read` there).
+    /// Overrides in one scope (needs `role.read` there), or without a scope those in
+    /// every scope where the actor holds `role.read` (none when there is none).
     ///
     /// # Errors
     /// [`RbacError::Forbidden`].
@@ -1106,23 +1209,28 @@ impl RbacService {
         actor: &Actor,
         scope: Option<Scope>,
     ) -> Result<Vec<Override>, RbacError> {
-        let s = scope.unwrap_or(Scope::Global);
-        self.require(
-            actor.user_id,
-            perm(ResourceType::Role, Action::Read),
-            s,
-            None,
-        )
-        .await?;
+        let read = perm(ResourceType::Role, Action::Read);
+        let readable = match scope {
+            Some(s) => {
+                self.require(actor.user_id, read, s, None).await?;
+                None
+            }
+            None => Some(self.scopes_with(actor.user_id, read).await?),
+        };
+        if readable.as_ref().is_some_and(ScopeSet::is_empty) {
+            return Ok(Vec::new());
+        }
         let all = self.repo.overrides().await?;
         Ok(all
             .into_iter()
             .filter(|o| scope.is_none_or(|s| o.scope == s))
+            .filter(|o| readable.as_ref().is_none_or(|r| r.contains(&o.scope)))
             .collect())
     }
 
-    /// The audit trail, newest first. Needs `audit.read` in the filter's scope (global
-    /// when none is given).
+    /// The audit trail, newest first. With a scope in the filter: needs `audit.read`
+    /// there. Without: the records of every scope where the actor holds `audit.read`
+    /// (a record without a scope counts as `global`), none when there is none.
     ///
     /// # Errors
     /// [`RbacError::Forbidden`].
@@ -1133,14 +1241,20 @@ impl RbacService {
         before: Option<AuditCursor>,
         limit: u32,
     ) -> Result<Vec<AuditRecord>, RbacError> {
-        let scope = filter.scope.unwrap_or(Scope::Global);
-        self.require(
-            actor.user_id,
-            perm(ResourceType::Audit, Action::Read),
-            scope,
-            None,
-        )
-        .await?;
+        let read = perm(ResourceType::Audit, Action::Read);
+        let mut filter = filter;
+        match filter.scope {
+            Some(scope) => {
+                self.require(actor.user_id, read, scope, None).await?;
+            }
+            None => {
+                let readable = self.scopes_with(actor.user_id, read).await?;
+                if readable.is_empty() {
+                    return Ok(Vec::new());
+                }
+                filter.readable = Some(readable);
+            }
+        }
         Ok(self.repo.list_audit(filter, before, limit).await?)
     }
 

@@ -1933,3 +1933,164 @@ async fn forgetting_a_user_rereads_their_memberships() {
             .allowed
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// lists: the scopes where a caller holds a permission
+// ---------------------------------------------------------------------------------------
+
+fn deny(role: &str, scope: Scope, permission: &str) -> Override {
+    Override {
+        id: Uuid::new_v4(),
+        role: role.into(),
+        scope,
+        permission: p(permission),
+        effect: Effect::Deny,
+    }
+}
+
+#[tokio::test]
+async fn an_institution_admin_reads_grants_in_their_institution_subtree_only() {
+    let mut h = Harness::new();
+    h.shared_cache_misses(subject_of);
+    let (svc, _, _, _) = h.build().await;
+    let read = p("role.read");
+    let dept = Scope::Department(DEPT);
+    assert_eq!(
+        svc.scopes_with(Some(IADMIN), read).await.unwrap(),
+        ScopeSet::Only(vec![inst(), campus(), dept])
+    );
+    // a campus admin: their campus and what is inside, not the institution above it
+    assert_eq!(
+        svc.scopes_with(Some(CADMIN), read).await.unwrap(),
+        ScopeSet::Only(vec![campus(), dept])
+    );
+    assert_eq!(
+        svc.scopes_with(Some(ROOT), read).await.unwrap(),
+        ScopeSet::all()
+    );
+    // a teacher holds roles in the institution, but not role.read: nothing
+    assert!(svc.scopes_with(Some(TEACH), read).await.unwrap().is_empty());
+    assert!(svc.scopes_with(None, read).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_deny_override_removes_its_whole_subtree() {
+    let mut h = Harness::new();
+    h.shared_cache_misses(subject_of);
+    lock(&h.overrides).extend([
+        deny(
+            INSTITUTE_ADMIN,
+            Scope::Institution(OTHER_INST),
+            "audit.read",
+        ),
+        deny(INSTITUTE_ADMIN, campus(), "audit.read"),
+    ]);
+    let (svc, _, _, _) = h.build().await;
+    let read = p("audit.read");
+    // held globally: everything but the denied institution, and the denied campus with
+    // its department
+    assert_eq!(
+        svc.scopes_with(Some(GLOBAL_IADMIN), read).await.unwrap(),
+        ScopeSet::AllBut(vec![
+            Scope::Institution(OTHER_INST),
+            campus(),
+            Scope::Department(DEPT)
+        ])
+    );
+    // held in the institution: the institution itself is all that is left
+    assert_eq!(
+        svc.scopes_with(Some(IADMIN), read).await.unwrap(),
+        ScopeSet::Only(vec![inst()])
+    );
+    // a super_admin's role is not the one denied
+    assert_eq!(
+        svc.scopes_with(Some(ROOT), read).await.unwrap(),
+        ScopeSet::all()
+    );
+}
+
+#[tokio::test]
+async fn a_direct_grant_counts_until_it_expires_and_a_role_grant_beneath_a_deny_still_holds() {
+    const HOLDER: Uuid = Uuid::from_u128(0x200);
+    let mut h = Harness::new();
+    h.shared_cache_misses(|u| {
+        if u != HOLDER {
+            return subject_of(u);
+        }
+        let grant = PermissionGrant {
+            id: Uuid::new_v4(),
+            user_id: u,
+            permission: p("debate_session.realtime_manage"),
+            scope: Scope::Institution(OTHER_INST),
+            expires_at: Some(start() + Duration::hours(1)),
+            granted_by: Some(ROOT),
+            granted_at: start(),
+        };
+        // moderator of the institution, whose campus denies moderators that permission,
+        // and moderator again of the department inside that campus
+        let roles = vec![
+            assignment(u, MODERATOR, inst()),
+            assignment(u, TEACHER, Scope::Department(DEPT)),
+        ];
+        Subject::user(u, roles, vec![grant])
+    });
+    lock(&h.overrides).push(deny(MODERATOR, campus(), "debate_session.realtime_manage"));
+    let (svc, _, _, clock) = h.build().await;
+    let manage = p("debate_session.realtime_manage");
+    assert_eq!(
+        svc.scopes_with(Some(HOLDER), manage).await.unwrap(),
+        ScopeSet::Only(vec![
+            inst(),
+            Scope::Institution(OTHER_INST),
+            Scope::Department(DEPT)
+        ])
+    );
+    // the cached grant set still holds the grant: its expiry alone ends it
+    clock.advance(Duration::hours(2));
+    assert_eq!(
+        svc.scopes_with(Some(HOLDER), manage).await.unwrap(),
+        ScopeSet::Only(vec![inst(), Scope::Department(DEPT)])
+    );
+}
+
+#[tokio::test]
+async fn a_member_reads_their_unit_and_what_is_kept_globally() {
+    let mut h = Harness::new();
+    h.shared_cache_misses(subject_of);
+    lock(&h.members).push((NOBODY, campus()));
+    let (svc, _, _, _) = h.build().await;
+    // basic_user reads what is global; the membership adds the campus subtree
+    assert_eq!(
+        svc.scopes_with(Some(NOBODY), p("debate_session.read"))
+            .await
+            .unwrap(),
+        ScopeSet::Only(vec![Scope::Global, campus(), Scope::Department(DEPT)])
+    );
+    // members moderate nothing
+    assert!(
+        svc.scopes_with(Some(NOBODY), p("debate_session.realtime_manage"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn overrides_of_roles_the_caller_does_not_hold_cost_no_lookups() {
+    let mut h = Harness::new();
+    h.shared_cache_misses(subject_of);
+    // a deny for teachers in the campus: the institution admin holds no teacher role
+    lock(&h.overrides).push(deny(TEACHER, campus(), "role.read"));
+    let (svc, log, _, _) = h.build().await;
+    log.take();
+    assert_eq!(
+        svc.scopes_with(Some(IADMIN), p("role.read")).await.unwrap(),
+        ScopeSet::Only(vec![inst(), campus(), Scope::Department(DEPT)])
+    );
+    let paths: Vec<String> = log
+        .take()
+        .into_iter()
+        .filter(|e| e.starts_with("scopes.path_of"))
+        .collect();
+    assert_eq!(paths, [format!("scopes.path_of {}", inst())]);
+}

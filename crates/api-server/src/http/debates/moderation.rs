@@ -7,7 +7,7 @@
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use domain_core::PageLimit;
-use domain_debates::{ActionFilter, ActionKind, ModerationAction};
+use domain_debates::{ActionFilter, ActionKind, ModerationAction, ScopeRestriction};
 use domain_rbac::{Action, ResourceType, Scope, perm};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -19,6 +19,7 @@ use crate::http::paging::{next_cursor, uuid_after};
 use crate::http::problem::ApiError;
 use crate::http::routes::Endpoint;
 use crate::http::state::AppState;
+use crate::http::visible::permitted_scopes;
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
     let tag = "moderation";
@@ -82,6 +83,14 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             .summary(
                 tag,
                 "Recorded moderation actions, newest first (`session_id`, `scope`, `target_user_id`, `actor_id`, `kind`, `after`, `limit`)",
+            )
+            .description(
+                "Without `session_id` or `scope`: the actions of every scope where the caller \
+                 holds `debate_session.realtime_manage` (their grants' scopes and the units \
+                 inside, less any subtree an override denies them), an empty page when there \
+                 is none; a guest who moderates nowhere gets 401. `session_id` or `scope` \
+                 narrows the list to one session or exactly one scope, which the caller must \
+                 moderate (403 otherwise). Keyset-paged: pass `next` as `after`.",
             )
             .permission(manage)
             .query::<ActionsQuery>()
@@ -300,7 +309,7 @@ async fn remove_message(
 struct ActionsQuery {
     /// Actions in this session only.
     session_id: Option<Uuid>,
-    /// Actions of sessions in exactly this scope.
+    /// Actions of sessions in exactly this scope (default: every scope you moderate).
     #[serde(default)]
     #[schemars(schema_with = "crate::http::schema::scope_or_null")]
     scope: Option<String>,
@@ -321,7 +330,8 @@ struct ActionsQuery {
 
 /// Lists actions. The reader needs `debate_session.realtime_manage` where the actions
 /// happened: in the session's scope with `session_id`, in `scope` with `scope` (actions
-/// of sessions in exactly that scope), globally with neither.
+/// of sessions in exactly that scope); with neither, the list holds the actions of the
+/// scopes where they hold it (`RbacService::scopes_with`).
 async fn actions(
     state: web::Data<AppState>,
     auth: Authorize,
@@ -357,18 +367,39 @@ async fn actions(
                     next: None,
                 }));
             }
-            scope
+            Some(scope)
         }
-        None => requested.unwrap_or(Scope::Global),
+        None => requested,
     };
-    auth.require(scope).await?;
+    // Named, a session or a scope must be one the caller moderates (403 otherwise);
+    // unnamed, the list is of every scope where they do, possibly none.
+    let readable = match scope {
+        Some(scope) => {
+            auth.require(scope).await?;
+            None
+        }
+        None => match permitted_scopes(&state, &auth).await?.as_text() {
+            (true, only) if only.is_empty() => {
+                return Ok(HttpResponse::Ok().json(ModerationActionPage {
+                    items: vec![],
+                    next: None,
+                }));
+            }
+            (true, only) => Some(ScopeRestriction::Only(only)),
+            (false, but) => Some(ScopeRestriction::AllBut(but)),
+        },
+    };
     let filter = ActionFilter {
         session_id: q.session_id,
-        // without a session or a scope: everything (the reader is a global moderator)
-        scope: (q.session_id.is_none() && q.scope.is_some()).then(|| scope.to_string()),
+        scope: q
+            .session_id
+            .is_none()
+            .then(|| scope.map(|s| s.to_string()))
+            .flatten(),
         target_user_id: q.target_user_id,
         actor_id: q.actor_id,
         kind,
+        readable,
     };
     let limit = PageLimit::new(q.limit);
     let items = state.moderation.actions(filter, after, limit.get()).await?;
