@@ -319,6 +319,27 @@ async fn story(app: &App, other: &str) {
             .await;
         assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
     }
+    // The override was made on one instance and is read on the other: changes reach
+    // every instance within 1 s (docs/rbac.md), so wait for that, no longer.
+    let changed = std::time::Instant::now();
+    while call(
+        app,
+        other,
+        "GET",
+        &format!("/api/debates/topics/{topic}/"),
+        Some(&member_b),
+        None,
+    )
+    .await
+    .status()
+        == 200
+    {
+        assert!(
+            changed.elapsed() < std::time::Duration::from_secs(1),
+            "the deny override did not reach the other instance within 1 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     for path in &lists {
         let res = call(app, other, "GET", path, Some(&member_b), None).await;
         let page: Value = res.json().await.unwrap();
