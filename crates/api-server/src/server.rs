@@ -130,7 +130,7 @@ pub async fn start(config: &Config, handle_signals: bool) -> Result<RunningServe
     };
     let permissions = web::Data::new(crate::http::guard::RoutePermissions::from_routes());
     let state = web::Data::new(state);
-    let metrics = web::Data::new(Metrics::default());
+    let metrics = web::Data::new(Metrics::install());
     let doc = web::Data::new(OpenApiJson(Arc::new(openapi::document_json())));
     let asyncapi = web::Data::new(crate::http::asyncapi::AsyncApiJson(Arc::new(
         crate::http::asyncapi::document_json(),

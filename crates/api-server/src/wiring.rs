@@ -98,10 +98,31 @@ impl Pacer for TokioPacer {
     }
 }
 
+/// bb8's own counts of a pool: its waits are measured without touching each place the
+/// adapters take a connection. (A macro: the two pools' `State` is bb8's type, which
+/// this crate does not name.)
+macro_rules! pool_stats {
+    ($pool:expr) => {{
+        let state = $pool.state();
+        let s = state.statistics;
+        crate::http::metrics::PoolStats {
+            connections: state.connections,
+            idle: state.idle_connections,
+            pending: s.pending_gets(),
+            waited: s.get_waited,
+            wait_time: s.get_wait_time,
+            timed_out: s.get_timed_out,
+        }
+    }};
+}
+
 struct PgHealth(adapter_postgres::PgPool);
 impl HealthCheck for PgHealth {
     fn name(&self) -> &'static str {
         "postgres"
+    }
+    fn pool_stats(&self) -> Option<crate::http::metrics::PoolStats> {
+        Some(pool_stats!(self.0))
     }
     fn check(&self) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>> {
         Box::pin(async move {
@@ -116,6 +137,9 @@ struct RedisHealth(adapter_redis::RedisPool);
 impl HealthCheck for RedisHealth {
     fn name(&self) -> &'static str {
         "redis"
+    }
+    fn pool_stats(&self) -> Option<crate::http::metrics::PoolStats> {
+        Some(pool_stats!(self.0))
     }
     fn check(&self) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>> {
         Box::pin(async move {
