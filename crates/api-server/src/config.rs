@@ -173,7 +173,7 @@ pub const MIN_SECRET_BYTES: usize = 32;
 ///
 /// Secrets (and URLs that may carry a password) have `hide_env_values`: `--help` never
 /// prints their current value, and they have no default to print.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Clone, clap::Args)]
 #[command(next_help_heading = "Configuration (each flag also reads its environment variable)")]
 pub struct ConfigArgs {
     /// `development` (friendly defaults) or `production` (strict: DATABASE_URL, REDIS_URL
@@ -332,6 +332,25 @@ pub fn weak_secret_reason(secret: &str) -> Option<&'static str> {
         return Some("has too little variety to be random");
     }
     None
+}
+
+impl std::fmt::Debug for ConfigArgs {
+    // The settings hold secrets: only whether they are set is shown, as for `Config`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |v: &Option<String>| v.as_ref().map(|_| "<set>");
+        f.debug_struct("ConfigArgs")
+            .field("env", &self.env)
+            .field("bind", &self.bind)
+            .field("database_url", &set(&self.database_url))
+            .field("redis_url", &set(&self.redis_url))
+            .field("jwt_secret", &set(&self.jwt_secret))
+            .field("smtp_url", &set(&self.smtp_url))
+            .field(
+                "bootstrap_admin_password",
+                &set(&self.bootstrap_admin_password),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 /// `FromStr` after trimming, with an error that quotes the value: used for settings that
@@ -935,6 +954,23 @@ mod tests {
             assert_eq!(cfg(&[(var, "soon")]).unwrap_err().var, var);
             assert!(cfg(&[(var, "250")]).is_ok());
         }
+    }
+
+    #[test]
+    fn parsed_settings_hide_secrets_too() {
+        let cli = crate::cli::Cli::parse_from_env([
+            "api-server",
+            "serve",
+            "--jwt-secret",
+            STRONG,
+            "--database-url",
+            "postgres://u:pw@h/db",
+            "--bootstrap-admin-password",
+            "hunter2 hunter2",
+        ]);
+        let text = format!("{cli:?}");
+        assert!(text.contains("127.0.0.1:8080"), "{text}");
+        assert!(!text.contains(STRONG) && !text.contains("pw@") && !text.contains("hunter2"));
     }
 
     #[test]
