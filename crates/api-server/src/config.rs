@@ -112,6 +112,8 @@ pub struct Config {
     pub shutdown_timeout_secs: u64,
     /// `AGORA_LOG_FORMAT`.
     pub log_format: LogFormat,
+    /// `RUST_LOG`: the log filter (`tracing_subscriber::EnvFilter` syntax).
+    pub log_filter: String,
     /// `AGORA_WORKER` (`on`/`off`): run the background-job worker inside `serve`.
     /// `api-server worker` runs one regardless.
     pub worker_enabled: bool,
@@ -164,31 +166,151 @@ impl std::fmt::Debug for Config {
 /// Smallest signing key accepted, in bytes (HS256 wants 256 bits).
 pub const MIN_SECRET_BYTES: usize = 32;
 
-fn parse<T: FromStr>(var: &'static str, raw: Option<String>, default: T) -> Result<T, ConfigError>
-where
-    T::Err: std::fmt::Display,
-{
-    match raw {
-        None => Ok(default),
-        Some(v) => v
-            .trim()
-            .parse()
-            .map_err(|e| err(var, format!("cannot parse {v:?}: {e}"))),
-    }
-}
-
-fn parse_bool(var: &'static str, raw: Option<String>, default: bool) -> Result<bool, ConfigError> {
-    match raw
-        .as_deref()
-        .map(str::trim)
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        None => Ok(default),
-        Some("1" | "true" | "yes" | "on") => Ok(true),
-        Some("0" | "false" | "no" | "off") => Ok(false),
-        Some(other) => Err(err(var, format!("expected true or false, got {other:?}"))),
-    }
+/// Every setting as the command line sees it: one `--flag` per environment variable, so
+/// `api-server serve --help` lists each variable with its default and meaning. Values
+/// are parsed here; rules that span settings, and the secrets' schemes, are checked by
+/// [`ConfigArgs::into_config`].
+///
+/// Secrets (and URLs that may carry a password) have `hide_env_values`: `--help` never
+/// prints their current value, and they have no default to print.
+#[derive(Clone, clap::Args)]
+#[command(next_help_heading = "Configuration (each flag also reads its environment variable)")]
+pub struct ConfigArgs {
+    /// `development` (friendly defaults) or `production` (strict: DATABASE_URL, REDIS_URL
+    /// and a strong AGORA_JWT_SECRET required; JSON logs).
+    #[arg(long = "env", env = "AGORA_ENV", default_value = "development", value_parser = environment, hide_possible_values = true)]
+    pub env: Environment,
+    /// Address to listen on.
+    #[arg(long, env = "AGORA_BIND", default_value = "127.0.0.1:8080", value_parser = trimmed::<SocketAddr>)]
+    pub bind: SocketAddr,
+    /// PostgreSQL URL (postgres://…); unset: in-memory storage, lost on exit.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Redis URL (redis://, rediss:// or unix://); unset: revocations, rate limits and
+    /// fan-out kept in process (one instance only).
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key, to share one Redis between deployments.
+    #[arg(long, env = "AGORA_REDIS_PREFIX", default_value = "agora:")]
+    pub redis_prefix: String,
+    /// HS256 signing key, at least 32 bytes and random, shared by every instance; unset
+    /// (development only): a random key per process. A weak key stops startup.
+    #[arg(long, env = "AGORA_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// `iss` claim of issued tokens.
+    #[arg(long, env = "AGORA_JWT_ISSUER", default_value = "agora")]
+    pub jwt_issuer: String,
+    /// `aud` claim of issued tokens.
+    #[arg(long, env = "AGORA_JWT_AUDIENCE", default_value = "agora-api")]
+    pub jwt_audience: String,
+    /// Access token lifetime, seconds (10–86400).
+    #[arg(long = "access-token-ttl", env = "AGORA_ACCESS_TOKEN_TTL", default_value = "900", value_parser = trimmed::<i64>)]
+    pub access_ttl_secs: i64,
+    /// Login session (refresh token) lifetime, seconds; not shorter than the access token's.
+    #[arg(long = "refresh-token-ttl", env = "AGORA_REFRESH_TOKEN_TTL", default_value = "1209600", value_parser = trimmed::<i64>)]
+    pub refresh_ttl_secs: i64,
+    /// Failed logins of one client address on one account per window before that pair
+    /// (only) is refused.
+    #[arg(long, env = "AGORA_LOGIN_MAX_FAILURES", default_value = "5", value_parser = trimmed::<u32>)]
+    pub login_max_failures: u32,
+    /// Failed logins of one client address across accounts per window from which it
+    /// counts as credential stuffing.
+    #[arg(long, env = "AGORA_LOGIN_MAX_FAILURES_PER_CLIENT", default_value = "30", value_parser = trimmed::<u32>)]
+    pub login_max_failures_per_client: u32,
+    /// Window failed logins are counted in, seconds.
+    #[arg(long, env = "AGORA_LOGIN_WINDOW_SECS", default_value = "900", value_parser = trimmed::<u64>)]
+    pub login_window_secs: u64,
+    /// Longest lockout of an (account, client) pair, seconds; lockouts start at 60 s and
+    /// double.
+    #[arg(long, env = "AGORA_LOGIN_LOCKOUT_MAX_SECS", default_value = "3600", value_parser = trimmed::<u64>)]
+    pub login_lockout_max_secs: u64,
+    /// Failed logins of one account per window beyond which its failed answers are held
+    /// back.
+    #[arg(long, env = "AGORA_LOGIN_SLOW_AFTER", default_value = "10", value_parser = trimmed::<u32>)]
+    pub login_slow_after: u32,
+    /// Failed logins of one account per window from which clients that already failed on
+    /// it are refused (others still sign in).
+    #[arg(long, env = "AGORA_LOGIN_ACCOUNT_CEILING", default_value = "20", value_parser = trimmed::<u32>)]
+    pub login_account_ceiling: u32,
+    /// Longest hold-back of a failed login answer, milliseconds (0–30000; 0: none).
+    #[arg(long, env = "AGORA_LOGIN_MAX_DELAY_MS", default_value = "2000", value_parser = trimmed::<u64>)]
+    pub login_max_delay_ms: u64,
+    /// Registrations (with valid input) per client address per window.
+    #[arg(long, env = "AGORA_REGISTER_MAX_PER_CLIENT", default_value = "60", value_parser = trimmed::<u32>)]
+    pub register_max_per_client: u32,
+    /// Registration window, seconds.
+    #[arg(long, env = "AGORA_REGISTER_WINDOW_SECS", default_value = "3600", value_parser = trimmed::<u64>)]
+    pub register_window_secs: u64,
+    /// PostgreSQL connections per instance.
+    #[arg(long, env = "AGORA_DB_POOL_SIZE", default_value = "10", value_parser = trimmed::<u32>)]
+    pub db_pool_size: u32,
+    /// How long a request waits for a PostgreSQL connection before a 503, milliseconds
+    /// (50–60000).
+    #[arg(long, env = "AGORA_DB_ACQUIRE_TIMEOUT_MS", default_value = "1000", value_parser = trimmed::<u64>)]
+    pub db_acquire_timeout_ms: u64,
+    /// The same for Redis connections, milliseconds (50–60000).
+    #[arg(long, env = "AGORA_REDIS_ACQUIRE_TIMEOUT_MS", default_value = "1000", value_parser = trimmed::<u64>)]
+    pub redis_acquire_timeout_ms: u64,
+    /// Apply pending migrations when `serve` starts.
+    #[arg(long, env = "AGORA_AUTO_MIGRATE", default_value = "true", value_parser = flag, action = clap::ArgAction::Set)]
+    pub auto_migrate: bool,
+    /// Take the client address from `X-Forwarded-For`.
+    #[arg(long, env = "AGORA_TRUST_PROXY", default_value = "false", value_parser = flag, action = clap::ArgAction::Set)]
+    pub trust_proxy: bool,
+    /// Comma-separated origins (`https://app.example.org`, or `*`) whose pages may open
+    /// real-time rooms; requests without `Origin` and from the server's own host are
+    /// always allowed.
+    #[arg(long, env = "AGORA_ALLOWED_ORIGINS")]
+    pub allowed_origins: Option<String>,
+    /// Arguments per second / burst a user may send into one debate session, by the
+    /// sender's highest-ranked role (`*`: any other role).
+    #[arg(long, env = "AGORA_ROOM_SEND_RATES", default_value = crate::send_rate::DEFAULT_SEND_RATES, value_parser = send_rates)]
+    pub room_send_rates: crate::send_rate::SendRates,
+    /// How long a room connection counts as present after its last heartbeat, seconds
+    /// (3–3600).
+    #[arg(long, env = "AGORA_PRESENCE_TTL_SECS", default_value = "30", value_parser = trimmed::<u64>)]
+    pub presence_ttl_secs: u64,
+    /// HTTP worker threads [default: the number of CPUs].
+    #[arg(long, env = "AGORA_WORKERS", value_parser = trimmed::<usize>)]
+    pub workers: Option<usize>,
+    /// Seconds for in-flight requests on SIGTERM/SIGINT, and again for running jobs.
+    #[arg(long = "shutdown-timeout", env = "AGORA_SHUTDOWN_TIMEOUT", default_value = "30", value_parser = trimmed::<u64>)]
+    pub shutdown_timeout_secs: u64,
+    /// Log output: `json` or `pretty` [default: pretty in development, json in production].
+    #[arg(long, env = "AGORA_LOG_FORMAT", value_parser = log_format)]
+    pub log_format: Option<LogFormat>,
+    /// Log filter, e.g. `info,api_server=debug` (an unusable one falls back to `info`).
+    #[arg(long, env = "RUST_LOG", default_value = "info")]
+    pub log_filter: String,
+    /// Run the background-job worker inside `serve` (`off`: run `api-server worker`
+    /// processes instead).
+    #[arg(long = "worker", env = "AGORA_WORKER", default_value = "on", value_parser = flag, action = clap::ArgAction::Set)]
+    pub worker_enabled: bool,
+    /// Jobs one worker runs at the same time (1–256).
+    #[arg(long, env = "AGORA_WORKER_CONCURRENCY", default_value = "4", value_parser = trimmed::<u32>)]
+    pub worker_concurrency: u32,
+    /// How long an idle worker waits before looking for due jobs again, milliseconds
+    /// (10–60000); new jobs wake it at once.
+    #[arg(long, env = "AGORA_WORKER_POLL_MS", default_value = "250", value_parser = trimmed::<u64>)]
+    pub worker_poll_ms: u64,
+    /// SMTP server (`smtp://host:25`, `smtp://user:pass@host:587?tls=required`,
+    /// `smtps://user:pass@host:465`); unset: e-mails are logged, not sent.
+    #[arg(long, env = "SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// Sender of every e-mail.
+    #[arg(
+        long,
+        env = "AGORA_MAIL_FROM",
+        default_value = "Agora <no-reply@localhost>"
+    )]
+    pub mail_from: String,
+    /// `username:email` of a super_admin created at startup if no account has that
+    /// username (embedded mode, where `create-admin` cannot reach the server's memory).
+    #[arg(long, env = "AGORA_BOOTSTRAP_ADMIN")]
+    pub bootstrap_admin: Option<String>,
+    /// Password of AGORA_BOOTSTRAP_ADMIN (set it in the environment, not on the command line).
+    #[arg(long, env = "AGORA_BOOTSTRAP_ADMIN_PASSWORD", hide_env_values = true)]
+    pub bootstrap_admin_password: Option<String>,
 }
 
 /// Why a signing key is too weak to use, if it is: shorter than [`MIN_SECRET_BYTES`],
@@ -210,6 +332,130 @@ pub fn weak_secret_reason(secret: &str) -> Option<&'static str> {
         return Some("has too little variety to be random");
     }
     None
+}
+
+impl std::fmt::Debug for ConfigArgs {
+    // The settings hold secrets: only whether they are set is shown, as for `Config`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |v: &Option<String>| v.as_ref().map(|_| "<set>");
+        f.debug_struct("ConfigArgs")
+            .field("env", &self.env)
+            .field("bind", &self.bind)
+            .field("database_url", &set(&self.database_url))
+            .field("redis_url", &set(&self.redis_url))
+            .field("jwt_secret", &set(&self.jwt_secret))
+            .field("smtp_url", &set(&self.smtp_url))
+            .field(
+                "bootstrap_admin_password",
+                &set(&self.bootstrap_admin_password),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// `FromStr` after trimming, with an error that quotes the value: used for settings that
+/// are never secret.
+fn trimmed<T: FromStr>(raw: &str) -> Result<T, String>
+where
+    T::Err: std::fmt::Display,
+{
+    raw.trim()
+        .parse()
+        .map_err(|e| format!("cannot parse {raw:?}: {e}"))
+}
+
+fn flag(raw: &str) -> Result<bool, String> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        other => Err(format!("expected true or false, got {other:?}")),
+    }
+}
+
+fn environment(raw: &str) -> Result<Environment, String> {
+    match raw.trim() {
+        "development" | "dev" => Ok(Environment::Development),
+        "production" | "prod" => Ok(Environment::Production),
+        other => Err(format!("expected development or production, got {other:?}")),
+    }
+}
+
+fn log_format(raw: &str) -> Result<LogFormat, String> {
+    match raw.trim() {
+        "json" => Ok(LogFormat::Json),
+        "pretty" | "text" => Ok(LogFormat::Pretty),
+        other => Err(format!("expected json or pretty, got {other:?}")),
+    }
+}
+
+fn send_rates(raw: &str) -> Result<crate::send_rate::SendRates, String> {
+    crate::send_rate::SendRates::parse(raw)
+}
+
+/// The configuration command, built once: the table from flags to variable names that
+/// [`Config::from_lookup`] and [`config_error`] read.
+fn config_command() -> &'static clap::Command {
+    static COMMAND: std::sync::OnceLock<clap::Command> = std::sync::OnceLock::new();
+    COMMAND.get_or_init(|| {
+        use clap::Args;
+        let mut command = ConfigArgs::augment_args(clap::Command::new("api-server"));
+        // built, so each argument renders as clap's errors name it
+        command.build();
+        command
+    })
+}
+
+/// `cmd` with variables that are set but empty treated as unset, as they always were:
+/// `AGORA_BIND=` in a `.env` means "the default", not "an empty address". Clap itself
+/// would parse the empty value.
+pub fn without_empty_env(cmd: clap::Command) -> clap::Command {
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|c| c.get_name().to_owned())
+        .collect();
+    let mut cmd = cmd.mut_args(|a| {
+        let empty = a
+            .get_env()
+            .and_then(std::env::var_os)
+            .is_some_and(|v| v.is_empty());
+        if empty {
+            a.env(clap::builder::Resettable::Reset)
+        } else {
+            a
+        }
+    });
+    for name in names {
+        cmd = cmd.mut_subcommand(name, without_empty_env);
+    }
+    cmd
+}
+
+/// Every environment variable the configuration reads, in the order of `--help`.
+pub fn variables() -> impl Iterator<Item = &'static str> {
+    config_command()
+        .get_arguments()
+        .filter_map(|a| a.get_env().and_then(|v| v.to_str()))
+}
+
+/// The [`ConfigError`] for a command-line error about a configuration flag or variable,
+/// naming the variable. Its message comes from our value parsers, which quote only values
+/// that are never secret; secrets have none (their schemes are checked in
+/// [`ConfigArgs::into_config`] without echoing them). `None` for other errors (an
+/// unknown flag, `--help`), which clap reports itself.
+pub fn config_error(error: &clap::Error) -> Option<ConfigError> {
+    use clap::error::{ContextKind, ContextValue};
+    let Some(ContextValue::String(arg)) = error.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let var = config_command()
+        .get_arguments()
+        .find(|a| a.to_string() == *arg)?
+        .get_env()?
+        .to_str()?;
+    let message = std::error::Error::source(error)
+        .map(ToString::to_string)
+        .unwrap_or_else(|| "is malformed".to_owned());
+    Some(err(var, message))
 }
 
 /// Parses `AGORA_BOOTSTRAP_ADMIN` (`username:email`) and its password with the account
@@ -259,50 +505,13 @@ fn bootstrap_admin(value: &str, password: Option<String>) -> Result<BootstrapAdm
     })
 }
 
-impl Config {
-    /// Reads the process environment.
+impl ConfigArgs {
+    /// The configuration these settings describe, after the checks that span settings.
     ///
     /// # Errors
     /// A [`ConfigError`] naming the first bad variable.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
-    }
-
-    /// Reads configuration through `get` (for tests and embedding).
-    ///
-    /// # Errors
-    /// A [`ConfigError`] naming the first bad variable.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let env = match get("AGORA_ENV").as_deref().map(str::trim) {
-            None | Some("development") | Some("dev") => Environment::Development,
-            Some("production") | Some("prod") => Environment::Production,
-            Some(other) => {
-                return Err(err(
-                    "AGORA_ENV",
-                    format!("expected development or production, got {other:?}"),
-                ));
-            }
-        };
-        let default_bind: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 8080));
-        let log_format = match get("AGORA_LOG_FORMAT").as_deref().map(str::trim) {
-            None => {
-                if env == Environment::Production {
-                    LogFormat::Json
-                } else {
-                    LogFormat::Pretty
-                }
-            }
-            Some("json") => LogFormat::Json,
-            Some("pretty") | Some("text") => LogFormat::Pretty,
-            Some(other) => {
-                return Err(err(
-                    "AGORA_LOG_FORMAT",
-                    format!("expected json or pretty, got {other:?}"),
-                ));
-            }
-        };
-        let database_url = get("DATABASE_URL");
-        if let Some(url) = &database_url
+    pub fn into_config(self) -> Result<Config, ConfigError> {
+        if let Some(url) = &self.database_url
             && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
         {
             return Err(err(
@@ -310,8 +519,7 @@ impl Config {
                 "must start with postgres:// or postgresql://",
             ));
         }
-        let redis_url = get("REDIS_URL");
-        if let Some(url) = &redis_url
+        if let Some(url) = &self.redis_url
             && !(url.starts_with("redis://")
                 || url.starts_with("rediss://")
                 || url.starts_with("unix://"))
@@ -321,139 +529,147 @@ impl Config {
                 "must start with redis://, rediss:// or unix://",
             ));
         }
-        let jwt_secret = get("AGORA_JWT_SECRET");
-        let smtp_url = get("SMTP_URL");
-        if let Some(url) = &smtp_url
+        if let Some(url) = &self.smtp_url
             && !(url.starts_with("smtp://") || url.starts_with("smtps://"))
         {
             // the value is not echoed: it may carry a password
             return Err(err("SMTP_URL", "must start with smtp:// or smtps://"));
         }
-        let cfg = Self {
-            env,
-            bind: parse("AGORA_BIND", get("AGORA_BIND"), default_bind)?,
-            database_url,
-            redis_url,
-            redis_prefix: get("AGORA_REDIS_PREFIX").unwrap_or_else(|| "agora:".into()),
-            jwt_secret,
-            jwt_issuer: get("AGORA_JWT_ISSUER").unwrap_or_else(|| "agora".into()),
-            jwt_audience: get("AGORA_JWT_AUDIENCE").unwrap_or_else(|| "agora-api".into()),
-            access_ttl_secs: parse("AGORA_ACCESS_TOKEN_TTL", get("AGORA_ACCESS_TOKEN_TTL"), 900)?,
-            refresh_ttl_secs: parse(
-                "AGORA_REFRESH_TOKEN_TTL",
-                get("AGORA_REFRESH_TOKEN_TTL"),
-                14 * 24 * 3600,
-            )?,
-            login_max_failures: parse(
-                "AGORA_LOGIN_MAX_FAILURES",
-                get("AGORA_LOGIN_MAX_FAILURES"),
-                5,
-            )?,
-            login_max_failures_per_client: parse(
-                "AGORA_LOGIN_MAX_FAILURES_PER_CLIENT",
-                get("AGORA_LOGIN_MAX_FAILURES_PER_CLIENT"),
-                30,
-            )?,
-            login_window_secs: parse(
-                "AGORA_LOGIN_WINDOW_SECS",
-                get("AGORA_LOGIN_WINDOW_SECS"),
-                900,
-            )?,
-            login_lockout_max_secs: parse(
-                "AGORA_LOGIN_LOCKOUT_MAX_SECS",
-                get("AGORA_LOGIN_LOCKOUT_MAX_SECS"),
-                3600,
-            )?,
-            login_slow_after: parse("AGORA_LOGIN_SLOW_AFTER", get("AGORA_LOGIN_SLOW_AFTER"), 10)?,
-            login_account_ceiling: parse(
-                "AGORA_LOGIN_ACCOUNT_CEILING",
-                get("AGORA_LOGIN_ACCOUNT_CEILING"),
-                20,
-            )?,
-            login_max_delay_ms: parse(
-                "AGORA_LOGIN_MAX_DELAY_MS",
-                get("AGORA_LOGIN_MAX_DELAY_MS"),
-                2000,
-            )?,
-            register_max_per_client: parse(
-                "AGORA_REGISTER_MAX_PER_CLIENT",
-                get("AGORA_REGISTER_MAX_PER_CLIENT"),
-                60,
-            )?,
-            register_window_secs: parse(
-                "AGORA_REGISTER_WINDOW_SECS",
-                get("AGORA_REGISTER_WINDOW_SECS"),
-                3600,
-            )?,
-            db_pool_size: parse("AGORA_DB_POOL_SIZE", get("AGORA_DB_POOL_SIZE"), 10)?,
-            db_acquire_timeout_ms: parse(
-                "AGORA_DB_ACQUIRE_TIMEOUT_MS",
-                get("AGORA_DB_ACQUIRE_TIMEOUT_MS"),
-                1000,
-            )?,
-            redis_acquire_timeout_ms: parse(
-                "AGORA_REDIS_ACQUIRE_TIMEOUT_MS",
-                get("AGORA_REDIS_ACQUIRE_TIMEOUT_MS"),
-                1000,
-            )?,
-            auto_migrate: parse_bool("AGORA_AUTO_MIGRATE", get("AGORA_AUTO_MIGRATE"), true)?,
-            trust_proxy: parse_bool("AGORA_TRUST_PROXY", get("AGORA_TRUST_PROXY"), false)?,
-            allowed_origins: get("AGORA_ALLOWED_ORIGINS")
-                .map(|list| {
-                    list.split(',')
-                        .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
-                        .filter(|o| !o.is_empty())
-                        .collect()
-                })
-                .unwrap_or_default(),
-            room_send_rates: match get("AGORA_ROOM_SEND_RATES") {
-                None => crate::send_rate::SendRates::default(),
-                Some(v) => crate::send_rate::SendRates::parse(&v)
-                    .map_err(|e| err("AGORA_ROOM_SEND_RATES", e))?,
-            },
-            presence_ttl_secs: match parse(
+        if !(3..=3600).contains(&self.presence_ttl_secs) {
+            return Err(err(
                 "AGORA_PRESENCE_TTL_SECS",
-                get("AGORA_PRESENCE_TTL_SECS"),
-                30,
-            )? {
-                ttl @ 3..=3600 => ttl,
-                _ => {
-                    return Err(err(
-                        "AGORA_PRESENCE_TTL_SECS",
-                        "must be between 3 and 3600 seconds",
-                    ));
-                }
-            },
-            workers: parse(
-                "AGORA_WORKERS",
-                get("AGORA_WORKERS"),
+                "must be between 3 and 3600 seconds",
+            ));
+        }
+        let log_format = self.log_format.unwrap_or(match self.env {
+            Environment::Production => LogFormat::Json,
+            Environment::Development => LogFormat::Pretty,
+        });
+        let bootstrap_admin = match &self.bootstrap_admin {
+            None => None,
+            Some(v) => Some(bootstrap_admin(v, self.bootstrap_admin_password)?),
+        };
+        let cfg = Config {
+            env: self.env,
+            bind: self.bind,
+            database_url: self.database_url,
+            redis_url: self.redis_url,
+            redis_prefix: self.redis_prefix,
+            jwt_secret: self.jwt_secret,
+            jwt_issuer: self.jwt_issuer,
+            jwt_audience: self.jwt_audience,
+            access_ttl_secs: self.access_ttl_secs,
+            refresh_ttl_secs: self.refresh_ttl_secs,
+            login_max_failures: self.login_max_failures,
+            login_max_failures_per_client: self.login_max_failures_per_client,
+            login_window_secs: self.login_window_secs,
+            login_lockout_max_secs: self.login_lockout_max_secs,
+            login_slow_after: self.login_slow_after,
+            login_account_ceiling: self.login_account_ceiling,
+            login_max_delay_ms: self.login_max_delay_ms,
+            register_max_per_client: self.register_max_per_client,
+            register_window_secs: self.register_window_secs,
+            db_pool_size: self.db_pool_size,
+            db_acquire_timeout_ms: self.db_acquire_timeout_ms,
+            redis_acquire_timeout_ms: self.redis_acquire_timeout_ms,
+            auto_migrate: self.auto_migrate,
+            trust_proxy: self.trust_proxy,
+            allowed_origins: self
+                .allowed_origins
+                .as_deref()
+                .unwrap_or_default()
+                .split(',')
+                .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
+                .filter(|o| !o.is_empty())
+                .collect(),
+            room_send_rates: self.room_send_rates,
+            presence_ttl_secs: self.presence_ttl_secs,
+            workers: self.workers.unwrap_or_else(|| {
                 std::thread::available_parallelism()
                     .map(|n| n.get())
-                    .unwrap_or(2),
-            )?,
-            shutdown_timeout_secs: parse(
-                "AGORA_SHUTDOWN_TIMEOUT",
-                get("AGORA_SHUTDOWN_TIMEOUT"),
-                30,
-            )?,
+                    .unwrap_or(2)
+            }),
+            shutdown_timeout_secs: self.shutdown_timeout_secs,
             log_format,
-            worker_enabled: parse_bool("AGORA_WORKER", get("AGORA_WORKER"), true)?,
-            worker_concurrency: parse(
-                "AGORA_WORKER_CONCURRENCY",
-                get("AGORA_WORKER_CONCURRENCY"),
-                4,
-            )?,
-            worker_poll_ms: parse("AGORA_WORKER_POLL_MS", get("AGORA_WORKER_POLL_MS"), 250)?,
-            smtp_url,
-            mail_from: get("AGORA_MAIL_FROM")
-                .unwrap_or_else(|| "Agora <no-reply@localhost>".into()),
-            bootstrap_admin: match get("AGORA_BOOTSTRAP_ADMIN") {
-                None => None,
-                Some(v) => Some(bootstrap_admin(&v, get("AGORA_BOOTSTRAP_ADMIN_PASSWORD"))?),
-            },
+            log_filter: self.log_filter,
+            worker_enabled: self.worker_enabled,
+            worker_concurrency: self.worker_concurrency,
+            worker_poll_ms: self.worker_poll_ms,
+            smtp_url: self.smtp_url,
+            mail_from: self.mail_from,
+            bootstrap_admin,
         };
         cfg.validate()?;
         Ok(cfg)
+    }
+}
+
+impl Config {
+    /// Reads the process environment (`.env` must be loaded before, as `main` does).
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first bad variable.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        use clap::Args;
+        use clap::FromArgMatches;
+        // Built afresh: clap reads the variables when the command is built.
+        let command = ConfigArgs::augment_args(clap::Command::new("api-server"));
+        let matches = without_empty_env(command)
+            .try_get_matches_from(["api-server"])
+            .map_err(|e| config_error(&e).unwrap_or_else(|| err("arguments", e.to_string())))?;
+        ConfigArgs::from_arg_matches(&matches)
+            .map_err(|e| err("arguments", e.to_string()))?
+            .into_config()
+    }
+
+    /// Reads configuration from `(variable, value)` pairs only, never the process
+    /// environment (for tests and embedding). Empty values count as unset, as in the
+    /// environment; unknown variables are ignored, as the environment's are.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first bad variable.
+    pub fn from_env_pairs<K, V>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Self, ConfigError>
+    where
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let values: std::collections::HashMap<String, String> = pairs
+            .into_iter()
+            .map(|(k, v)| (k.as_ref().to_owned(), v.as_ref().to_owned()))
+            .collect();
+        Self::from_lookup(|k| values.get(k).cloned())
+    }
+
+    /// Reads configuration through `get` (for tests and embedding), never the process
+    /// environment: each variable `get` knows becomes its flag, so clap parses and
+    /// reports it exactly as it would from the environment.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first bad variable.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        use clap::FromArgMatches;
+        let mut argv = vec!["api-server".to_owned()];
+        for arg in config_command().get_arguments() {
+            let (Some(var), Some(long)) = (arg.get_env().and_then(|v| v.to_str()), arg.get_long())
+            else {
+                continue;
+            };
+            if let Some(value) = get(var).filter(|v| !v.is_empty()) {
+                argv.push(format!("--{long}={value}"));
+            }
+        }
+        // Without the process environment: only `get` speaks.
+        let command = config_command()
+            .clone()
+            .mut_args(|a| a.env(clap::builder::Resettable::Reset));
+        let matches = command.try_get_matches_from(argv).map_err(|e| {
+            config_error(&e).unwrap_or_else(|| err("arguments", e.kind().to_string()))
+        })?;
+        ConfigArgs::from_arg_matches(&matches)
+            .map_err(|e| err("arguments", e.kind().to_string()))?
+            .into_config()
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -738,6 +954,23 @@ mod tests {
             assert_eq!(cfg(&[(var, "soon")]).unwrap_err().var, var);
             assert!(cfg(&[(var, "250")]).is_ok());
         }
+    }
+
+    #[test]
+    fn parsed_settings_hide_secrets_too() {
+        let cli = crate::cli::Cli::parse_from_env([
+            "api-server",
+            "serve",
+            "--jwt-secret",
+            STRONG,
+            "--database-url",
+            "postgres://u:pw@h/db",
+            "--bootstrap-admin-password",
+            "hunter2 hunter2",
+        ]);
+        let text = format!("{cli:?}");
+        assert!(text.contains("127.0.0.1:8080"), "{text}");
+        assert!(!text.contains(STRONG) && !text.contains("pw@") && !text.contains("hunter2"));
     }
 
     #[test]

@@ -25,7 +25,7 @@ use async_trait::async_trait;
 use chrono::TimeDelta;
 use domain_core::Clock;
 use domain_identity::{LoginSessionRepository, UserRepository};
-use domain_jobs::{Job, JobError, JobHandler, JobQueue, Periodic, Worker, WorkerConfig};
+use domain_jobs::{Job, JobError, JobHandler, JobQueue, NewJob, Periodic, Worker, WorkerConfig};
 use domain_notifications::{Email, MailError, Mailer};
 use tokio::sync::watch;
 
@@ -293,11 +293,100 @@ pub fn worker(deps: &JobDeps, config: &Config) -> Worker {
         ..WorkerConfig::new(worker_name())
     };
     Worker::new(
-        deps.queue.clone(),
+        Arc::new(Metered(deps.queue.clone())),
         handlers(deps),
         deps.clock.clone(),
         worker_config,
     )
+}
+
+/// The worker's queue, counting each outcome it records (`agora_job_runs_total`): the
+/// worker reports outcomes only through `complete` and `fail`, so the domain crate needs
+/// no metrics of its own.
+struct Metered(Arc<dyn JobQueue>);
+
+#[async_trait]
+impl JobQueue for Metered {
+    async fn enqueue(
+        &self,
+        job: NewJob,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<domain_jobs::Enqueued, domain_core::StoreError> {
+        self.0.enqueue(job, now).await
+    }
+    async fn claim(
+        &self,
+        worker: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        lease: TimeDelta,
+        limit: u32,
+    ) -> Result<Vec<Job>, domain_core::StoreError> {
+        self.0.claim(worker, now, lease, limit).await
+    }
+    async fn complete(
+        &self,
+        id: uuid::Uuid,
+        worker: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, domain_core::StoreError> {
+        let recorded = self.0.complete(id, worker, now).await;
+        if let Ok(true) = recorded {
+            crate::http::metrics::job_run("done");
+        }
+        recorded
+    }
+    async fn fail(
+        &self,
+        id: uuid::Uuid,
+        worker: &str,
+        error: &str,
+        retry_at: Option<chrono::DateTime<chrono::Utc>>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, domain_core::StoreError> {
+        let recorded = self.0.fail(id, worker, error, retry_at, now).await;
+        if let Ok(true) = recorded {
+            crate::http::metrics::job_run(if retry_at.is_some() { "retry" } else { "dead" });
+        }
+        recorded
+    }
+    async fn extend(
+        &self,
+        id: uuid::Uuid,
+        worker: &str,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, domain_core::StoreError> {
+        self.0.extend(id, worker, until).await
+    }
+    async fn counts(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<domain_jobs::JobCounts, domain_core::StoreError> {
+        self.0.counts(now).await
+    }
+    async fn list(
+        &self,
+        status: Option<domain_jobs::JobStatus>,
+        after: Option<uuid::Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Job>, domain_core::StoreError> {
+        self.0.list(status, after, limit).await
+    }
+    async fn get(&self, id: uuid::Uuid) -> Result<Option<Job>, domain_core::StoreError> {
+        self.0.get(id).await
+    }
+    async fn retry(
+        &self,
+        id: uuid::Uuid,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, domain_core::StoreError> {
+        self.0.retry(id, now).await
+    }
+    async fn purge_done(
+        &self,
+        older_than: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, domain_core::StoreError> {
+        self.0.purge_done(older_than).await
+    }
 }
 
 /// A worker running on its own task; cheap to clone, every clone stops the same worker.
@@ -360,7 +449,7 @@ mod tests {
     use adapter_memory::MemoryJobQueue;
     use domain_core::ManualClock;
     use domain_jobs::JobStatus;
-    use domain_jobs::NewJob;
+
     use std::sync::Mutex;
 
     /// Records what it is asked to send; answers with `result`.

@@ -146,7 +146,7 @@ pub async fn start_with_clock(
     };
     let permissions = web::Data::new(crate::http::guard::RoutePermissions::from_routes());
     let state = web::Data::new(state);
-    let metrics = web::Data::new(Metrics::default());
+    let metrics = web::Data::new(Metrics::install());
     let doc = web::Data::new(OpenApiJson(Arc::new(openapi::document_json())));
     let asyncapi = web::Data::new(crate::http::asyncapi::AsyncApiJson(Arc::new(
         crate::http::asyncapi::document_json(),

@@ -73,7 +73,20 @@ async fn errors_are_problem_documents(app: &App) {
     assert_eq!(app.get("/healthz").await.status(), 200);
 }
 
+/// The value of the sample `series` (name and labels) in a `/metrics` text, 0 if absent.
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
 async fn operations_endpoints(app: &App) {
+    // Metrics are process-wide and other tests run alongside: compare before and after.
+    const ME_200: &str =
+        r#"agora_http_requests_total{method="GET",route="/api/users/me",status="200"}"#;
+    const ME_FAST: &str = r#"agora_http_request_duration_seconds_count{method="GET",route="/api/users/me",status="2xx"}"#;
+    let before = app.get("/metrics").await.text().await.unwrap();
+
     // trailing slash optional, both ways
     assert_eq!(app.get("/healthz").await.status(), 200);
     assert_eq!(app.get("/healthz/").await.status(), 200);
@@ -110,15 +123,25 @@ async fn operations_endpoints(app: &App) {
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["status"], "ok");
 
-    // metrics count requests by route pattern and status
+    // metrics count requests by route pattern (never the raw path) and status, time them
+    // in a histogram, and show the job queue
+    let raw = uuid::Uuid::new_v4();
+    app.get(&format!("/api/debates/sessions/{raw}/")).await;
     let text = app.get("/metrics").await.text().await.unwrap();
     assert!(
-        text.contains(
-            r#"agora_http_requests_total{method="GET",route="/api/users/me",status="200"} 2"#
-        ),
+        sample(&text, ME_200) >= sample(&before, ME_200) + 2.0,
         "{text}"
     );
-    assert!(text.contains("agora_http_request_duration_seconds_bucket{"));
+    assert!(
+        sample(&text, ME_FAST) >= sample(&before, ME_FAST) + 2.0,
+        "{text}"
+    );
+    assert!(text.contains(r#"agora_http_request_duration_seconds_bucket{method="GET",route="/api/users/me",status="2xx",le="0.005"}"#), "{text}");
+    assert!(
+        !text.contains(&raw.to_string()),
+        "a raw path became a label: {text}"
+    );
+    assert!(text.contains(r#"agora_jobs{state="queued"}"#), "{text}");
 
     // docs page and its assets come from the server itself
     let res = app.get("/api/docs/").await;

@@ -74,6 +74,25 @@ async fn one_socket_carries_a_room_and_my_notifications(app: &App) {
     subscribe(&mut ws, &debate, None).await;
     subscribe(&mut ws, &mine, None).await;
 
+    // operators see the open socket and its frames (process-wide figures, other tests
+    // run alongside: at least this socket and its two subscriptions each way)
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let value = |series: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(0.0)
+    };
+    assert!(value("agora_ws_connections") >= 1.0, "{metrics}");
+    assert!(
+        value(r#"agora_ws_frames_total{direction="in"}"#) >= 2.0,
+        "{metrics}"
+    );
+    assert!(
+        value(r#"agora_ws_frames_total{direction="out"}"#) >= 2.0,
+        "{metrics}"
+    );
+
     // an argument of the other side, posted over REST
     assert_eq!(
         post_argument(app, &room.session, &room.con, "first")

@@ -56,18 +56,11 @@ pub async fn request_context(
 
     let result = next.call(req).instrument(span.clone()).await;
     let elapsed = started.elapsed();
-    let (status, route) = match &result {
-        Ok(res) => (
-            res.status(),
-            res.request()
-                .match_pattern()
-                .unwrap_or_else(|| "unmatched".to_owned()),
-        ),
-        Err(e) => (e.as_response_error().status_code(), "unmatched".to_owned()),
+    let (status, pattern) = match &result {
+        Ok(res) => (res.status(), res.request().match_pattern()),
+        Err(e) => (e.as_response_error().status_code(), None),
     };
-    if let Some(m) = metrics {
-        m.observe(method.as_str(), &route, status.as_u16(), elapsed);
-    }
+    let route = pattern.as_deref().unwrap_or("unmatched");
     span.in_scope(|| {
         let ms = elapsed.as_secs_f64() * 1000.0;
         if status.is_server_error() {
@@ -76,6 +69,9 @@ pub async fn request_context(
             tracing::info!(status = status.as_u16(), route = %route, elapsed_ms = ms, "request finished");
         }
     });
+    if let Some(m) = metrics {
+        m.observe(&method, pattern, status, elapsed);
+    }
     let mut res = result?;
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(REQUEST_ID, v);

@@ -113,7 +113,20 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         .json(NotReady { problem, checks })
 }
 
-async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
+async fn metrics(metrics: web::Data<Metrics>, state: web::Data<AppState>) -> HttpResponse {
+    // Figures read at scrape time, so no request pays for them. A queue that does not
+    // answer in time leaves the last figures in place rather than delaying the scrape.
+    for probe in state.health.iter() {
+        if let Some(stats) = probe.pool_stats() {
+            metrics.pool(probe.name(), stats);
+        }
+    }
+    let jobs = &state.jobs;
+    if let Ok(Ok(counts)) =
+        tokio::time::timeout(PROBE_TIMEOUT, jobs.queue.counts(jobs.clock.now())).await
+    {
+        metrics.jobs(counts);
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(metrics.render())

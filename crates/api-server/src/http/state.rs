@@ -22,6 +22,11 @@ pub mod health_check {
         /// Resolves to `Err(reason)` when the service is not reachable; the reason is logged,
         /// never shown to clients.
         fn check(&self) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>>;
+        /// The figures of the service's connection pool, for `/metrics`; `None` when it
+        /// has none.
+        fn pool_stats(&self) -> Option<crate::http::metrics::PoolStats> {
+            None
+        }
     }
 }
 

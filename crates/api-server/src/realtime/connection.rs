@@ -179,6 +179,7 @@ pub async fn serve(
             burst: FRAME_BURST,
         }),
         sends: None,
+        meter: crate::http::metrics::SocketMeter::open(),
     };
     let end = conn.run(stream, access_changes, first).await;
     conn.leave_all().await;
@@ -220,6 +221,8 @@ struct Connection {
     /// `message.send` (most connections only listen, and an idle connection should cost
     /// as little memory as possible).
     sends: Option<tokio::sync::mpsc::Sender<QueuedSend>>,
+    /// Counts this connection as open while it lives, and its frames.
+    meter: crate::http::metrics::SocketMeter,
 }
 
 impl Connection {
@@ -257,6 +260,9 @@ impl Connection {
                 _ = &mut stopping => return close(CloseCode::Away, "server shutting down"),
                 msg = stream.recv() => {
                     last_heard = Instant::now();
+                    if let Some(Ok(_)) = &msg {
+                        self.meter.frames_in.increment(1);
+                    }
                     match msg {
                         Some(Ok(AggregatedMessage::Text(t))) => self.on_text(&t).await,
                         Some(Ok(AggregatedMessage::Binary(_))) => {
@@ -605,6 +611,7 @@ impl Connection {
                 self.principal.user_id.as_uuid(),
                 queue,
                 self.ws.clone(),
+                self.meter.frames_out.clone(),
             ));
             sends
         });
@@ -643,7 +650,9 @@ impl Connection {
                 }
             },
         };
-        sent.map_err(|_| End::Gone)
+        sent.map_err(|_| End::Gone)?;
+        self.meter.frames_out.increment(1);
+        Ok(())
     }
 
     async fn send_frame(&mut self, frame: &ServerFrame) -> Result<(), End> {
@@ -779,6 +788,7 @@ async fn store_arguments(
     author: Uuid,
     mut sends: tokio::sync::mpsc::Receiver<QueuedSend>,
     mut ws: Session,
+    frames_out: metrics::Counter,
 ) {
     while let Some(send) = sends.recv().await {
         let frame = match rt
@@ -794,7 +804,9 @@ async fn store_arguments(
             Err(refused) => refusal_frame(&refused, send.topic, send.client_id),
         };
         // A client too slow to take its ack is closed by the connection's loop.
-        let _ = timeout(SEND_TIMEOUT, ws.text(frame.to_text())).await;
+        if let Ok(Ok(())) = timeout(SEND_TIMEOUT, ws.text(frame.to_text())).await {
+            frames_out.increment(1);
+        }
     }
 }
 

@@ -13,6 +13,24 @@
 //! [`build`] runs them in that order and hands the result, [`Backends`], to the server
 //! (`crate::server`) and the worker (`crate::jobs`).
 
+/// bb8's own counts of a pool: its waits are measured without touching each place the
+/// adapters take a connection. (A macro: the two pools' `State` is bb8's type, which
+/// this crate does not name.)
+macro_rules! pool_stats {
+    ($pool:expr) => {{
+        let state = $pool.state();
+        let s = state.statistics;
+        crate::http::metrics::PoolStats {
+            connections: state.connections,
+            idle: state.idle_connections,
+            pending: s.pending_gets(),
+            waited: s.get_waited,
+            wait_time: s.get_wait_time,
+            timed_out: s.get_timed_out,
+        }
+    }};
+}
+
 mod access;
 mod features;
 mod identity;

@@ -33,6 +33,9 @@ impl HealthCheck for RedisHealth {
     fn name(&self) -> &'static str {
         "redis"
     }
+    fn pool_stats(&self) -> Option<crate::http::metrics::PoolStats> {
+        Some(pool_stats!(self.0))
+    }
     fn check(&self) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>> {
         Box::pin(async move {
             adapter_redis::ping(&self.0)

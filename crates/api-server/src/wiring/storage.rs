@@ -40,6 +40,9 @@ impl HealthCheck for PgHealth {
     fn name(&self) -> &'static str {
         "postgres"
     }
+    fn pool_stats(&self) -> Option<crate::http::metrics::PoolStats> {
+        Some(pool_stats!(self.0))
+    }
     fn check(&self) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>> {
         Box::pin(async move {
             adapter_postgres::ping(&self.0)
