@@ -145,6 +145,7 @@ pub async fn start_with_clock(
         jobs: job_deps.clone(),
     };
     let permissions = web::Data::new(crate::http::guard::RoutePermissions::from_routes());
+    let queries = web::Data::new(crate::http::input::RouteQueries::from_routes());
     let state = web::Data::new(state);
     let metrics = web::Data::new(Metrics::install());
     let doc = web::Data::new(OpenApiJson(Arc::new(openapi::document_json())));
@@ -159,6 +160,7 @@ pub async fn start_with_clock(
             .app_data(doc.clone())
             .app_data(asyncapi.clone())
             .app_data(permissions.clone())
+            .app_data(queries.clone())
             .app_data(fallback::json_config())
             .app_data(fallback::path_config())
             .app_data(fallback::query_config())

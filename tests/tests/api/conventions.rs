@@ -7,8 +7,44 @@ use serde_json::json;
 crate::both_modes!(
     errors_are_problem_documents,
     operations_endpoints,
-    every_documented_operation_is_served
+    every_documented_operation_is_served,
+    only_documented_query_parameters_are_read
 );
+
+/// A route reads exactly the query parameters the OpenAPI document lists for it: any
+/// other is refused with 422 naming it (a misspelt filter would otherwise return an
+/// unfiltered list), and every listed one is accepted.
+async fn only_documented_query_parameters_are_read(app: &App) {
+    let admin = app.admin_token().await;
+    let schema: serde_json::Value = app.get("/api/schema/").await.json().await.unwrap();
+    let listed = |path: &str| -> Vec<String> {
+        schema["paths"][path]["get"]["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["in"] == "query")
+            .map(|p| p["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let params = listed("/api/moderation/actions/");
+    assert!(params.iter().any(|p| p == "scope"), "{params:?}");
+    let res = app
+        .get_auth("/api/moderation/actions/?limit=5&scpoe=global", &admin)
+        .await;
+    let body = assert_problem(res, 422).await;
+    assert_eq!(body["errors"][0]["field"], "scpoe", "{body}");
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("scope"), "names what it reads: {message}");
+    // the listed ones pass the screen
+    let res = app
+        .get_auth("/api/moderation/actions/?limit=5&scope=global", &admin)
+        .await;
+    assert_eq!(res.status(), 200);
+    // a route that reads none refuses any
+    assert!(listed("/api/users/me/").is_empty());
+    let body = assert_problem(app.get_auth("/api/users/me/?page=2", &admin).await, 422).await;
+    assert_eq!(body["errors"][0]["field"], "page", "{body}");
+}
 
 async fn errors_are_problem_documents(app: &App) {
     // unknown route

@@ -7,7 +7,11 @@
 //!   string or key of a JSON body — every field is single-line except the JSON keys in
 //!   [`MULTI_LINE_FIELDS`], which may hold `\n`, `\r` and `\t`;
 //! - an instant (RFC 3339, as `DateTime<Utc>` parses it) or a `YYYY-MM-DD` day outside
-//!   the years 1900–9999, in a query value or a JSON string.
+//!   the years 1900–9999, in a query value or a JSON string;
+//! - a query parameter the route does not declare ([`RouteQueries`]): the OpenAPI
+//!   document lists each route's parameters from the same declaration, so a handler can
+//!   never read a parameter the document does not list, and a misspelt filter (`?scpoe=`)
+//!   is an error rather than a silently unfiltered list.
 //!
 //! Domain types apply the same rules in their parse functions (and so to real-time frames,
 //! which never pass here); this screen is the safety net that makes a field a handler
@@ -16,7 +20,7 @@
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
-use actix_web::http::header;
+use actix_web::http::{Method, header};
 use actix_web::middleware::Next;
 use actix_web::web::{self, Bytes, BytesMut};
 use actix_web::{Error, HttpMessage};
@@ -45,6 +49,9 @@ pub async fn screen<B: MessageBody>(
     let mut errors = Vec::new();
     check_path(req.path(), &mut errors);
     check_query(req.query_string(), &mut errors);
+    if errors.is_empty() {
+        check_declared(&req, &mut errors);
+    }
     if !errors.is_empty() {
         return Ok(refuse_request(req, ApiError::Validation(errors)));
     }
@@ -109,6 +116,62 @@ fn refuse(errors: &mut Vec<FieldError>, field: &str, text: &str, lines: Lines) -
 fn check_path(path: &str, errors: &mut Vec<FieldError>) {
     let decoded = percent_decode(path);
     refuse(errors, "path", &decoded, Lines::Single);
+}
+
+/// The query parameters of every route, by method and router path, as declared in the
+/// route table.
+#[derive(Clone)]
+pub struct RouteQueries(std::sync::Arc<std::collections::HashMap<(Method, String), Vec<String>>>);
+
+impl RouteQueries {
+    /// Collects the declarations of every endpoint.
+    pub fn from_routes() -> Self {
+        let map = super::routes::all()
+            .into_iter()
+            .map(|e| {
+                (
+                    (e.method.clone(), e.router_path().to_owned()),
+                    e.query_names(),
+                )
+            })
+            .collect();
+        Self(std::sync::Arc::new(map))
+    }
+}
+
+/// Refuses parameters the matched route does not declare (routes outside the table —
+/// unknown paths — are left to the 404).
+fn check_declared(req: &ServiceRequest, errors: &mut Vec<FieldError>) {
+    let query = req.query_string();
+    if query.is_empty() {
+        return;
+    }
+    let Some(table) = req.app_data::<web::Data<RouteQueries>>() else {
+        return;
+    };
+    let Some(declared) = req
+        .match_pattern()
+        .and_then(|pattern| table.0.get(&(req.method().clone(), pattern)))
+    else {
+        return;
+    };
+    let Ok(pairs) = web::Query::<Vec<(String, String)>>::from_query(query) else {
+        return;
+    };
+    for (name, _) in pairs.into_inner() {
+        if declared.contains(&name) || errors.iter().any(|e| e.field == name) {
+            continue;
+        }
+        let message = if declared.is_empty() {
+            "unknown query parameter: this endpoint reads none".to_owned()
+        } else {
+            format!(
+                "unknown query parameter: this endpoint reads {}",
+                declared.join(", ")
+            )
+        };
+        errors.push(FieldError::new(name, message));
+    }
 }
 
 fn check_query(query: &str, errors: &mut Vec<FieldError>) {

@@ -21,7 +21,8 @@ single-use refresh token. Send the access token as `Authorization: Bearer <token
 Exchange the refresh token at `POST /api/users/token/refresh/`; each refresh token works \
 once, and presenting a used one again revokes its whole session.\n\n\
 **Errors.** Every 4xx/5xx answer is an RFC 9457 `application/problem+json` document; \
-validation problems list each invalid field in `errors`.\n\n\
+validation problems list each invalid field in `errors`. A query parameter an operation \
+does not list is refused the same way (422), so a misspelt filter never returns an unfiltered list.\n\n\
 **Paths.** A trailing slash is optional on every route.\n\n\
 **Real time.** A live session's room is a WebSocket at `GET /ws/debate/{session_id}/` \
 (not listed below): send the access token as a bearer header or `?token=`; reading needs \

@@ -285,6 +285,20 @@ impl Endpoint {
         }
     }
 
+    /// Names of the query parameters it reads: the properties of its declared query type,
+    /// the same list the OpenAPI document shows.
+    pub fn query_names(&self) -> Vec<String> {
+        let Some(schema_fn) = self.query else {
+            return Vec::new();
+        };
+        let mut generator = schemars::r#gen::SchemaSettings::openapi3().into_generator();
+        schema_fn(&mut generator)
+            .into_object()
+            .object
+            .map(|o| o.properties.into_keys().collect())
+            .unwrap_or_default()
+    }
+
     /// Names of the `{parameters}` in the path.
     pub fn path_params(&self) -> Vec<&'static str> {
         self.path

@@ -30,6 +30,7 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
                 "One multiplexed WebSocket: subscribe to topics (protocol: /api/asyncapi.json)",
             )
             .authenticated()
+            .query::<SocketQuery>()
             .hidden()
             .to(multiplexed),
         Endpoint::get("/ws/debate/{session_id}/", "debateRoom")
@@ -38,6 +39,7 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
                 "Real-time room of a session (WebSocket bound to debate:{id}; see docs/realtime.md)",
             )
             .permission("debate_session.read")
+            .query::<SocketQuery>()
             .hidden()
             .to(debate_room),
         Endpoint::get("/ws/notifications/", "notificationFeed")
@@ -46,14 +48,18 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
                 "Live feed of the caller's new notifications (WebSocket bound to user:{id})",
             )
             .authenticated()
+            .query::<SocketQuery>()
             .hidden()
             .to(notification_feed),
     ]
 }
 
-#[derive(Deserialize)]
+/// The handshake's query string.
+#[derive(Deserialize, schemars::JsonSchema)]
 struct SocketQuery {
+    /// The access token, for clients that cannot set an `Authorization` header.
     token: Option<String>,
+    /// Resume a room after this `seq` (room and notification sockets).
     since: Option<i64>,
 }
 
