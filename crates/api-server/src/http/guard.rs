@@ -123,24 +123,6 @@ impl Authorize {
             .await
     }
 
-    /// For lists filtered by an optional `?scope=`: parses it (422 naming `field`), then
-    /// requires the route's permission in that scope — or globally when it is absent,
-    /// since the list then spans every scope. Returns the parsed scope.
-    ///
-    /// # Errors
-    /// [`ApiError::Validation`] for a malformed scope; as [`Guard::require`].
-    pub async fn require_in_param(
-        &self,
-        field: &str,
-        scope: Option<&str>,
-    ) -> Result<Option<Scope>, ApiError> {
-        let scope = scope
-            .map(|s| crate::http::problem::client_scope(field, s))
-            .transpose()?;
-        self.require(scope.unwrap_or(Scope::Global)).await?;
-        Ok(scope)
-    }
-
     /// Requires the route's permission in `scope`, with ownership of the resource
     /// counted (its creator may manage it).
     ///
