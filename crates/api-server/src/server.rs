@@ -146,7 +146,6 @@ pub async fn start_with_clock(
     };
     let permissions = web::Data::new(crate::http::guard::RoutePermissions::from_routes());
     let queries = web::Data::new(crate::http::input::RouteQueries::from_routes());
-    let state = web::Data::new(state);
     let metrics = web::Data::new(Metrics::install());
     let doc = web::Data::new(OpenApiJson(Arc::new(openapi::document_json())));
     let asyncapi = web::Data::new(crate::http::asyncapi::AsyncApiJson(Arc::new(
@@ -155,7 +154,7 @@ pub async fn start_with_clock(
 
     let server = HttpServer::new(move || {
         App::new()
-            .app_data(state.clone())
+            .configure(|app| state.register(app))
             .app_data(metrics.clone())
             .app_data(doc.clone())
             .app_data(asyncapi.clone())

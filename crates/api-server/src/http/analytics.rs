@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::guard::Authorize;
 use super::problem::ApiError;
 use super::routes::Endpoint;
-use super::state::AppState;
+use super::state::AnalyticsState;
 use super::visible::permitted_scopes;
 
 /// One scope's activity on one UTC day.
@@ -96,7 +96,7 @@ fn date(field: &str, text: Option<&str>) -> Result<Option<NaiveDate>, ApiError> 
 }
 
 async fn daily(
-    state: web::Data<AppState>,
+    state: web::Data<AnalyticsState>,
     auth: Authorize,
     q: web::Query<DailyQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -113,10 +113,12 @@ async fn daily(
             auth.require(scope).await?;
             None
         }
-        None => Some(match permitted_scopes(&state, &auth).await?.as_text() {
-            (true, only) => ScopeRestriction::Only(only),
-            (false, but) => ScopeRestriction::AllBut(but),
-        }),
+        None => Some(
+            match permitted_scopes(&state.rbac, &auth).await?.as_text() {
+                (true, only) => ScopeRestriction::Only(only),
+                (false, but) => ScopeRestriction::AllBut(but),
+            },
+        ),
     };
     let (from, to) = state.analytics.range(
         date("from", q.from.as_deref())?,

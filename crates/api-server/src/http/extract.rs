@@ -10,7 +10,7 @@ use actix_web::{FromRequest, HttpRequest, web};
 use domain_identity::{ClientInfo, Principal};
 
 use super::problem::ApiError;
-use super::state::AppState;
+use super::state::AccountsState;
 
 /// The caller, authenticated by a valid, unrevoked `Authorization: Bearer` access token.
 #[derive(Debug, Clone)]
@@ -25,8 +25,8 @@ pub(crate) fn bearer(req: &HttpRequest) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
-    req.app_data::<web::Data<AppState>>()
+fn state(req: &HttpRequest) -> Result<web::Data<AccountsState>, ApiError> {
+    req.app_data::<web::Data<AccountsState>>()
         .cloned()
         .ok_or_else(|| ApiError::internal("application state missing"))
 }
@@ -62,7 +62,7 @@ impl FromRequest for Client {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let trust_proxy = req
-            .app_data::<web::Data<AppState>>()
+            .app_data::<web::Data<AccountsState>>()
             .is_some_and(|s| s.trust_proxy);
         let ip = if trust_proxy {
             req.connection_info().realip_remote_addr().map(strip_port)

@@ -18,7 +18,6 @@ use uuid::Uuid;
 use super::context::RequestId;
 use super::problem::ApiError;
 use super::routes::{self, Access};
-use super::state::AppState;
 
 /// Decides requests through the RBAC engine.
 #[derive(Clone)]
@@ -212,7 +211,7 @@ impl FromRequest for Authorize {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let guard = req.app_data::<web::Data<Guard>>().cloned();
         let declared = req
             .app_data::<web::Data<RoutePermissions>>()
             .and_then(|table| {
@@ -225,7 +224,7 @@ impl FromRequest for Authorize {
         let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
         let authenticated = has_token.then(|| super::extract::Authenticated::extract(req));
         Box::pin(async move {
-            let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
+            let guard = guard.ok_or_else(|| ApiError::internal("the guard is not registered"))?;
             let permission =
                 declared.ok_or_else(|| ApiError::internal("route has no declared permission"))?;
             let principal = match authenticated {
@@ -235,7 +234,7 @@ impl FromRequest for Authorize {
             Ok(Self {
                 principal,
                 permission,
-                guard: state.guard.clone(),
+                guard: Guard::clone(&guard),
                 request_id,
             })
         })

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::metrics::Metrics;
 use super::problem::{PROBLEM_JSON, Problem};
 use super::routes::Endpoint;
-use super::state::AppState;
+use super::state::OpsState;
 
 /// Health report.
 #[derive(Debug, Serialize, JsonSchema)]
@@ -69,7 +69,7 @@ pub struct NotReady {
 /// How long one probe may take before its service counts as down.
 const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
-async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+async fn readyz(state: web::Data<OpsState>) -> HttpResponse {
     // probes run side by side: one hanging service must not delay the verdict on another
     let outcomes = futures_util::future::join_all(state.health.iter().map(|probe| async move {
         let up = match tokio::time::timeout(PROBE_TIMEOUT, probe.check()).await {
@@ -113,7 +113,7 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         .json(NotReady { problem, checks })
 }
 
-async fn metrics(metrics: web::Data<Metrics>, state: web::Data<AppState>) -> HttpResponse {
+async fn metrics(metrics: web::Data<Metrics>, state: web::Data<OpsState>) -> HttpResponse {
     // Figures read at scrape time, so no request pays for them. A queue that does not
     // answer in time leaves the last figures in place rather than delaying the scrape.
     for probe in state.health.iter() {

@@ -19,7 +19,7 @@ use super::guard::Authorize;
 use super::paging::{next_cursor, uuid_after};
 use super::problem::ApiError;
 use super::routes::Endpoint;
-use super::state::AppState;
+use super::state::OpsState;
 
 /// A background job.
 #[derive(Serialize, Deserialize, JsonSchema)]
@@ -139,7 +139,7 @@ fn status_filter(text: Option<&str>) -> Result<Option<JobStatus>, ApiError> {
 }
 
 async fn list(
-    state: web::Data<AppState>,
+    state: web::Data<OpsState>,
     auth: Authorize,
     q: web::Query<JobQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -156,14 +156,14 @@ async fn list(
     }))
 }
 
-async fn counts(state: web::Data<AppState>, auth: Authorize) -> Result<HttpResponse, ApiError> {
+async fn counts(state: web::Data<OpsState>, auth: Authorize) -> Result<HttpResponse, ApiError> {
     auth.require(Scope::Global).await?;
     let counts = state.jobs.queue.counts(state.jobs.clock.now()).await?;
     Ok(HttpResponse::Ok().json(JobCountsDto::from(counts)))
 }
 
 async fn get(
-    state: web::Data<AppState>,
+    state: web::Data<OpsState>,
     auth: Authorize,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
@@ -178,7 +178,7 @@ async fn get(
 }
 
 async fn retry(
-    state: web::Data<AppState>,
+    state: web::Data<OpsState>,
     auth: Authorize,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {

@@ -18,7 +18,7 @@ use super::extract::Authenticated;
 use super::paging::{next_cursor, uuid_after};
 use super::problem::ApiError;
 use super::routes::Endpoint;
-use super::state::AppState;
+use super::state::NotificationsState;
 
 /// Every notification endpoint.
 ///
@@ -176,7 +176,7 @@ struct ListQuery {
 }
 
 async fn list(
-    state: web::Data<AppState>,
+    state: web::Data<NotificationsState>,
     who: Authenticated,
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -195,7 +195,7 @@ async fn list(
 }
 
 async fn unread_count(
-    state: web::Data<AppState>,
+    state: web::Data<NotificationsState>,
     who: Authenticated,
 ) -> Result<HttpResponse, ApiError> {
     let count = state.notifications.unread_count(caller(&who)).await?;
@@ -203,7 +203,7 @@ async fn unread_count(
 }
 
 async fn read(
-    state: web::Data<AppState>,
+    state: web::Data<NotificationsState>,
     who: Authenticated,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
@@ -213,7 +213,7 @@ async fn read(
 }
 
 async fn read_all(
-    state: web::Data<AppState>,
+    state: web::Data<NotificationsState>,
     who: Authenticated,
 ) -> Result<HttpResponse, ApiError> {
     let marked = state.notifications.mark_all_read(caller(&who)).await?;
@@ -221,7 +221,7 @@ async fn read_all(
 }
 
 async fn delete(
-    state: web::Data<AppState>,
+    state: web::Data<NotificationsState>,
     who: Authenticated,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
@@ -233,7 +233,7 @@ async fn delete(
 }
 
 async fn preferences(
-    state: web::Data<AppState>,
+    state: web::Data<NotificationsState>,
     who: Authenticated,
 ) -> Result<HttpResponse, ApiError> {
     let items = state.notifications.preferences(caller(&who)).await?;
@@ -255,7 +255,7 @@ fn channel_names() -> String {
 }
 
 async fn set_preference(
-    state: web::Data<AppState>,
+    state: web::Data<NotificationsState>,
     who: Authenticated,
     kind: web::Path<String>,
     body: web::Json<PreferenceRequest>,

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::guard::Authorize;
 use super::problem::ApiError;
 use super::routes::Endpoint;
-use super::state::AppState;
+use super::state::OrgState;
 
 const INSTITUTION: u8 = 0;
 const CAMPUS: u8 = 1;
@@ -213,7 +213,7 @@ fn scope_of<const K: u8>(id: Uuid) -> Scope {
 
 /// Loads a unit (404 when missing) with its creator.
 async fn load<const K: u8>(
-    state: &AppState,
+    state: &OrgState,
     id: Uuid,
 ) -> Result<(OrgUnitDto, Option<Uuid>), ApiError> {
     let dto: OrgUnitDto = match K {
@@ -226,7 +226,7 @@ async fn load<const K: u8>(
 }
 
 async fn get_unit<const K: u8>(
-    state: web::Data<AppState>,
+    state: web::Data<OrgState>,
     auth: Authorize,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
@@ -239,7 +239,7 @@ async fn get_unit<const K: u8>(
 }
 
 async fn list_units<const K: u8>(
-    state: web::Data<AppState>,
+    state: web::Data<OrgState>,
     auth: Authorize,
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -291,7 +291,7 @@ async fn list_units<const K: u8>(
 }
 
 async fn create_institution(
-    state: web::Data<AppState>,
+    state: web::Data<OrgState>,
     auth: Authorize,
     body: web::Json<CreateInstitution>,
 ) -> Result<HttpResponse, ApiError> {
@@ -304,7 +304,7 @@ async fn create_institution(
 }
 
 async fn create_campus(
-    state: web::Data<AppState>,
+    state: web::Data<OrgState>,
     auth: Authorize,
     body: web::Json<CreateCampus>,
 ) -> Result<HttpResponse, ApiError> {
@@ -318,7 +318,7 @@ async fn create_campus(
 }
 
 async fn create_department(
-    state: web::Data<AppState>,
+    state: web::Data<OrgState>,
     auth: Authorize,
     body: web::Json<CreateDepartment>,
 ) -> Result<HttpResponse, ApiError> {
@@ -331,7 +331,7 @@ async fn create_department(
 }
 
 async fn rename_unit<const K: u8>(
-    state: web::Data<AppState>,
+    state: web::Data<OrgState>,
     auth: Authorize,
     id: web::Path<Uuid>,
     body: web::Json<RenameUnit>,
@@ -348,7 +348,7 @@ async fn rename_unit<const K: u8>(
 }
 
 async fn delete_unit<const K: u8>(
-    state: web::Data<AppState>,
+    state: web::Data<OrgState>,
     auth: Authorize,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
@@ -366,7 +366,7 @@ async fn delete_unit<const K: u8>(
 }
 
 async fn list_members<const K: u8>(
-    state: web::Data<AppState>,
+    state: web::Data<OrgState>,
     auth: Authorize,
     id: web::Path<Uuid>,
     q: web::Query<ListQuery>,
@@ -390,7 +390,7 @@ async fn list_members<const K: u8>(
 }
 
 async fn add_member<const K: u8>(
-    state: web::Data<AppState>,
+    state: web::Data<OrgState>,
     auth: Authorize,
     id: web::Path<Uuid>,
     body: web::Json<AddMember>,
@@ -412,7 +412,7 @@ async fn add_member<const K: u8>(
 }
 
 async fn remove_member<const K: u8>(
-    state: web::Data<AppState>,
+    state: web::Data<OrgState>,
     auth: Authorize,
     path: web::Path<(Uuid, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {

@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::guard::Authorize;
 use super::problem::{ApiError, client_permission, client_scope};
 use super::routes::Endpoint;
-use super::state::AppState;
+use super::state::AccessState;
 
 /// A role template.
 #[derive(Serialize, Deserialize, JsonSchema)]
@@ -380,7 +380,7 @@ struct AuditQuery {
 }
 
 async fn list_roles(
-    state: web::Data<AppState>,
+    state: web::Data<AccessState>,
     _auth: super::extract::Authenticated,
 ) -> Result<HttpResponse, ApiError> {
     let policy = state.rbac.policy();
@@ -393,7 +393,7 @@ async fn list_roles(
 }
 
 async fn get_role(
-    state: web::Data<AppState>,
+    state: web::Data<AccessState>,
     _auth: super::extract::Authenticated,
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -409,7 +409,7 @@ fn parse_permissions(field: &str, list: &[String]) -> Result<BTreeSet<Permission
 }
 
 async fn create_role(
-    state: web::Data<AppState>,
+    state: web::Data<AccessState>,
     auth: Authorize,
     body: web::Json<CreateRoleRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -432,7 +432,7 @@ async fn create_role(
 }
 
 async fn set_role_permissions(
-    state: web::Data<AppState>,
+    state: web::Data<AccessState>,
     auth: Authorize,
     name: web::Path<String>,
     body: web::Json<SetPermissionsRequest>,
@@ -451,7 +451,7 @@ async fn set_role_permissions(
 }
 
 async fn reset_role(
-    state: web::Data<AppState>,
+    state: web::Data<AccessState>,
     auth: Authorize,
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -462,7 +462,7 @@ async fn reset_role(
 }
 
 async fn delete_role(
-    state: web::Data<AppState>,
+    state: web::Data<AccessState>,
     auth: Authorize,
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -472,7 +472,7 @@ async fn delete_role(
 }
 
 async fn list_overrides(
-    state: web::Data<AppState>,
+    state: web::Data<AccessState>,
     auth: Authorize,
     q: web::Query<ScopeQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -495,7 +495,7 @@ async fn list_overrides(
 }
 
 async fn create_override(
-    state: web::Data<AppState>,
+    state: web::Data<AccessState>,
     auth: Authorize,
     body: web::Json<CreateOverrideRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -520,7 +520,7 @@ async fn create_override(
 }
 
 async fn delete_override(
-    state: web::Data<AppState>,
+    state: web::Data<AccessState>,
     auth: Authorize,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
@@ -533,7 +533,7 @@ async fn delete_override(
 }
 
 async fn list_grants(
-    state: web::Data<AppState>,
+    state: web::Data<AccessState>,
     auth: Authorize,
     q: web::Query<GrantQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -569,7 +569,7 @@ async fn list_grants(
 }
 
 async fn create_grant(
-    state: web::Data<AppState>,
+    state: web::Data<AccessState>,
     auth: Authorize,
     body: web::Json<CreateGrantRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -589,7 +589,7 @@ async fn create_grant(
 }
 
 async fn delete_grant(
-    state: web::Data<AppState>,
+    state: web::Data<AccessState>,
     auth: Authorize,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
@@ -602,7 +602,7 @@ async fn delete_grant(
 }
 
 async fn create_permission_grant(
-    state: web::Data<AppState>,
+    state: web::Data<AccessState>,
     auth: Authorize,
     body: web::Json<CreatePermissionGrantRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -623,7 +623,7 @@ async fn create_permission_grant(
 }
 
 async fn delete_permission_grant(
-    state: web::Data<AppState>,
+    state: web::Data<AccessState>,
     auth: Authorize,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
@@ -636,9 +636,9 @@ async fn delete_permission_grant(
 
 /// A list without `scope` shows what the caller may read; for a guest that is usually
 /// nothing, and then they are asked to sign in (401) rather than shown an empty page.
-async fn guest_may_list(state: &AppState, auth: &Authorize) -> Result<(), ApiError> {
+async fn guest_may_list(state: &AccessState, auth: &Authorize) -> Result<(), ApiError> {
     if auth.user_id().is_none() {
-        super::visible::permitted_scopes(state, auth).await?;
+        super::visible::permitted_scopes(&state.rbac, auth).await?;
     }
     Ok(())
 }
@@ -661,7 +661,7 @@ fn audit_cursor(text: Option<&str>) -> Result<Option<AuditCursor>, ApiError> {
 }
 
 async fn audit(
-    state: web::Data<AppState>,
+    state: web::Data<AccessState>,
     auth: Authorize,
     q: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -708,7 +708,7 @@ async fn audit(
 }
 
 async fn check(
-    state: web::Data<AppState>,
+    state: web::Data<AccessState>,
     auth: Authorize,
     body: web::Json<CheckRequest>,
 ) -> Result<HttpResponse, ApiError> {

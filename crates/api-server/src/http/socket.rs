@@ -8,7 +8,7 @@ use actix_web::http::header;
 use domain_identity::Principal;
 
 use crate::http::problem::ApiError;
-use crate::http::state::AppState;
+use crate::http::state::SocketsState;
 
 /// Whether the handshake's `Origin` may open a socket: absent (non-browser clients), the
 /// server's own host, or listed in `AGORA_ALLOWED_ORIGINS` (`*` allows any).
@@ -38,7 +38,7 @@ pub(crate) fn origin_allowed(req: &HttpRequest, allowed: &[String]) -> bool {
 /// allowed, 401 without a valid, unrevoked access token.
 pub(crate) async fn socket_caller(
     req: &HttpRequest,
-    state: &AppState,
+    state: &SocketsState,
     query_token: Option<&str>,
     what: &str,
 ) -> Result<Principal, ApiError> {

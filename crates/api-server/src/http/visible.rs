@@ -9,12 +9,11 @@
 //! may do.
 
 use domain_core::{Cursor, PageLimit};
-use domain_rbac::{Reach, Scope, ScopeSet};
+use domain_rbac::{RbacService, Reach, Scope, ScopeSet};
 use uuid::Uuid;
 
 use super::guard::Authorize;
 use super::problem::ApiError;
-use super::state::AppState;
 
 /// Batches read for one page at most; past that the page is returned short, with a
 /// cursor after the last item examined, so a caller who may read little of a large table
@@ -47,15 +46,13 @@ pub struct VisiblePage<T> {
 /// # Errors
 /// Storage errors.
 pub async fn readable_scopes(
-    state: &AppState,
+    rbac: &RbacService,
     auth: &Authorize,
 ) -> Result<Option<Vec<String>>, ApiError> {
-    Ok(
-        match state.rbac.reach(auth.user_id(), auth.permission()).await? {
-            Reach::Everywhere => None,
-            Reach::Within(scopes) => Some(scopes.iter().map(ToString::to_string).collect()),
-        },
-    )
+    Ok(match rbac.reach(auth.user_id(), auth.permission()).await? {
+        Reach::Everywhere => None,
+        Reach::Within(scopes) => Some(scopes.iter().map(ToString::to_string).collect()),
+    })
 }
 
 /// The scopes where the caller holds the route's permission, for lists of things only
@@ -66,11 +63,8 @@ pub async fn readable_scopes(
 ///
 /// # Errors
 /// [`ApiError::Unauthorized`] as above; storage errors.
-pub async fn permitted_scopes(state: &AppState, auth: &Authorize) -> Result<ScopeSet, ApiError> {
-    let set = state
-        .rbac
-        .scopes_with(auth.user_id(), auth.permission())
-        .await?;
+pub async fn permitted_scopes(rbac: &RbacService, auth: &Authorize) -> Result<ScopeSet, ApiError> {
+    let set = rbac.scopes_with(auth.user_id(), auth.permission()).await?;
     if set.is_empty() && auth.user_id().is_none() {
         return Err(ApiError::Unauthorized(format!(
             "sign in: {} is needed to list these",
@@ -87,14 +81,14 @@ pub async fn permitted_scopes(state: &AppState, auth: &Authorize) -> Result<Scop
 /// # Errors
 /// Whatever `fetch` returns; storage errors.
 pub async fn visible_page<T>(
-    state: &AppState,
+    rbac: &RbacService,
     auth: &Authorize,
     limit: PageLimit,
     mut after: Option<Uuid>,
     fetch: impl AsyncFn(Option<Vec<String>>, Option<Uuid>, u32) -> Result<Vec<T>, ApiError>,
     access: impl Fn(&T) -> Result<ItemAccess, ApiError>,
 ) -> Result<VisiblePage<T>, ApiError> {
-    let readable = readable_scopes(state, auth).await?;
+    let readable = readable_scopes(rbac, auth).await?;
     let want = limit.get() as usize;
     let mut items = Vec::with_capacity(want);
     for _ in 0..MAX_BATCHES {
@@ -103,8 +97,7 @@ pub async fn visible_page<T>(
         for item in batch {
             let a = access(&item)?;
             after = Some(a.id);
-            let decision = state
-                .rbac
+            let decision = rbac
                 .check_resource(
                     auth.user_id(),
                     auth.permission(),

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::http::problem::ApiError;
 use crate::http::routes::Endpoint;
 use crate::http::socket::socket_caller;
-use crate::http::state::AppState;
+use crate::http::state::SocketsState;
 use crate::realtime::Topic;
 use crate::realtime::access::Refusal;
 use crate::realtime::connection::{self, MAX_FRAME, Mode};
@@ -79,7 +79,7 @@ fn upgrade(
 async fn multiplexed(
     req: HttpRequest,
     body: web::Payload,
-    state: web::Data<AppState>,
+    state: web::Data<SocketsState>,
     q: web::Query<SocketQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let principal = socket_caller(&req, &state, q.token.as_deref(), "a socket").await?;
@@ -109,7 +109,7 @@ fn refusal(refusal: Refusal) -> ApiError {
 async fn debate_room(
     req: HttpRequest,
     body: web::Payload,
-    state: web::Data<AppState>,
+    state: web::Data<SocketsState>,
     path: web::Path<Uuid>,
     q: web::Query<SocketQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -127,7 +127,7 @@ async fn debate_room(
 async fn notification_feed(
     req: HttpRequest,
     body: web::Payload,
-    state: web::Data<AppState>,
+    state: web::Data<SocketsState>,
     q: web::Query<SocketQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let principal = socket_caller(&req, &state, q.token.as_deref(), "the feed").await?;
@@ -139,7 +139,7 @@ async fn notification_feed(
 async fn bound_to(
     req: HttpRequest,
     body: web::Payload,
-    state: &AppState,
+    state: &SocketsState,
     principal: domain_identity::Principal,
     topic: Topic,
     since: Option<i64>,

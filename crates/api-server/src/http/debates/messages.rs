@@ -12,7 +12,7 @@ use super::{MessageDto, MessagePage, PostMessageRequest, session_in_scope};
 use crate::http::guard::Authorize;
 use crate::http::problem::ApiError;
 use crate::http::routes::Endpoint;
-use crate::http::state::AppState;
+use crate::http::state::DebatesState;
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
     let tag = "debates";
@@ -65,7 +65,7 @@ struct WindowQuery {
 }
 
 async fn list(
-    state: web::Data<AppState>,
+    state: web::Data<DebatesState>,
     auth: Authorize,
     id: web::Path<Uuid>,
     q: web::Query<WindowQuery>,
@@ -101,7 +101,7 @@ async fn list(
 /// Runs the one command for posting an argument (the socket's `message.send` runs the
 /// same): same permissions, same send rate per user and session.
 async fn post(
-    state: web::Data<AppState>,
+    state: web::Data<DebatesState>,
     auth: Authorize,
     id: web::Path<Uuid>,
     body: web::Json<PostMessageRequest>,
@@ -127,7 +127,7 @@ struct FormatQuery {
 }
 
 async fn transcript(
-    state: web::Data<AppState>,
+    state: web::Data<DebatesState>,
     auth: Authorize,
     id: web::Path<Uuid>,
     q: web::Query<FormatQuery>,

@@ -34,7 +34,7 @@ fn scope_of(text: &str) -> Result<Scope, ApiError> {
 /// session that does not exist — and checks the route's permission in its scope, the
 /// session's visibility counted.
 async fn session_in_scope(
-    state: &super::state::AppState,
+    state: &super::state::DebatesState,
     auth: &super::guard::Authorize,
     id: uuid::Uuid,
 ) -> Result<(domain_debates::DebateSession, Scope), ApiError> {
@@ -49,7 +49,7 @@ async fn session_in_scope(
 /// by anybody, but only its institution's people take part. Someone who may read it but
 /// not take part gets 403; someone who may not even read it, 404.
 async fn session_to_take_part(
-    state: &super::state::AppState,
+    state: &super::state::DebatesState,
     auth: &super::guard::Authorize,
     id: uuid::Uuid,
 ) -> Result<(domain_debates::DebateSession, Scope), ApiError> {
@@ -65,7 +65,7 @@ async fn session_to_take_part(
 
 /// Loads a session, 404 unless the caller may read it.
 async fn readable_session(
-    state: &super::state::AppState,
+    state: &super::state::DebatesState,
     auth: &super::guard::Authorize,
     id: uuid::Uuid,
 ) -> Result<(domain_debates::DebateSession, Scope), ApiError> {
@@ -87,7 +87,7 @@ async fn readable_session(
 
 /// Loads a topic the caller may read: 404 otherwise, as for a missing one.
 async fn readable_topic(
-    state: &super::state::AppState,
+    state: &super::state::DebatesState,
     auth: &super::guard::Authorize,
     id: uuid::Uuid,
 ) -> Result<domain_debates::Topic, ApiError> {

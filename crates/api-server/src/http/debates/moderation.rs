@@ -18,7 +18,7 @@ use crate::http::guard::Authorize;
 use crate::http::paging::{next_cursor, uuid_after};
 use crate::http::problem::ApiError;
 use crate::http::routes::Endpoint;
-use crate::http::state::AppState;
+use crate::http::state::DebatesState;
 use crate::http::visible::permitted_scopes;
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
@@ -214,7 +214,7 @@ fn actor(auth: &Authorize) -> Result<Uuid, ApiError> {
 }
 
 async fn mute(
-    state: web::Data<AppState>,
+    state: web::Data<DebatesState>,
     auth: Authorize,
     id: web::Path<Uuid>,
     body: web::Json<MuteRequest>,
@@ -234,7 +234,7 @@ async fn mute(
 }
 
 async fn unmute(
-    state: web::Data<AppState>,
+    state: web::Data<DebatesState>,
     auth: Authorize,
     id: web::Path<Uuid>,
     body: web::Json<TargetRequest>,
@@ -248,7 +248,7 @@ async fn unmute(
 }
 
 async fn remove(
-    state: web::Data<AppState>,
+    state: web::Data<DebatesState>,
     auth: Authorize,
     id: web::Path<Uuid>,
     body: web::Json<RemoveRequest>,
@@ -267,7 +267,7 @@ async fn remove(
 }
 
 async fn warn(
-    state: web::Data<AppState>,
+    state: web::Data<DebatesState>,
     auth: Authorize,
     id: web::Path<Uuid>,
     body: web::Json<WarnRequest>,
@@ -281,7 +281,7 @@ async fn warn(
 }
 
 async fn remove_message(
-    state: web::Data<AppState>,
+    state: web::Data<DebatesState>,
     auth: Authorize,
     path: web::Path<(Uuid, i64)>,
     body: web::Bytes,
@@ -333,7 +333,7 @@ struct ActionsQuery {
 /// of sessions in exactly that scope); with neither, the list holds the actions of the
 /// scopes where they hold it (`RbacService::scopes_with`).
 async fn actions(
-    state: web::Data<AppState>,
+    state: web::Data<DebatesState>,
     auth: Authorize,
     q: web::Query<ActionsQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -378,7 +378,7 @@ async fn actions(
             auth.require(scope).await?;
             None
         }
-        None => match permitted_scopes(&state, &auth).await?.as_text() {
+        None => match permitted_scopes(&state.rbac, &auth).await?.as_text() {
             (true, only) if only.is_empty() => {
                 return Ok(HttpResponse::Ok().json(ModerationActionPage {
                     items: vec![],
@@ -411,7 +411,7 @@ async fn actions(
 }
 
 /// Whether the caller may see removed messages' text in this scope.
-pub(super) async fn reveals_removed(state: &AppState, auth: &Authorize, scope: Scope) -> bool {
+pub(super) async fn reveals_removed(state: &DebatesState, auth: &Authorize, scope: Scope) -> bool {
     let Some(user) = auth.user_id() else {
         return false;
     };

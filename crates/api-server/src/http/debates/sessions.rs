@@ -14,7 +14,7 @@ use crate::http::guard::Authorize;
 use crate::http::paging::{next_cursor, uuid_after};
 use crate::http::problem::ApiError;
 use crate::http::routes::Endpoint;
-use crate::http::state::AppState;
+use crate::http::state::DebatesState;
 use crate::http::visible::{ItemAccess, visible_page};
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
@@ -107,7 +107,7 @@ struct ListQuery {
 }
 
 async fn list(
-    state: web::Data<AppState>,
+    state: web::Data<DebatesState>,
     auth: Authorize,
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -135,7 +135,7 @@ async fn list(
     }
     let scope = scope.map(|s| s.to_string());
     let page = visible_page(
-        &state,
+        &state.rbac,
         &auth,
         PageLimit::new(q.limit),
         uuid_after(q.after.as_deref())?,
@@ -165,7 +165,7 @@ async fn list(
 }
 
 async fn create(
-    state: web::Data<AppState>,
+    state: web::Data<DebatesState>,
     auth: Authorize,
     body: web::Json<CreateSessionRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -192,7 +192,7 @@ async fn create(
 /// as owner while still present there). A caller who may not read the session gets the
 /// 404 of a missing one.
 async fn guarded(
-    state: &AppState,
+    state: &DebatesState,
     auth: &Authorize,
     id: Uuid,
 ) -> Result<domain_debates::DebateSession, ApiError> {
@@ -211,7 +211,7 @@ async fn guarded(
 }
 
 async fn get(
-    state: web::Data<AppState>,
+    state: web::Data<DebatesState>,
     auth: Authorize,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
@@ -220,7 +220,7 @@ async fn get(
 }
 
 async fn update(
-    state: web::Data<AppState>,
+    state: web::Data<DebatesState>,
     auth: Authorize,
     id: web::Path<Uuid>,
     body: web::Json<UpdateSessionRequest>,
@@ -242,7 +242,7 @@ async fn update(
 }
 
 async fn delete(
-    state: web::Data<AppState>,
+    state: web::Data<DebatesState>,
     auth: Authorize,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
@@ -252,7 +252,7 @@ async fn delete(
 }
 
 async fn start(
-    state: web::Data<AppState>,
+    state: web::Data<DebatesState>,
     auth: Authorize,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
@@ -262,7 +262,7 @@ async fn start(
 }
 
 async fn close(
-    state: web::Data<AppState>,
+    state: web::Data<DebatesState>,
     auth: Authorize,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
@@ -272,7 +272,7 @@ async fn close(
 }
 
 async fn join(
-    state: web::Data<AppState>,
+    state: web::Data<DebatesState>,
     auth: Authorize,
     id: web::Path<Uuid>,
     body: web::Json<JoinRequest>,
@@ -300,7 +300,7 @@ async fn join(
 }
 
 async fn leave(
-    state: web::Data<AppState>,
+    state: web::Data<DebatesState>,
     auth: Authorize,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
@@ -323,7 +323,7 @@ struct PageQuery {
 }
 
 async fn participants(
-    state: web::Data<AppState>,
+    state: web::Data<DebatesState>,
     auth: Authorize,
     id: web::Path<Uuid>,
     q: web::Query<PageQuery>,

@@ -14,7 +14,7 @@ use crate::http::guard::Authorize;
 use crate::http::paging::uuid_after;
 use crate::http::problem::ApiError;
 use crate::http::routes::Endpoint;
-use crate::http::state::AppState;
+use crate::http::state::DebatesState;
 use crate::http::visible::{ItemAccess, visible_page};
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
@@ -83,7 +83,7 @@ struct ListQuery {
 
 /// Lists the topics the caller may read (`?scope=` narrows to one scope).
 async fn list(
-    state: web::Data<AppState>,
+    state: web::Data<DebatesState>,
     auth: Authorize,
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -94,7 +94,7 @@ async fn list(
         .transpose()?
         .map(|s| s.to_string());
     let page = visible_page(
-        &state,
+        &state.rbac,
         &auth,
         PageLimit::new(q.limit),
         uuid_after(q.after.as_deref())?,
@@ -124,7 +124,7 @@ fn topic_access(t: &Topic) -> Result<ItemAccess, ApiError> {
 }
 
 async fn create(
-    state: web::Data<AppState>,
+    state: web::Data<DebatesState>,
     auth: Authorize,
     body: web::Json<CreateTopicRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -144,7 +144,7 @@ async fn create(
 }
 
 async fn get(
-    state: web::Data<AppState>,
+    state: web::Data<DebatesState>,
     auth: Authorize,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
@@ -153,7 +153,7 @@ async fn get(
 }
 
 async fn update(
-    state: web::Data<AppState>,
+    state: web::Data<DebatesState>,
     auth: Authorize,
     id: web::Path<Uuid>,
     body: web::Json<UpdateTopicRequest>,
@@ -169,7 +169,7 @@ async fn update(
 }
 
 async fn delete(
-    state: web::Data<AppState>,
+    state: web::Data<DebatesState>,
     auth: Authorize,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
@@ -184,7 +184,7 @@ async fn delete(
 /// decision (`debate_topic.publish` in the topic's scope; ownership does not count), recorded
 /// in the audit log.
 async fn set_visibility(
-    state: web::Data<AppState>,
+    state: web::Data<DebatesState>,
     auth: Authorize,
     id: web::Path<Uuid>,
     body: web::Json<SetVisibilityRequest>,

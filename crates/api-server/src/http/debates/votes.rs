@@ -12,7 +12,7 @@ use super::{ResultsDto, session_in_scope, session_to_take_part};
 use crate::http::guard::Authorize;
 use crate::http::problem::ApiError;
 use crate::http::routes::Endpoint;
-use crate::http::state::AppState;
+use crate::http::state::DebatesState;
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
     let tag = "debates";
@@ -103,7 +103,7 @@ fn vote_dto(v: Vote, replaced: bool) -> VoteDto {
 }
 
 async fn cast(
-    state: web::Data<AppState>,
+    state: web::Data<DebatesState>,
     auth: Authorize,
     id: web::Path<Uuid>,
     body: web::Json<VoteRequest>,
@@ -134,7 +134,7 @@ async fn cast(
 }
 
 async fn results(
-    state: web::Data<AppState>,
+    state: web::Data<DebatesState>,
     auth: Authorize,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {

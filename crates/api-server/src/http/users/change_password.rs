@@ -4,7 +4,7 @@ use super::ChangePasswordRequest;
 use crate::http::extract::Authenticated;
 use crate::http::problem::ApiError;
 use crate::http::routes::Endpoint;
-use crate::http::state::AppState;
+use crate::http::state::AccountsState;
 
 pub(super) fn endpoint() -> Endpoint {
     Endpoint::post("/api/users/me/password/", "changePassword")
@@ -19,7 +19,7 @@ pub(super) fn endpoint() -> Endpoint {
 }
 
 async fn handle(
-    state: web::Data<AppState>,
+    state: web::Data<AccountsState>,
     who: Authenticated,
     body: web::Json<ChangePasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {

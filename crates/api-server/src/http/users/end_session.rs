@@ -4,7 +4,7 @@ use domain_identity::SessionId;
 use crate::http::extract::Authenticated;
 use crate::http::problem::ApiError;
 use crate::http::routes::Endpoint;
-use crate::http::state::AppState;
+use crate::http::state::AccountsState;
 
 pub(super) fn endpoint() -> Endpoint {
     Endpoint::delete("/api/users/me/sessions/{id}/", "endSession")
@@ -15,7 +15,7 @@ pub(super) fn endpoint() -> Endpoint {
 }
 
 async fn handle(
-    state: web::Data<AppState>,
+    state: web::Data<AccountsState>,
     who: Authenticated,
     id: web::Path<uuid::Uuid>,
 ) -> Result<HttpResponse, ApiError> {

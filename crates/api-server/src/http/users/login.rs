@@ -5,7 +5,7 @@ use super::{LoginRequest, TokenResponse};
 use crate::http::extract::Client;
 use crate::http::problem::ApiError;
 use crate::http::routes::Endpoint;
-use crate::http::state::AppState;
+use crate::http::state::AccountsState;
 
 pub(super) fn endpoint() -> Endpoint {
     Endpoint::post("/api/users/login/", "login")
@@ -24,7 +24,7 @@ pub(super) fn endpoint() -> Endpoint {
 }
 
 async fn handle(
-    state: web::Data<AppState>,
+    state: web::Data<AccountsState>,
     client: Client,
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {

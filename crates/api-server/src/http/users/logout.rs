@@ -3,7 +3,7 @@ use actix_web::{HttpResponse, web};
 use crate::http::extract::Authenticated;
 use crate::http::problem::ApiError;
 use crate::http::routes::Endpoint;
-use crate::http::state::AppState;
+use crate::http::state::AccountsState;
 
 pub(super) fn endpoint() -> Endpoint {
     Endpoint::post("/api/users/logout/", "logout")
@@ -17,7 +17,10 @@ pub(super) fn endpoint() -> Endpoint {
         .to(handle)
 }
 
-async fn handle(state: web::Data<AppState>, who: Authenticated) -> Result<HttpResponse, ApiError> {
+async fn handle(
+    state: web::Data<AccountsState>,
+    who: Authenticated,
+) -> Result<HttpResponse, ApiError> {
     state.auth.logout(&who.0).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -4,7 +4,7 @@ use super::{MeResponse, UserDto};
 use crate::http::extract::Authenticated;
 use crate::http::problem::ApiError;
 use crate::http::routes::Endpoint;
-use crate::http::state::AppState;
+use crate::http::state::AccountsState;
 
 pub(super) fn endpoint() -> Endpoint {
     Endpoint::get("/api/users/me/", "me")
@@ -14,7 +14,10 @@ pub(super) fn endpoint() -> Endpoint {
         .to(handle)
 }
 
-async fn handle(state: web::Data<AppState>, who: Authenticated) -> Result<HttpResponse, ApiError> {
+async fn handle(
+    state: web::Data<AccountsState>,
+    who: Authenticated,
+) -> Result<HttpResponse, ApiError> {
     let (user, grants) = state.auth.me(&who.0).await?;
     Ok(HttpResponse::Ok().json(MeResponse {
         user: UserDto::from(user),

@@ -3,7 +3,7 @@ use actix_web::{HttpResponse, web};
 use super::{RefreshRequest, TokenResponse};
 use crate::http::problem::ApiError;
 use crate::http::routes::Endpoint;
-use crate::http::state::AppState;
+use crate::http::state::AccountsState;
 
 pub(super) fn endpoint() -> Endpoint {
     Endpoint::post("/api/users/token/refresh/", "refreshToken")
@@ -21,7 +21,7 @@ pub(super) fn endpoint() -> Endpoint {
 }
 
 async fn handle(
-    state: web::Data<AppState>,
+    state: web::Data<AccountsState>,
     body: web::Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let pair = state.auth.refresh(body.refresh.trim()).await?;

@@ -4,7 +4,7 @@ use super::{RegisterRequest, UserDto};
 use crate::http::extract::Client;
 use crate::http::problem::ApiError;
 use crate::http::routes::Endpoint;
-use crate::http::state::AppState;
+use crate::http::state::AccountsState;
 
 pub(super) fn endpoint() -> Endpoint {
     Endpoint::post("/api/users/register/", "registerUser")
@@ -23,7 +23,7 @@ pub(super) fn endpoint() -> Endpoint {
 }
 
 async fn handle(
-    state: web::Data<AppState>,
+    state: web::Data<AccountsState>,
     client: Client,
     body: web::Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
