@@ -162,7 +162,7 @@ def before_call(ctx, case, **kwargs):
     path = case.operation.path
     if path == "/api/users/me/password/" and case.method.upper() == "POST":
         # released in after_call; the timeout only matters if a request never got an answer
-        _changing.acquire(timeout=30)
+        _changing.acquire(timeout=120)
     params = case.path_parameters
     own = os.environ.get("FUZZ_OWN_SESSION")
     if isinstance(params, dict) and own and params.get("id") == own and path.startswith("/api/users/me/sessions/"):
