@@ -128,11 +128,11 @@ pub async fn start_with_clock(
             backends.clock.clone(),
         ),
     });
+    let guard = web::Data::new(crate::http::guard::Guard::new(backends.rbac.clone()));
     let state = AppState {
         auth: backends.auth,
         health: Arc::new(backends.health),
         trust_proxy: config.trust_proxy,
-        guard: crate::http::guard::Guard::new(backends.rbac.clone()),
         rbac: backends.rbac,
         org: backends.org,
         debates: backends.debates,
@@ -144,8 +144,8 @@ pub async fn start_with_clock(
         allowed_origins: Arc::new(config.allowed_origins.clone()),
         jobs: job_deps.clone(),
     };
-    let permissions = web::Data::new(crate::http::guard::RoutePermissions::from_routes());
-    let queries = web::Data::new(crate::http::input::RouteQueries::from_routes());
+    let permissions = web::Data::new(crate::http::routes::permissions());
+    let queries = web::Data::new(crate::http::routes::queries());
     let metrics = web::Data::new(Metrics::install());
     let doc = web::Data::new(OpenApiJson(Arc::new(openapi::document_json())));
     let asyncapi = web::Data::new(crate::http::asyncapi::AsyncApiJson(Arc::new(
@@ -155,6 +155,7 @@ pub async fn start_with_clock(
     let server = HttpServer::new(move || {
         App::new()
             .configure(|app| state.register(app))
+            .app_data(guard.clone())
             .app_data(metrics.clone())
             .app_data(doc.clone())
             .app_data(asyncapi.clone())

@@ -13,9 +13,9 @@ use domain_debates::{DailyActivity, ScopeRestriction};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::endpoint::Endpoint;
 use super::guard::Authorize;
 use super::problem::ApiError;
-use super::routes::Endpoint;
 use super::state::AnalyticsState;
 use super::visible::permitted_scopes;
 

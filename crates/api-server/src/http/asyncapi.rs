@@ -9,7 +9,7 @@ use schemars::r#gen::SchemaSettings;
 use schemars::schema::{RootSchema, Schema};
 use serde_json::{Map, Value, json};
 
-use super::routes::Endpoint;
+use super::endpoint::Endpoint;
 use crate::realtime::connection::{
     CLIENT_TIMEOUT, FRAME_BURST, FRAMES_PER_SECOND, HEARTBEAT_EVERY, MAX_FRAME, MAX_SUBSCRIPTIONS,
     REMOVED_CLOSE_CODE, SIGNED_OUT_CLOSE_CODE,

@@ -4,7 +4,7 @@
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 
-use super::routes::Endpoint;
+use super::endpoint::Endpoint;
 
 const BUNDLE_JS: &[u8] = include_bytes!("../../assets/swagger-ui/swagger-ui-bundle.js");
 const UI_CSS: &[u8] = include_bytes!("../../assets/swagger-ui/swagger-ui.css");

@@ -17,7 +17,6 @@ use uuid::Uuid;
 
 use super::context::RequestId;
 use super::problem::ApiError;
-use super::routes::{self, Access};
 
 /// Decides requests through the RBAC engine.
 #[derive(Clone)]
@@ -84,20 +83,15 @@ impl Guard {
     }
 }
 
-/// Permissions declared by the route table, by method and route pattern.
+/// Permissions declared by the route table, by method and route pattern (built by
+/// [`super::routes::permissions`], so the guard does not depend on the route table that
+/// depends on it).
 #[derive(Clone, Default)]
 pub struct RoutePermissions(Arc<HashMap<(Method, String), Permission>>);
 
 impl RoutePermissions {
-    /// Collects the declarations of every endpoint.
-    pub fn from_routes() -> Self {
-        let map = routes::all()
-            .into_iter()
-            .filter_map(|e| match e.access {
-                Access::Permission(p) => Some(((e.method.clone(), e.router_path().to_owned()), p)),
-                _ => None,
-            })
-            .collect();
+    /// The table of `(method, router path) → permission`.
+    pub fn new(map: HashMap<(Method, String), Permission>) -> Self {
         Self(Arc::new(map))
     }
 }
@@ -119,6 +113,21 @@ impl Authorize {
     pub async fn require(&self, scope: Scope) -> Result<Decision, ApiError> {
         self.guard
             .require(self.principal.as_ref(), self.permission, scope, None)
+            .await
+    }
+
+    /// Requires `permission`, besides the route's own, in `scope`: for an action that
+    /// needs a second right, such as taking a debater's seat.
+    ///
+    /// # Errors
+    /// As [`Guard::require`].
+    pub async fn require_also(
+        &self,
+        permission: Permission,
+        scope: Scope,
+    ) -> Result<Decision, ApiError> {
+        self.guard
+            .require(self.principal.as_ref(), permission, scope, None)
             .await
     }
 

@@ -6,9 +6,9 @@ use actix_web::{HttpResponse, web};
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use super::endpoint::Endpoint;
 use super::metrics::Metrics;
 use super::problem::{PROBLEM_JSON, Problem};
-use super::routes::Endpoint;
 use super::state::OpsState;
 
 /// Health report.

@@ -124,17 +124,9 @@ fn check_path(path: &str, errors: &mut Vec<FieldError>) {
 pub struct RouteQueries(std::sync::Arc<std::collections::HashMap<(Method, String), Vec<String>>>);
 
 impl RouteQueries {
-    /// Collects the declarations of every endpoint.
-    pub fn from_routes() -> Self {
-        let map = super::routes::all()
-            .into_iter()
-            .map(|e| {
-                (
-                    (e.method.clone(), e.router_path().to_owned()),
-                    e.query_names(),
-                )
-            })
-            .collect();
+    /// The table of `(method, router path) → parameter names` (built by
+    /// [`super::routes::queries`]).
+    pub fn new(map: std::collections::HashMap<(Method, String), Vec<String>>) -> Self {
         Self(std::sync::Arc::new(map))
     }
 }

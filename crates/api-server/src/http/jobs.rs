@@ -15,10 +15,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::endpoint::Endpoint;
 use super::guard::Authorize;
 use super::paging::{next_cursor, uuid_after};
 use super::problem::ApiError;
-use super::routes::Endpoint;
 use super::state::OpsState;
 
 /// A background job.

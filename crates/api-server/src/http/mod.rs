@@ -5,6 +5,7 @@ pub mod asyncapi;
 pub mod context;
 pub mod debates;
 pub mod docs_ui;
+pub mod endpoint;
 pub mod error_table;
 pub mod extract;
 pub mod fallback;

@@ -14,10 +14,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::endpoint::Endpoint;
 use super::extract::Authenticated;
 use super::paging::{next_cursor, uuid_after};
 use super::problem::ApiError;
-use super::routes::Endpoint;
 use super::state::NotificationsState;
 
 /// Every notification endpoint.

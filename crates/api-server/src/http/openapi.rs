@@ -10,8 +10,9 @@ use okapi::{Map, map};
 use schemars::r#gen::SchemaSettings;
 use schemars::schema::{Schema, SchemaObject};
 
+use super::endpoint::{Access, Endpoint};
 use super::problem::{PROBLEM_JSON, Problem};
-use super::routes::{self, Access, Endpoint};
+use super::routes;
 
 const DESCRIPTION: &str = "Agora is the backend of online debate platforms for schools and \
 universities: accounts, live debate rooms, moderation, voting, notifications and a scoped \

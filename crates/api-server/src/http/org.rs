@@ -14,9 +14,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::endpoint::Endpoint;
 use super::guard::Authorize;
 use super::problem::ApiError;
-use super::routes::Endpoint;
 use super::state::OrgState;
 
 const INSTITUTION: u8 = 0;

@@ -15,9 +15,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::endpoint::Endpoint;
 use super::guard::Authorize;
 use super::problem::{ApiError, client_permission, client_scope};
-use super::routes::Endpoint;
 use super::state::AccessState;
 
 /// A role template.

@@ -7,7 +7,6 @@ use domain_identity::AuthService;
 use domain_org::OrgService;
 use domain_rbac::RbacService;
 
-use super::guard::Guard;
 pub use health_check::HealthCheck;
 
 /// Readiness probes of backing services.
@@ -67,8 +66,6 @@ pub struct DebatesState {
     pub voting: domain_debates::VotingService,
     /// Access control, for what a caller may read and do per item.
     pub rbac: Arc<RbacService>,
-    /// The guard, for checks beyond the route's own permission.
-    pub guard: Guard,
     /// The command path of arguments, shared with the sockets.
     pub realtime: Arc<crate::realtime::connection::Realtime>,
     /// Accounts, to name the authors in a transcript.
@@ -124,8 +121,6 @@ pub struct AppState {
     pub trust_proxy: bool,
     /// Access control.
     pub rbac: Arc<RbacService>,
-    /// The guard every route and real-time handler goes through.
-    pub guard: Guard,
     /// Institutions, campuses, departments.
     pub org: OrgService,
     /// Debates.
@@ -150,7 +145,8 @@ pub struct AppState {
 
 impl AppState {
     /// Registers each feature's state on `app`, so a handler takes the one of its feature
-    /// (`web::Data<DebatesState>`, …) and the guard's extractor takes the [`Guard`].
+    /// (`web::Data<DebatesState>`, …); the server registers the `Guard` the permission
+    /// extractor takes.
     pub fn register(&self, app: &mut actix_web::web::ServiceConfig) {
         use actix_web::web::Data;
         app.app_data(Data::new(AccountsState {
@@ -169,7 +165,6 @@ impl AppState {
             moderation: self.moderation.clone(),
             voting: self.voting.clone(),
             rbac: self.rbac.clone(),
-            guard: self.guard.clone(),
             realtime: self.realtime.clone(),
             auth: self.auth.clone(),
         }))
@@ -188,7 +183,6 @@ impl AppState {
         .app_data(Data::new(OpsState {
             health: self.health.clone(),
             jobs: self.jobs.clone(),
-        }))
-        .app_data(Data::new(self.guard.clone()));
+        }));
     }
 }

@@ -13,8 +13,8 @@ use actix_ws::AggregatedMessageStream;
 use serde::Deserialize;
 use uuid::Uuid;
 
+use crate::http::endpoint::Endpoint;
 use crate::http::problem::ApiError;
-use crate::http::routes::Endpoint;
 use crate::http::socket::socket_caller;
 use crate::http::state::SocketsState;
 use crate::realtime::Topic;

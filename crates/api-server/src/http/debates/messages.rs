@@ -9,9 +9,9 @@ use uuid::Uuid;
 
 use super::moderation::reveals_removed;
 use super::{MessageDto, MessagePage, PostMessageRequest, session_in_scope};
+use crate::http::endpoint::Endpoint;
 use crate::http::guard::Authorize;
 use crate::http::problem::ApiError;
-use crate::http::routes::Endpoint;
 use crate::http::state::DebatesState;
 
 pub(super) fn endpoints() -> Vec<Endpoint> {

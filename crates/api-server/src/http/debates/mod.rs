@@ -11,9 +11,9 @@ pub use crate::dto::debates::*;
 
 use domain_rbac::Scope;
 
+use super::endpoint::Endpoint;
 use super::problem::ApiError;
 pub(crate) use super::problem::client_scope;
-use super::routes::Endpoint;
 
 pub(crate) fn endpoints() -> Vec<Endpoint> {
     let mut v = topics::endpoints();

@@ -14,10 +14,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{MessageDto, client_scope, scope_of, session_in_scope};
+use crate::http::endpoint::Endpoint;
 use crate::http::guard::Authorize;
 use crate::http::paging::{next_cursor, uuid_after};
 use crate::http::problem::ApiError;
-use crate::http::routes::Endpoint;
 use crate::http::state::DebatesState;
 use crate::http::visible::permitted_scopes;
 

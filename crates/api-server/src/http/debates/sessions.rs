@@ -10,10 +10,10 @@ use super::{
     UpdateSessionRequest, client_scope, readable_topic, scope_of, session_in_scope,
     session_to_take_part,
 };
+use crate::http::endpoint::Endpoint;
 use crate::http::guard::Authorize;
 use crate::http::paging::{next_cursor, uuid_after};
 use crate::http::problem::ApiError;
-use crate::http::routes::Endpoint;
 use crate::http::state::DebatesState;
 use crate::http::visible::{ItemAccess, visible_page};
 
@@ -290,7 +290,7 @@ async fn join(
         .ok_or_else(|| ApiError::Unauthorized("sign in to take a seat".into()))?;
     if side.is_debater() {
         let send = perm(ResourceType::DebateSession, Action::RealtimeSend);
-        state.guard.require(Some(who), send, scope, None).await?;
+        auth.require_also(send, scope).await?;
     }
     let seat = state
         .debates

@@ -10,10 +10,10 @@ use super::{
     CreateTopicRequest, SetVisibilityRequest, TopicDto, TopicPage, UpdateTopicRequest,
     client_scope, readable_topic, scope_of,
 };
+use crate::http::endpoint::Endpoint;
 use crate::http::guard::Authorize;
 use crate::http::paging::uuid_after;
 use crate::http::problem::ApiError;
-use crate::http::routes::Endpoint;
 use crate::http::state::DebatesState;
 use crate::http::visible::{ItemAccess, visible_page};
 

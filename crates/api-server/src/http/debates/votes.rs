@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{ResultsDto, session_in_scope, session_to_take_part};
+use crate::http::endpoint::Endpoint;
 use crate::http::guard::Authorize;
 use crate::http::problem::ApiError;
-use crate::http::routes::Endpoint;
 use crate::http::state::DebatesState;
 
 pub(super) fn endpoints() -> Vec<Endpoint> {

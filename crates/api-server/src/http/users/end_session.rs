@@ -1,9 +1,9 @@
 use actix_web::{HttpResponse, web};
 use domain_identity::SessionId;
 
+use crate::http::endpoint::Endpoint;
 use crate::http::extract::Authenticated;
 use crate::http::problem::ApiError;
-use crate::http::routes::Endpoint;
 use crate::http::state::AccountsState;
 
 pub(super) fn endpoint() -> Endpoint {

@@ -2,9 +2,9 @@ use actix_web::{HttpResponse, web};
 use domain_core::FieldError;
 
 use super::{LoginRequest, TokenResponse};
+use crate::http::endpoint::Endpoint;
 use crate::http::extract::Client;
 use crate::http::problem::ApiError;
-use crate::http::routes::Endpoint;
 use crate::http::state::AccountsState;
 
 pub(super) fn endpoint() -> Endpoint {

@@ -12,7 +12,7 @@ mod register;
 
 pub use dto::*;
 
-use super::routes::Endpoint;
+use super::endpoint::Endpoint;
 
 pub(crate) fn endpoints() -> Vec<Endpoint> {
     vec![
