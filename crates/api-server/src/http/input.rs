@@ -48,9 +48,10 @@ pub async fn screen<B: MessageBody>(
 ) -> Result<ServiceResponse<EitherBody<B>>, Error> {
     let mut errors = Vec::new();
     check_path(req.path(), &mut errors);
-    check_query(req.query_string(), &mut errors);
+    let pairs = query_pairs(req.query_string());
+    check_query(&pairs, &mut errors);
     if errors.is_empty() {
-        check_declared(&req, &mut errors);
+        check_declared(&req, &pairs, &mut errors);
     }
     if !errors.is_empty() {
         return Ok(refuse_request(req, ApiError::Validation(errors)));
@@ -133,9 +134,8 @@ impl RouteQueries {
 
 /// Refuses parameters the matched route does not declare (routes outside the table —
 /// unknown paths — are left to the 404).
-fn check_declared(req: &ServiceRequest, errors: &mut Vec<FieldError>) {
-    let query = req.query_string();
-    if query.is_empty() {
+fn check_declared(req: &ServiceRequest, pairs: &[(String, String)], errors: &mut Vec<FieldError>) {
+    if pairs.is_empty() {
         return;
     }
     let Some(table) = req.app_data::<web::Data<RouteQueries>>() else {
@@ -147,11 +147,8 @@ fn check_declared(req: &ServiceRequest, errors: &mut Vec<FieldError>) {
     else {
         return;
     };
-    let Ok(pairs) = web::Query::<Vec<(String, String)>>::from_query(query) else {
-        return;
-    };
-    for (name, _) in pairs.into_inner() {
-        if declared.contains(&name) || errors.iter().any(|e| e.field == name) {
+    for (name, _) in pairs {
+        if declared.contains(name) || errors.iter().any(|e| &e.field == name) {
             continue;
         }
         let message = if declared.is_empty() {
@@ -166,20 +163,21 @@ fn check_declared(req: &ServiceRequest, errors: &mut Vec<FieldError>) {
     }
 }
 
-fn check_query(query: &str, errors: &mut Vec<FieldError>) {
-    if query.is_empty() {
-        return;
-    }
-    // Unparseable query strings are left to the `Query` extractor (400).
-    let Ok(pairs) = web::Query::<Vec<(String, String)>>::from_query(query) else {
-        return;
-    };
-    for (name, value) in pairs.into_inner() {
-        if refuse(errors, "query", &name, Lines::Single) {
+/// The query string's name/value pairs, decoded once for both checks; an unparseable one
+/// is left to the `Query` extractor (400).
+fn query_pairs(query: &str) -> Vec<(String, String)> {
+    web::Query::<Vec<(String, String)>>::from_query(query)
+        .map(web::Query::into_inner)
+        .unwrap_or_default()
+}
+
+fn check_query(pairs: &[(String, String)], errors: &mut Vec<FieldError>) {
+    for (name, value) in pairs {
+        if refuse(errors, "query", name, Lines::Single) {
             continue;
         }
-        if !refuse(errors, &name, &value, Lines::Single) {
-            check_time(&name, &value, true, errors);
+        if !refuse(errors, name, value, Lines::Single) {
+            check_time(name, value, true, errors);
         }
     }
 }
@@ -309,7 +307,7 @@ mod tests {
         assert_eq!(fields, ["expires_at", "scheduled_start"]);
         let mut e = Vec::new();
         check_query(
-            "from=-5000-01-01&to=2026-01-01&since=%2B200000-01-01T00:00:00Z",
+            &query_pairs("from=-5000-01-01&to=2026-01-01&since=%2B200000-01-01T00:00:00Z"),
             &mut e,
         );
         let fields: Vec<_> = e.iter().map(|e| e.field.as_str()).collect();
@@ -319,7 +317,7 @@ mod tests {
     #[test]
     fn query_and_path_refuse_control_characters() {
         let mut e = Vec::new();
-        check_query("target=ab%00c&action=ok&sc%01ope=x", &mut e);
+        check_query(&query_pairs("target=ab%00c&action=ok&sc%01ope=x"), &mut e);
         let fields: Vec<_> = e.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["target", "query"]);
         let mut e = Vec::new();

@@ -476,17 +476,7 @@ async fn list_overrides(
     auth: Authorize,
     q: web::Query<ScopeQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = q
-        .scope
-        .as_deref()
-        .map(|s| client_scope("scope", s))
-        .transpose()?;
-    match scope {
-        Some(scope) => {
-            auth.require(scope).await?;
-        }
-        None => guest_may_list(&state, &auth).await?,
-    }
+    let scope = listed_scope(&state, &auth, q.scope.as_deref()).await?;
     // Without a scope, the service keeps those of the scopes where the caller reads roles.
     let items = state.rbac.list_overrides(&auth.actor(), scope).await?;
     Ok(HttpResponse::Ok().json(OverrideList {
@@ -537,17 +527,7 @@ async fn list_grants(
     auth: Authorize,
     q: web::Query<GrantQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = q
-        .scope
-        .as_deref()
-        .map(|s| client_scope("scope", s))
-        .transpose()?;
-    match scope {
-        Some(scope) => {
-            auth.require(scope).await?;
-        }
-        None => guest_may_list(&state, &auth).await?,
-    }
+    let scope = listed_scope(&state, &auth, q.scope.as_deref()).await?;
     let limit = PageLimit::new(q.limit);
     let after = super::paging::uuid_after(q.after.as_deref())?;
     // Without a scope, the service keeps your own grants, or those of the scopes where you
@@ -634,13 +614,26 @@ async fn delete_permission_grant(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// A list without `scope` shows what the caller may read; for a guest that is usually
-/// nothing, and then they are asked to sign in (401) rather than shown an empty page.
-async fn guest_may_list(state: &AccessState, auth: &Authorize) -> Result<(), ApiError> {
-    if auth.user_id().is_none() {
-        super::visible::permitted_scopes(&state.rbac, auth).await?;
+/// The `scope` a list is narrowed to: parsed (422 naming `scope`) and required of the
+/// caller (403 outside their reach). Without one the list shows what the caller may read;
+/// for a guest that is usually nothing, and then they are asked to sign in (401) rather
+/// than shown an empty page.
+async fn listed_scope(
+    state: &AccessState,
+    auth: &Authorize,
+    scope: Option<&str>,
+) -> Result<Option<Scope>, ApiError> {
+    let scope = scope.map(|s| client_scope("scope", s)).transpose()?;
+    match scope {
+        Some(scope) => {
+            auth.require(scope).await?;
+        }
+        None if auth.user_id().is_none() => {
+            super::visible::permitted_scopes(&state.rbac, auth).await?;
+        }
+        None => {}
     }
-    Ok(())
+    Ok(scope)
 }
 
 fn audit_cursor(text: Option<&str>) -> Result<Option<AuditCursor>, ApiError> {
@@ -666,17 +659,7 @@ async fn audit(
     q: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();
-    let scope = q
-        .scope
-        .as_deref()
-        .map(|s| client_scope("scope", s))
-        .transpose()?;
-    match scope {
-        Some(scope) => {
-            auth.require(scope).await?;
-        }
-        None => guest_may_list(&state, &auth).await?,
-    }
+    let scope = listed_scope(&state, &auth, q.scope.as_deref()).await?;
     let limit = PageLimit::new(q.limit);
     let before = audit_cursor(q.before.as_deref())?;
     // Without a scope, the service keeps the records of the scopes where you read them.

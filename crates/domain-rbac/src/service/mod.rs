@@ -89,6 +89,28 @@ fn role_granted(a: &RoleAssignment) -> DomainEvent {
     DomainEvent::of(&RbacEvent::role_granted(a), a.granted_at)
 }
 
+/// The scopes where something of `subject`'s could allow `permission`: its active role
+/// assignments, its active direct grants of that permission, and its memberships.
+fn held_scopes(
+    subject: &Subject,
+    permission: Permission,
+    now: DateTime<Utc>,
+) -> impl Iterator<Item = Scope> + '_ {
+    subject
+        .roles
+        .iter()
+        .filter(move |a| a.is_active(now))
+        .map(|a| a.scope)
+        .chain(
+            subject
+                .permissions
+                .iter()
+                .filter(move |g| g.is_active(now) && g.permission == permission)
+                .map(|g| g.scope),
+        )
+        .chain(subject.memberships.iter().copied())
+}
+
 impl RbacService {
     /// Builds the service; call [`RbacService::init`] before use.
     pub fn new(
@@ -366,20 +388,7 @@ impl RbacService {
     ) -> Result<Reach, RbacError> {
         let subject = self.subject(user_id).await?;
         let now = self.clock.now();
-        let held: Vec<Scope> = subject
-            .roles
-            .iter()
-            .filter(|a| a.is_active(now))
-            .map(|a| a.scope)
-            .chain(
-                subject
-                    .permissions
-                    .iter()
-                    .filter(|g| g.is_active(now) && g.permission == permission)
-                    .map(|g| g.scope),
-            )
-            .chain(subject.memberships.iter().copied())
-            .collect();
+        let held: Vec<Scope> = held_scopes(&subject, permission, now).collect();
         if held.contains(&Scope::Global) {
             return Ok(Reach::Everywhere);
         }
@@ -427,19 +436,7 @@ impl RbacService {
             )
             .allowed
         };
-        let mut marks: Vec<Scope> = subject
-            .roles
-            .iter()
-            .filter(|a| a.is_active(now))
-            .map(|a| a.scope)
-            .chain(
-                subject
-                    .permissions
-                    .iter()
-                    .filter(|g| g.is_active(now) && g.permission == permission)
-                    .map(|g| g.scope),
-            )
-            .chain(subject.memberships.iter().copied())
+        let mut marks: Vec<Scope> = held_scopes(&subject, permission, now)
             .chain(
                 // only the overrides of a role the caller may hold can change a verdict
                 policy
